@@ -1,0 +1,107 @@
+/**
+ * @file The one contract that every kernel backend (native N-API addon, WebAssembly module, pure-TS reference)
+ * implements. Nothing above `bindings/` sees a backend's raw exports: only this interface.
+ *
+ * Conventions shared by all backends:
+ * - Data are flat, row-major typed arrays with explicit dimensions. `f32` data unless stated.
+ * - Inputs are *already validated* by `src/` (shapes, finiteness, ranges). A backend must still never crash on
+ *   bad input: it throws a `KernelError` (see `src/errors.ts`) instead.
+ * - Methods return freshly allocated outputs.
+ * - Every heavy method has an `…Async` twin that returns a promise and must not block the event loop for the
+ *   duration of the work (native: libuv thread pool; wasm/js: may run synchronously inside the promise).
+ * @module bindings/backend
+ */
+
+/** Names of the three interchangeable backends. */
+export type BackendName = 'native' | 'wasm' | 'js';
+/** Runtime list of {@link BackendName}s, in the loader's order of preference. */
+export const BACKEND_NAMES = ['native', 'wasm', 'js'] as const;
+
+/** Instruction set a backend's hot loops run on. */
+export type Isa = 'scalar' | 'avx2' | 'simd128' | 'js';
+
+/** Agglomerative linkage methods (SciPy's names and semantics). */
+export type LinkageMethod = 'single' | 'complete' | 'average' | 'weighted' | 'ward' | 'centroid' | 'median';
+/** Runtime list of {@link LinkageMethod}s. */
+export const LINKAGE_METHODS = ['single', 'complete', 'average', 'weighted', 'ward', 'centroid', 'median'] as const;
+
+/**
+ * What {@link KernelBackend.groupedNN} reduces to, for each query row q (with its nearest-row distances
+ * `dmin[q][g]` = min over rows r of group g of d(q, r)):
+ * - `'per-group'`: the full `nq × ngroups` matrix `dmin` (row-major).
+ * - `'min'`: `nq` values, the minimum over all groups (= nearest row of the whole base). Semi-supervised scores.
+ * - `'mean-excluding-own'`: `nq` values, the mean of `dmin[q][g]` over groups g ≠ `queryGroups[q]`
+ *   (if `queryGroups[q]` is -1 or out of range no group is excluded). Unsupervised scores.
+ */
+export type GroupedMode = 'per-group' | 'min' | 'mean-excluding-own';
+/** Runtime list of {@link GroupedMode}s. */
+export const GROUPED_MODES = ['per-group', 'min', 'mean-excluding-own'] as const;
+
+/** Arguments of the grouped nearest-neighbour search. */
+export interface GroupedNNArgs {
+  /** Query rows, size `nq*d`. */
+  queries: Float32Array;
+  /** Number of query rows. */
+  nq: number;
+  /** Base rows, size `nb*d`, the groups stored one after another. */
+  base: Float32Array;
+  /** Group boundaries in rows of `base`: length `ngroups+1`, `offsets[0]=0`, non-decreasing, last = nb. Every group non-empty. */
+  groupOffsets: Uint32Array;
+  /** Row dimension. */
+  d: number;
+  /** Reduction, see {@link GroupedMode}. */
+  mode: GroupedMode;
+  /** For `'mean-excluding-own'`: the group index of each query row (length nq; -1 = none). */
+  queryGroups?: Int32Array;
+  /** Distances are Euclidean unless `squared` (then squared Euclidean). @default false */
+  squared?: boolean;
+}
+
+/** The kernel contract. All three backends implement it and must give the same answers. */
+export interface KernelBackend {
+  /** Which backend this is. */
+  readonly name: BackendName;
+  /** Instruction set in use (after run-time detection and any `ANOMALY_CLUSTERING_ISA=scalar` override). */
+  readonly isa: Isa;
+  /** Worker threads the heavy kernels use (1 for wasm and js). */
+  readonly threads: number;
+
+  /**
+   * Condensed pairwise distances of `n` rows (SciPy layout: upper triangle, row-major, length n(n−1)/2).
+   * @param x rows, size `n*d`
+   */
+  pdist(x: Float32Array, n: number, d: number, squared: boolean): Float32Array;
+  pdistAsync(x: Float32Array, n: number, d: number, squared: boolean): Promise<Float32Array>;
+
+  /** Distances between `nq` query rows and `nb` base rows: `nq × nb`, row-major. */
+  cdist(q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Float32Array;
+  cdistAsync(q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Promise<Float32Array>;
+
+  /** Grouped nearest-neighbour search; output length `nq*ngroups` for `'per-group'`, else `nq`. */
+  groupedNN(args: GroupedNNArgs): Float32Array;
+  groupedNNAsync(args: GroupedNNArgs): Promise<Float32Array>;
+
+  /**
+   * Softmax of `scores / tau` within each bag (bags given by `bagOffsets`, length nbags+1), max-subtracted.
+   * `tau = 0`: hard arg-max, ties share the weight equally. `tau = Infinity`: uniform weights.
+   * Output has the length of `scores`, each bag sums to 1.
+   */
+  softmaxWeights(scores: Float32Array, bagOffsets: Uint32Array, tau: number): Float32Array;
+
+  /** Weighted mean of each bag's rows: output `nbags × d`. `weights` has one entry per row, each bag's sum > 0. */
+  weightedMean(rows: Float32Array, bagOffsets: Uint32Array, d: number, weights: Float32Array): Float32Array;
+  /** Per-dimension max over each bag's rows: output `nbags × d`. */
+  maxPool(rows: Float32Array, bagOffsets: Uint32Array, d: number): Float32Array;
+
+  /**
+   * Agglomerative clustering of a condensed distance matrix of `n ≥ 1` points. Returns SciPy's linkage matrix Z,
+   * `(n−1) × 4` row-major `[a, b, height, size]` (a < b; the cluster made at step i has id n+i), computed in f64.
+   */
+  linkage(y: Float64Array | Float32Array, n: number, method: LinkageMethod): Float64Array;
+  linkageAsync(y: Float64Array | Float32Array, n: number, method: LinkageMethod): Promise<Float64Array>;
+
+  /** Flat clusters: cut Z into exactly `k` clusters (1 ≤ k ≤ n). **0-based** labels numbered in order of first appearance over the observations. */
+  cutK(z: Float64Array, n: number, k: number): Int32Array;
+  /** Flat clusters: merges with height ≤ `height` are kept. **0-based** labels, numbered in order of first appearance. */
+  cutHeight(z: Float64Array, n: number, height: number): Int32Array;
+}

@@ -1,0 +1,63 @@
+/**
+ * @file The library's error contract: one error class with a stable `code`, plus input checks shared by the
+ * public API. Every backend throws the same codes for the same bad input.
+ * @module errors
+ */
+
+/** Stable error codes. */
+export type ErrorCode =
+  | 'ERR_SHAPE_MISMATCH'
+  | 'ERR_NON_FINITE'
+  | 'ERR_EMPTY'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_K_OUT_OF_RANGE'
+  | 'ERR_INVALID_METHOD'
+  | 'ERR_BACKEND_UNAVAILABLE'
+  | 'ERR_ABI_MISMATCH'
+  | 'ERR_IMAGE'
+  | 'ERR_MODEL'
+  | 'ERR_ABORTED'
+  | 'ERR_INTERNAL';
+
+/** Runtime list of {@link ErrorCode}s. */
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'ERR_SHAPE_MISMATCH', 'ERR_NON_FINITE', 'ERR_EMPTY', 'ERR_INVALID_ARGUMENT', 'ERR_K_OUT_OF_RANGE',
+  'ERR_INVALID_METHOD', 'ERR_BACKEND_UNAVAILABLE', 'ERR_ABI_MISMATCH', 'ERR_IMAGE', 'ERR_MODEL',
+  'ERR_ABORTED', 'ERR_INTERNAL',
+];
+
+/** Error thrown by the library for any failure it can name. `code` is stable; `message` says what was expected and what came. */
+export class KernelError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KernelError';
+    this.code = code;
+  }
+}
+
+/** Throws `ERR_SHAPE_MISMATCH` unless `arr.length === expected`. */
+export function checkLength(name: string, arr: ArrayLike<number>, expected: number, what: string): void {
+  if (arr.length !== expected) {
+    throw new KernelError('ERR_SHAPE_MISMATCH', `${name}: expected length ${expected} (${what}), got ${arr.length}`);
+  }
+}
+
+/** Throws `ERR_NON_FINITE` naming the first NaN/±Infinity index. */
+export function checkFinite(name: string, arr: ArrayLike<number>): void {
+  for (let i = 0; i < arr.length; i++) {
+    const v = arr[i]!;
+    if (!Number.isFinite(v)) {
+      throw new KernelError('ERR_NON_FINITE', `${name}: value at index ${i} is ${v}; all values must be finite`);
+    }
+  }
+}
+
+/** Throws `TypeError` unless `v` is a non-negative safe integer (or ≥ `min`). */
+export function checkInt(name: string, v: unknown, min = 0): asserts v is number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+    throw new TypeError(`${name}: expected an integer, got ${typeof v === 'number' ? v : typeof v}`);
+  }
+  if (v < min) throw new RangeError(`${name}: expected an integer ≥ ${min}, got ${v}`);
+}
