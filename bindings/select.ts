@@ -1,0 +1,70 @@
+/**
+ * @file Backend selection: native `.node` addon first, then the WebAssembly module, then the pure-TS reference.
+ * Override with `ANOMALY_CLUSTERING_BACKEND=native|wasm|js` or an explicit preference. Every load failure is kept
+ * (with its `cause`) and can be listed with {@link loadErrors}.
+ * @module bindings/select
+ */
+import type { BackendName, KernelBackend } from './backend.js';
+import { BACKEND_NAMES } from './backend.js';
+import { loadNativeBackend } from './native.js';
+import { loadWasmBackend } from './wasm.js';
+import { createJsBackend } from '../src/reference/index.js';
+import { KernelError } from '../src/errors.js';
+
+const cache = new Map<BackendName, KernelBackend>();
+const failures = new Map<BackendName, Error>();
+
+function tryLoad(name: BackendName): KernelBackend | undefined {
+  const hit = cache.get(name);
+  if (hit) return hit;
+  if (failures.has(name)) return undefined;
+  try {
+    const b = name === 'native' ? loadNativeBackend() : name === 'wasm' ? loadWasmBackend() : createJsBackend();
+    cache.set(name, b);
+    return b;
+  } catch (e) {
+    failures.set(name, e instanceof Error ? e : new Error(String(e)));
+    return undefined;
+  }
+}
+
+/**
+ * The kernel backend to use.
+ * @param pref a backend name to require, or `undefined` for the first that loads (env override first).
+ * @returns the loaded backend (memoised)
+ * @throws {KernelError} `ERR_BACKEND_UNAVAILABLE` when the requested backend cannot load (its load error is the `cause`)
+ * @throws {TypeError} for an unknown backend name
+ */
+export function getBackend(pref?: BackendName): KernelBackend {
+  const env = process.env.ANOMALY_CLUSTERING_BACKEND;
+  const want = pref ?? (env && env !== 'auto' ? (env as BackendName) : undefined);
+  if (want !== undefined) {
+    if (!(BACKEND_NAMES as readonly string[]).includes(want)) {
+      throw new TypeError(`backend: expected one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(want)}`);
+    }
+    const b = tryLoad(want);
+    if (!b) {
+      throw new KernelError('ERR_BACKEND_UNAVAILABLE', `backend ${want} could not be loaded: ${failures.get(want)?.message}`, {
+        cause: failures.get(want),
+      });
+    }
+    return b;
+  }
+  for (const name of BACKEND_NAMES) {
+    const b = tryLoad(name);
+    if (b) return b;
+  }
+  /* c8 ignore next */
+  throw new KernelError('ERR_BACKEND_UNAVAILABLE', 'no backend could be loaded', { cause: [...failures.values()][0] });
+}
+
+/** Names of the backends that load on this machine, in order of preference. */
+export function availableBackends(): BackendName[] {
+  return BACKEND_NAMES.filter((n) => tryLoad(n) !== undefined);
+}
+
+/** The load failure of each backend that did not load (tried so far). */
+export function loadErrors(): { backend: BackendName; error: Error }[] {
+  for (const n of BACKEND_NAMES) tryLoad(n);
+  return [...failures.entries()].map(([backend, error]) => ({ backend, error }));
+}

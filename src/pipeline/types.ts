@@ -1,0 +1,73 @@
+/**
+ * @file Types shared by the pipeline stages: images → patch bags (features.ts) → weights → embeddings →
+ * clusters (run.ts). The contract between the feature extractor and the rest.
+ * @module pipeline/types
+ */
+
+/** An image given to the pipeline: a file path, or encoded bytes with a name to report. */
+export type ImageInput = string | { name: string; data: Uint8Array };
+
+/** Pipeline stage names used in progress events and timings. */
+export type Stage = 'decode' | 'features' | 'weights' | 'clustering' | 'report';
+
+/** A progress event. */
+export interface Progress {
+  stage: Stage;
+  /** Units done so far in this stage (images, or patches, or merges). */
+  done: number;
+  /** Total units of this stage. */
+  total: number;
+  /** Optional human-readable detail. */
+  message?: string;
+}
+
+/** Which CNN and which two layers give the patch embeddings. */
+export interface BackboneSpec {
+  /** `'default'` (embedded nsfwjs MobileNetV2, converted to ONNX at setup) or a path to an `.onnx` file. @default 'default' */
+  model?: string;
+  /** The two feature layers (stride 8 and stride 16), e.g. `['layer2','layer3']` for torchvision WideResNet-50. */
+  layers?: [string, string];
+  /** Network input size (square crop side). @default 224 */
+  inputSize?: number;
+  /** Shorter side after resize, before the centre crop. @default 256 (for a 224 input; scaled by inputSize/224) */
+  resize?: number;
+  /** Per-channel normalisation applied to [0,1] RGB: (x − mean) / std. @default the backbone's own */
+  mean?: [number, number, number];
+  /** See `mean`. */
+  std?: [number, number, number];
+}
+
+/** Options of {@link extractFeatures} (features.ts). */
+export interface FeatureOptions {
+  backbone?: BackboneSpec;
+  /** Images per inference batch. @default 8 */
+  batchSize?: number;
+  /** onnxruntime intra-op threads. @default number of cores */
+  threads?: number;
+  /** Feature cache folder, or `false` to disable. @default '<cwd>/.cache/anomaly-clustering/features' */
+  cacheDir?: string | false;
+  /** Skip unreadable images and report them in `skipped` instead of failing. @default false */
+  skipBad?: boolean;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+/** Patch embeddings of N images: one bag of M patches × D dims each, stored contiguously. */
+export interface FeatureBank {
+  /** Number of images (bags). */
+  n: number;
+  /** Patches per image (= gridH × gridW). */
+  m: number;
+  /** Dimension of a patch embedding. */
+  d: number;
+  gridH: number;
+  gridW: number;
+  /** Size `n*m*d`, image-major, then patch (row-major over the grid), then dimension. */
+  data: Float32Array;
+  /** The name of each image (path or given name), in bag order. */
+  files: string[];
+  /** Images skipped with `skipBad` and why. */
+  skipped: { file: string; error: string }[];
+  /** Time spent per stage in ms. */
+  timings: Partial<Record<Stage, number>>;
+}
