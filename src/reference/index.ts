@@ -1,7 +1,190 @@
-/** @file Pure-TS reference backend (STUB: being implemented). @module reference */
-import type { KernelBackend } from '../../bindings/backend.js';
+/**
+ * @file The pure-TS backend: the reference implementation of every kernel and the oracle the native and wasm
+ * backends are tested against. Straightforward f64 arithmetic, no tricks: distances are Σ(a−b)², linkage
+ * replicates SciPy's algorithms and tie-breaking exactly.
+ *
+ * Like every backend, it re-checks its inputs and throws a `KernelError` with the documented code rather than
+ * crash or return garbage (the public API in `src/kernels.ts` has already validated them).
+ * @module reference
+ */
+import type { GroupedNNArgs, KernelBackend, LinkageMethod } from '../../bindings/backend.js';
+import { KernelError } from '../errors.js';
+import { pdistRef, cdistRef } from './distance.js';
+import { groupedNNRef } from './grouped.js';
+import { softmaxWeightsRef } from './weights.js';
+import { weightedMeanRef, maxPoolRef } from './pooling.js';
+import { linkageRef } from './linkage/index.js';
+import { cutKRef, cutHeightRef } from './fcluster.js';
+import {
+  expectCondensed,
+  expectCount,
+  expectFinite,
+  expectGroupedMode,
+  expectLength,
+  expectLinkageMatrix,
+  expectLinkageMethod,
+  expectNonEmpty,
+  expectOffsets,
+} from './validate.js';
+
+export { pdistRef, cdistRef, sqDist } from './distance.js';
+export { groupedNNRef } from './grouped.js';
+export { softmaxWeightsRef } from './weights.js';
+export { weightedMeanRef, maxPoolRef } from './pooling.js';
+export { linkageRef, primitiveLinkage, mstSingleLinkage, nnChainLinkage, genericLinkage } from './linkage/index.js';
+export { cutKRef, cutHeightRef, maxDists, scipyLabelOrder, scipyNumbering, maxclustThreshold } from './fcluster.js';
+export { condensedIndex, numObs } from './condensed.js';
+
+function rows(name: string, x: Float32Array, n: number, d: number): void {
+  expectCount(`${name} rows`, n, 0);
+  expectCount('d', d, 0);
+  expectNonEmpty(`${name} (rows)`, n);
+  expectNonEmpty('d (dimension)', d);
+  expectLength(name, x, n * d, `${n} rows × d=${d}`);
+  expectFinite(name, x);
+}
+
+function checkPdist(x: Float32Array, n: number, d: number): void {
+  rows('x', x, n, d);
+}
+function checkCdist(q: Float32Array, nq: number, b: Float32Array, nb: number, d: number): void {
+  rows('queries', q, nq, d);
+  rows('base', b, nb, d);
+}
+
+function checkGrouped(a: GroupedNNArgs): void {
+  expectGroupedMode(a.mode);
+  rows('queries', a.queries, a.nq, a.d);
+  expectCount('d', a.d, 1);
+  if (a.base.length % a.d !== 0) {
+    throw new KernelError('ERR_SHAPE_MISMATCH', `base: expected a multiple of d=${a.d} values, got ${a.base.length}`);
+  }
+  const nb = a.base.length / a.d;
+  expectNonEmpty('base (rows)', nb);
+  expectFinite('base', a.base);
+  const ng = expectOffsets('groupOffsets', a.groupOffsets, nb);
+  if (a.mode === 'mean-excluding-own') {
+    if (!a.queryGroups) {
+      throw new KernelError('ERR_INVALID_ARGUMENT', "queryGroups: required for mode 'mean-excluding-own' (length nq; -1 = none)");
+    }
+    expectLength('queryGroups', a.queryGroups, a.nq, 'one group index per query row');
+    for (let i = 0; i < a.nq; i++) {
+      const g = a.queryGroups[i]!;
+      if (g < -1 || g >= ng) {
+        throw new KernelError('ERR_INVALID_ARGUMENT', `queryGroups: value at index ${i} is ${g}; expected -1 or a group index in [0, ${ng})`);
+      }
+    }
+  }
+}
+
+function checkBags(name: string, data: ArrayLike<number>, offsets: Uint32Array, d: number): number {
+  expectCount('d', d, 0);
+  expectNonEmpty('d (dimension)', d);
+  if (data.length % d !== 0) {
+    throw new KernelError('ERR_SHAPE_MISMATCH', `${name}: expected a multiple of d=${d} values, got ${data.length}`);
+  }
+  const nrows = data.length / d;
+  expectNonEmpty(`${name} (rows)`, nrows);
+  expectFinite(name, data);
+  return expectOffsets('bagOffsets', offsets, nrows);
+}
+
+function checkSoftmax(scores: Float32Array, offsets: Uint32Array, tau: number): void {
+  expectNonEmpty('scores', scores.length);
+  expectFinite('scores', scores);
+  expectOffsets('bagOffsets', offsets, scores.length);
+  if (typeof tau !== 'number' || Number.isNaN(tau) || tau < 0) {
+    throw new KernelError('ERR_INVALID_ARGUMENT', `tau: expected a number ≥ 0 (0 = arg-max, Infinity = uniform), got ${tau}`);
+  }
+}
+
+function checkWeightedMean(r: Float32Array, offsets: Uint32Array, d: number, w: Float32Array): void {
+  checkBags('rows', r, offsets, d);
+  expectLength('weights', w, r.length / d, 'one weight per row');
+  expectFinite('weights', w);
+  for (let i = 0; i < w.length; i++) {
+    if (w[i]! < 0) throw new KernelError('ERR_INVALID_ARGUMENT', `weights: value at index ${i} is ${w[i]}; weights must be ≥ 0`);
+  }
+  for (let b = 0; b + 1 < offsets.length; b++) {
+    let s = 0;
+    for (let i = offsets[b]!; i < offsets[b + 1]!; i++) s += w[i]!;
+    if (!(s > 0)) throw new KernelError('ERR_INVALID_ARGUMENT', `weights: bag ${b} has weight sum ${s}; each bag needs a positive sum`);
+  }
+}
+
+function checkLinkage(y: Float64Array | Float32Array, n: number, method: LinkageMethod): void {
+  expectLinkageMethod(method);
+  expectCondensed(y, n, method);
+}
+
+function checkCutK(z: Float64Array, n: number, k: number): void {
+  expectLinkageMatrix(z, n);
+  if (!Number.isSafeInteger(k) || k < 1 || k > n) {
+    throw new KernelError('ERR_K_OUT_OF_RANGE', `k: expected an integer in 1..${n}, got ${k}`);
+  }
+}
+
+function checkCutHeight(z: Float64Array, n: number, h: number): void {
+  expectLinkageMatrix(z, n);
+  if (typeof h !== 'number' || Number.isNaN(h)) {
+    throw new KernelError('ERR_INVALID_ARGUMENT', `height: expected a number, got ${h}`);
+  }
+}
+
+/** Runs `f` inside a promise (so a thrown `KernelError` becomes a rejection). */
+function later<T>(f: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(f()));
+}
 
 /** The pure-TS backend: reference implementation of every kernel and the test oracle. */
 export function createJsBackend(): KernelBackend {
-  throw new Error('js backend not implemented yet');
+  const pdist = (x: Float32Array, n: number, d: number, squared: boolean): Float32Array => {
+    checkPdist(x, n, d);
+    return pdistRef(x, n, d, squared);
+  };
+  const cdist = (q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Float32Array => {
+    checkCdist(q, nq, b, nb, d);
+    return cdistRef(q, nq, b, nb, d, squared);
+  };
+  const groupedNN = (a: GroupedNNArgs): Float32Array => {
+    checkGrouped(a);
+    return groupedNNRef(a.queries, a.nq, a.base, a.groupOffsets, a.d, a.mode, a.queryGroups, a.squared ?? false);
+  };
+  const linkage = (y: Float64Array | Float32Array, n: number, method: LinkageMethod): Float64Array => {
+    checkLinkage(y, n, method);
+    return linkageRef(y, n, method);
+  };
+  return {
+    name: 'js',
+    isa: 'js',
+    threads: 1,
+    pdist,
+    pdistAsync: (x, n, d, squared) => later(() => pdist(x, n, d, squared)),
+    cdist,
+    cdistAsync: (q, nq, b, nb, d, squared) => later(() => cdist(q, nq, b, nb, d, squared)),
+    groupedNN,
+    groupedNNAsync: (a) => later(() => groupedNN(a)),
+    softmaxWeights(scores, bagOffsets, tau) {
+      checkSoftmax(scores, bagOffsets, tau);
+      return softmaxWeightsRef(scores, bagOffsets, tau);
+    },
+    weightedMean(r, bagOffsets, d, weights) {
+      checkWeightedMean(r, bagOffsets, d, weights);
+      return weightedMeanRef(r, bagOffsets, d, weights);
+    },
+    maxPool(r, bagOffsets, d) {
+      checkBags('rows', r, bagOffsets, d);
+      return maxPoolRef(r, bagOffsets, d);
+    },
+    linkage,
+    linkageAsync: (y, n, method) => later(() => linkage(y, n, method)),
+    cutK(z, n, k) {
+      checkCutK(z, n, k);
+      return cutKRef(z, n, k);
+    },
+    cutHeight(z, n, height) {
+      checkCutHeight(z, n, height);
+      return cutHeightRef(z, n, height);
+    },
+  };
 }

@@ -1,0 +1,34 @@
+/**
+ * @file Linkage dispatch, as in SciPy and kodama: single → MST; complete/average/weighted/ward → NN-chain;
+ * centroid/median → generic. All run in f64; Z is SciPy's `(n−1) × 4` matrix. On f64 input the result is
+ * bit-identical to `scipy.cluster.hierarchy.linkage(y, method)`, ties included.
+ * @module reference/linkage
+ */
+import type { LinkageMethod } from '../../../bindings/backend.js';
+import { mstSingleLinkage } from './mst.js';
+import { nnChainLinkage } from './nn-chain.js';
+import { genericLinkage } from './generic.js';
+
+export { primitiveLinkage } from './primitive.js';
+export { mstSingleLinkage } from './mst.js';
+export { nnChainLinkage } from './nn-chain.js';
+export { genericLinkage } from './generic.js';
+export { sortAndLabel } from './union-find.js';
+export { UPDATES } from './methods.js';
+
+/** Z of the condensed matrix `y` (any float array, widened to f64) of `n ≥ 1` points; inputs trusted. */
+export function linkageRef(y: ArrayLike<number>, n: number, method: LinkageMethod): Float64Array {
+  if (n < 2) return new Float64Array(0);
+  const y64 = y instanceof Float64Array ? y : Float64Array.from(y);
+  switch (method) {
+    case 'single':
+      return mstSingleLinkage(y64, n);
+    case 'complete':
+    case 'average':
+    case 'weighted':
+    case 'ward':
+      return nnChainLinkage(y64, n, method);
+    default:
+      return genericLinkage(y64, n, method);
+  }
+}
