@@ -1,7 +1,257 @@
-/** @file WebAssembly backend adapter (STUB: being implemented). @module bindings/wasm */
-import type { KernelBackend } from './backend.js';
+/**
+ * @file WebAssembly backend: loads the module built by `scripts/build-wasm.mjs` (`bindings/wasm/`, gitignored)
+ * **synchronously** and wraps its raw `hc_*` exports as a {@link KernelBackend}.
+ *
+ * - Loading: the wasm-bindgen glue is CommonJS (`ac_wasm.cjs`, `--target nodejs`), so `createRequire` loads it
+ *   synchronously from this ES module; the glue reads `ac_wasm_bg.wasm` with `readFileSync` and instantiates it
+ *   with `new WebAssembly.Module` + `new WebAssembly.Instance`. The folder is found relative to this file, both
+ *   from the sources (`bindings/wasm.ts` → `bindings/wasm/`) and from the compiled `dist/bindings/wasm.js`
+ *   (→ `../../bindings/wasm/`); `ANOMALY_CLUSTERING_WASM_PATH` (that folder, or a file in it) overrides.
+ * - Copies: wasm-bindgen copies each typed array into linear memory and each result out into a fresh typed array.
+ * - Errors: a kernel error comes back as a JS `Error` whose message is `"<CODE>: <message>"`; it is rebuilt here
+ *   as the same coded {@link KernelError} that the native addon throws. A trap (`WebAssembly.RuntimeError`, e.g.
+ *   a panic under panic=abort, which the Rust side is written never to reach) becomes `ERR_INTERNAL`, and the
+ *   module is re-instantiated first because a trapped instance may hold corrupt state.
+ * @module bindings/wasm
+ */
+import { statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ABI_VERSION } from './abi.js';
+import type { GroupedNNArgs, Isa, KernelBackend, LinkageMethod } from './backend.js';
+import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
 
-/** Instantiates the wasm module (synchronously) and wraps it as a {@link KernelBackend}. @throws when it cannot load. */
+/** File names inside the build folder. */
+export const WASM_GLUE_FILE = 'ac_wasm.cjs';
+/** The module itself (loaded by the glue from its own folder). */
+export const WASM_BINARY_FILE = 'ac_wasm_bg.wasm';
+/** Environment variable naming the build folder (or a file in it) to load instead of the default. */
+export const WASM_PATH_ENV = 'ANOMALY_CLUSTERING_WASM_PATH';
+
+/**
+ * The raw exports of the wasm-bindgen glue (`crates/wasm/src/lib.rs`); sizes are in elements. Dimensions are
+ * wasm32 `usize`s (the glue would wrap anything else silently, so the adapter checks them); a kernel error is
+ * thrown as an `Error` whose message is `"<CODE>: <message>"`; a trap as a `WebAssembly.RuntimeError`.
+ * (Belongs in `bindings/abi.ts` next to `NativeExports`; kept here until it moves.)
+ */
+export interface WasmExports {
+  hc_abi_version(): number;
+  hc_isa(): string;
+  hc_set_force_scalar(force: boolean): void;
+  hc_pdist(x: Float32Array, n: number, d: number, squared: boolean): Float32Array;
+  hc_cdist(q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Float32Array;
+  hc_grouped_nn(
+    q: Float32Array, nq: number, base: Float32Array, offsets: Uint32Array, d: number, mode: string,
+    queryGroups: Int32Array | undefined, squared: boolean,
+  ): Float32Array;
+  hc_softmax_weights(scores: Float32Array, offsets: Uint32Array, tau: number): Float32Array;
+  hc_weighted_mean(rows: Float32Array, offsets: Uint32Array, d: number, weights: Float32Array): Float32Array;
+  hc_max_pool(rows: Float32Array, offsets: Uint32Array, d: number): Float32Array;
+  hc_linkage_f64(y: Float64Array, n: number, method: string): Float64Array;
+  hc_linkage_f32(y: Float32Array, n: number, method: string): Float64Array;
+  hc_cut_k(z: Float64Array, n: number, k: number): Int32Array;
+  hc_cut_height(z: Float64Array, n: number, height: number): Int32Array;
+  /** Message of the last panic (empty if none), then forgets it. Read from a trapped instance. */
+  hc_take_panic_message(): string;
+  /** Test hook: panics, i.e. traps (panic=abort); the adapter must turn it into `ERR_INTERNAL`. */
+  hc_panic_for_tests(message: string): void;
+  /** Re-instantiates the module (wasm-bindgen `--experimental-reset-state-function`). */
+  __wbg_reset_state(): void;
+}
+
+/** Runtime list of the keys of {@link WasmExports}: a module missing one is refused with `ERR_ABI_MISMATCH`. */
+export const WASM_EXPORT_NAMES = [
+  'hc_abi_version', 'hc_isa', 'hc_set_force_scalar', 'hc_pdist', 'hc_cdist', 'hc_grouped_nn', 'hc_softmax_weights',
+  'hc_weighted_mean', 'hc_max_pool', 'hc_linkage_f64', 'hc_linkage_f32', 'hc_cut_k', 'hc_cut_height',
+  'hc_take_panic_message', 'hc_panic_for_tests', '__wbg_reset_state',
+] as const satisfies readonly (keyof WasmExports)[];
+
+// Compile-time proof that WASM_EXPORT_NAMES lists every key of WasmExports.
+type MissingWasmNames = Exclude<keyof WasmExports, (typeof WASM_EXPORT_NAMES)[number]>;
+const _allWasmNamesListed: [MissingWasmNames] extends [never] ? true : MissingWasmNames = true;
+void _allWasmNamesListed;
+
+const ISAS: readonly Isa[] = ['scalar', 'avx2', 'simd128', 'js'];
+const U32_MAX = 0xffff_ffff;
+
+/**
+ * The build folders to try, in order.
+ * @param env process environment (for {@link WASM_PATH_ENV})
+ * @param here URL of this module (`import.meta.url`), so that both `bindings/wasm.ts` and `dist/bindings/wasm.js` work
+ */
+export function wasmSearchDirs(env: NodeJS.ProcessEnv = process.env, here: string = import.meta.url): string[] {
+  const override = env[WASM_PATH_ENV];
+  if (override) {
+    const p = resolve(override);
+    let isDir: boolean | undefined;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch {
+      /* missing: fine for a file name (reported as not built), an error for anything else */
+    }
+    if (isDir) return [p];
+    const name = basename(p);
+    if (name !== WASM_GLUE_FILE && name !== WASM_BINARY_FILE) {
+      throw new KernelError(
+        'ERR_BACKEND_UNAVAILABLE',
+        isDir === undefined
+          ? `${WASM_PATH_ENV}=${override}: no such folder`
+          : `${WASM_PATH_ENV}: expected the wasm build folder or its ${WASM_GLUE_FILE} / ${WASM_BINARY_FILE}, got ${override}`,
+      );
+    }
+    return [dirname(p)];
+  }
+  return [fileURLToPath(new URL('./wasm/', here)), fileURLToPath(new URL('../../bindings/wasm/', here))];
+}
+
+/**
+ * Loads the raw glue synchronously (memoised by Node's `require` cache: one instance per process).
+ * @throws {KernelError} `ERR_BACKEND_UNAVAILABLE` when no build is found or it fails to load (the error is the `cause`)
+ */
+export function loadWasmExports(env: NodeJS.ProcessEnv = process.env, here: string = import.meta.url): WasmExports {
+  const dirs = wasmSearchDirs(env, here);
+  const dir = dirs.find((d) => {
+    try {
+      return statSync(join(d, WASM_GLUE_FILE)).isFile() && statSync(join(d, WASM_BINARY_FILE)).isFile();
+    } catch {
+      return false;
+    }
+  });
+  if (!dir) {
+    throw new KernelError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `wasm module not built: no ${WASM_GLUE_FILE} + ${WASM_BINARY_FILE} in ${dirs.join(' or ')} (run \`npm run build:wasm\`)`,
+    );
+  }
+  const glue = join(dir, WASM_GLUE_FILE);
+  try {
+    return createRequire(here)(glue) as WasmExports;
+  } catch (e) {
+    throw new KernelError('ERR_BACKEND_UNAVAILABLE', `wasm module ${glue} failed to load: ${(e as Error)?.message ?? e}`, { cause: e });
+  }
+}
+
+/** Instantiates the wasm module (synchronously) and wraps it as a {@link KernelBackend}. @throws {KernelError} when it cannot load (`ERR_BACKEND_UNAVAILABLE`, `ERR_ABI_MISMATCH`). */
 export function loadWasmBackend(): KernelBackend {
-  throw new Error('wasm backend not built yet');
+  return createWasmBackend(loadWasmExports());
+}
+
+/**
+ * Rebuilds the error an export threw as a {@link KernelError}. Exported for tests.
+ * @param fn the export's name, for messages
+ * @param onTrap called after a trap: re-instantiates the module and returns what to add to the message (the panic
+ *   message, how the reset went)
+ */
+export function toKernelError(fn: string, e: unknown, onTrap: () => string): KernelError {
+  if (e instanceof KernelError) return e;
+  if (e instanceof WebAssembly.RuntimeError) {
+    return new KernelError('ERR_INTERNAL', `wasm ${fn} trapped (${e.message})${onTrap()}`, { cause: e });
+  }
+  if (e instanceof Error) {
+    const m = /^(ERR_[A-Z_]+): ([\s\S]*)$/.exec(e.message);
+    if (m && (ERROR_CODES as readonly string[]).includes(m[1]!)) return new KernelError(m[1] as ErrorCode, m[2]!);
+  }
+  return new KernelError('ERR_INTERNAL', `wasm ${fn} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+/** `v` as a wasm32 `usize`: wasm-bindgen would silently wrap a negative, fractional or too large number. */
+function u32(fn: string, name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 0 || v > U32_MAX) {
+    throw new KernelError('ERR_INVALID_ARGUMENT', `${fn}: ${name} must be an integer in 0..=${U32_MAX}, got ${v}`);
+  }
+  return v;
+}
+
+/**
+ * Wraps raw exports as a {@link KernelBackend} (pure: tests inject fakes). Checks the ABI version and the export
+ * list, and applies `ANOMALY_CLUSTERING_ISA=scalar`.
+ * @throws {KernelError} `ERR_ABI_MISMATCH` when the module is from another ABI version or lacks an export
+ */
+export function createWasmBackend(raw: WasmExports, env: NodeJS.ProcessEnv = process.env): KernelBackend {
+  const missing = WASM_EXPORT_NAMES.filter((k) => typeof (raw as unknown as Record<string, unknown>)[k] !== 'function');
+  if (missing.length > 0) {
+    throw new KernelError('ERR_ABI_MISMATCH', `wasm module lacks exports ${missing.join(', ')} (rebuild it: npm run build:wasm)`);
+  }
+  const forceScalar = env.ANOMALY_CLUSTERING_ISA === 'scalar';
+  const init = (): void => raw.hc_set_force_scalar(forceScalar);
+  /** After a trap: the panic message (still in the trapped instance's memory), then a fresh instance. */
+  const onTrap = (): string => {
+    let msg = '';
+    try {
+      const panic = raw.hc_take_panic_message();
+      if (panic) msg += `: ${panic.replace(/\s*\n\s*/g, ' ')}`; // "panicked at file:line:col: message"
+    } catch {
+      /* the trapped instance cannot even say why */
+    }
+    try {
+      raw.__wbg_reset_state();
+      init();
+      return `${msg}; the module was re-instantiated`;
+    } catch (re) {
+      return `${msg}; re-instantiating the module failed too: ${(re as Error)?.message ?? re}`;
+    }
+  };
+  /** Runs one export; every failure leaves as a KernelError. */
+  function call<T>(fn: string, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      throw toKernelError(fn, e, onTrap);
+    }
+  }
+
+  const abi = call('hc_abi_version', () => raw.hc_abi_version());
+  if (abi !== ABI_VERSION) {
+    throw new KernelError('ERR_ABI_MISMATCH', `wasm module has ABI version ${abi}, expected ${ABI_VERSION} (rebuild it: npm run build:wasm)`);
+  }
+  call('hc_set_force_scalar', init);
+  const isa = call('hc_isa', () => raw.hc_isa());
+  if (!(ISAS as readonly string[]).includes(isa)) {
+    throw new KernelError('ERR_ABI_MISMATCH', `wasm module reports isa ${JSON.stringify(isa)}, expected one of ${ISAS.join(', ')}`);
+  }
+
+  const pdist = (x: Float32Array, n: number, d: number, squared: boolean): Float32Array =>
+    call('pdist', () => raw.hc_pdist(x, u32('pdist', 'n', n), u32('pdist', 'd', d), !!squared));
+  const cdist = (q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Float32Array =>
+    call('cdist', () => raw.hc_cdist(q, u32('cdist', 'nq', nq), b, u32('cdist', 'nb', nb), u32('cdist', 'd', d), !!squared));
+  const groupedNN = (a: GroupedNNArgs): Float32Array =>
+    call('groupedNN', () =>
+      raw.hc_grouped_nn(
+        a.queries, u32('groupedNN', 'nq', a.nq), a.base, a.groupOffsets, u32('groupedNN', 'd', a.d), a.mode,
+        a.queryGroups ?? undefined, !!a.squared,
+      ),
+    );
+  const linkage = (y: Float64Array | Float32Array, n: number, method: LinkageMethod): Float64Array =>
+    call('linkage', () =>
+      y instanceof Float64Array
+        ? raw.hc_linkage_f64(y, u32('linkage', 'n', n), method)
+        : raw.hc_linkage_f32(y, u32('linkage', 'n', n), method),
+    );
+
+  return {
+    name: 'wasm',
+    isa: isa as Isa,
+    threads: 1,
+    pdist,
+    pdistAsync: async (x, n, d, squared) => pdist(x, n, d, squared),
+    cdist,
+    cdistAsync: async (q, nq, b, nb, d, squared) => cdist(q, nq, b, nb, d, squared),
+    groupedNN,
+    groupedNNAsync: async (a) => groupedNN(a),
+    softmaxWeights: (scores, bagOffsets, tau) =>
+      call('softmaxWeights', () => raw.hc_softmax_weights(scores, bagOffsets, tau)),
+    weightedMean: (rows, bagOffsets, d, weights) =>
+      call('weightedMean', () => raw.hc_weighted_mean(rows, bagOffsets, u32('weightedMean', 'd', d), weights)),
+    maxPool: (rows, bagOffsets, d) => call('maxPool', () => raw.hc_max_pool(rows, bagOffsets, u32('maxPool', 'd', d))),
+    linkage,
+    linkageAsync: async (y, n, method) => linkage(y, n, method),
+    cutK: (z, n, k) =>
+      call('cutK', () => {
+        // Same code as the kernels for a k they could never see (negative, fractional, beyond u32).
+        if (!Number.isInteger(k) || k < 0 || k > U32_MAX) throw new KernelError('ERR_K_OUT_OF_RANGE', `k must be in 1..=${n}, got ${k}`);
+        return raw.hc_cut_k(z, u32('cutK', 'n', n), k);
+      }),
+    cutHeight: (z, n, height) => call('cutHeight', () => raw.hc_cut_height(z, u32('cutHeight', 'n', n), height)),
+  };
 }
