@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * Converts nsfwjs's bundled tfjs model(s) to ONNX into the model cache and verifies the pinned SHA-256.
+ * A valid cached file is a hit (only hashed), a corrupt one is regenerated. Called by scripts/bootstrap.sh
+ * after `tsc` (it imports the compiled dist/src/models).
+ *
+ *   node scripts/prepare-model.mjs                 # the default backbone
+ *   node scripts/prepare-model.mjs --all           # all three embedded backbones
+ *   node scripts/prepare-model.mjs nsfwjs:inception_v3 [--cache-dir DIR]
+ *
+ * Cache folder: $ANOMALY_CLUSTERING_CACHE/models, else <repo>/.cache/anomaly-clustering/models.
+ */
+import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist/src/models/index.js');
+if (!existsSync(dist)) {
+  console.error(`prepare-model: ${path.relative(root, dist)} is missing; build first (npx tsc -p tsconfig.json)`);
+  process.exit(1);
+}
+const { prepareModel, EMBEDDED_BACKBONES, DEFAULT_BACKBONE } = await import(pathToFileURL(dist).href);
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { all: { type: 'boolean' }, 'cache-dir': { type: 'string' } } });
+const ids = values.all ? Object.keys(EMBEDDED_BACKBONES) : positionals.length ? positionals : [DEFAULT_BACKBONE.id];
+try {
+  for (const id of ids) {
+    const r = prepareModel(id, { cacheDir: values['cache-dir'], log: (m) => console.error(`prepare-model: ${m}`) });
+    console.error(`prepare-model: ${id} ${r.status} ${path.relative(process.cwd(), r.path)} (sha256 ${r.sha256.slice(0, 12)}…, ${r.ms.toFixed(0)} ms)`);
+  }
+} catch (e) {
+  console.error(`prepare-model: ${e.code ?? 'ERROR'}: ${e.message}`);
+  process.exit(1);
+}

@@ -1,0 +1,400 @@
+/**
+ * @file Patch embeddings: images → CNN (ONNX, onnxruntime-node) → two intermediate maps → local aggregation →
+ * one bag of M = H×W patches × D dims per image. The only module that imports `onnxruntime-node` (lazily).
+ *
+ * The two layers are named by the user; this module appends them to the graph's outputs itself (the model's own
+ * outputs are dropped, so onnxruntime prunes the unused head). A layer name is either an exact tensor name
+ * (a node output, e.g. `block_6_expand_relu` in the embedded MobileNetV2) or a module scope such as `layer2`
+ * of a torchvision export (`/layer2/…` node names): the scope's last node output is used.
+ * Decoding (sharp, libuv pool) of batch i+1 runs while batch i is inferred and batch i−1 aggregated.
+ * @module pipeline/features
+ */
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import onnxProto from 'onnx-proto';
+import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, Progress, Stage } from './types.js';
+import { KernelError } from '../errors.js';
+import { decodeImage, defaultResize, imageName, readImageBytes, toNCHW } from './image.js';
+import { aggregatePatches, type FeatureMap } from './aggregate.js';
+import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
+import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
+
+const { onnx } = onnxProto;
+type Ort = typeof import('onnxruntime-node');
+type Session = import('onnxruntime-node').InferenceSession;
+
+let ortPromise: Promise<Ort> | undefined;
+async function getOrt(): Promise<Ort> {
+  ortPromise ??= import('onnxruntime-node').then((m) => ((m as unknown as { default?: Ort }).default ?? m) as Ort);
+  return ortPromise;
+}
+
+/** ImageNet mean/std (torchvision), the default normalisation for a user-supplied ONNX model. */
+export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
+/** See {@link IMAGENET_MEAN}. */
+export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
+/** Strides (relative to the input) the two feature layers must have. */
+export const REQUIRED_STRIDES: readonly [number, number] = [8, 16];
+/** Describes the aggregation (part of the feature-cache key). */
+export const AGGREGATION = 'avgpool3x3/s1/p1/count_include_pad + bilinear(align_corners=false) coarse→fine + concat(fine,coarse)';
+
+/** A fully resolved backbone. */
+export interface ResolvedBackbone {
+  /** `'nsfwjs:…'` for an embedded model, else the absolute model path. */
+  id: string;
+  modelPath: string;
+  modelSha256: string;
+  layers: [string, string];
+  inputSize: number;
+  resize: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/**
+ * Resolves a {@link BackboneSpec}: `'default'`/`'nsfwjs:<id>'` prepares the embedded model (converting it on first
+ * use), anything else is an ONNX file path.
+ * @throws {KernelError} `ERR_MODEL` if the path does not exist or layers are missing for a custom model
+ */
+export function resolveBackbone(spec: BackboneSpec = {}): ResolvedBackbone {
+  const emb = embeddedBackbone(spec.model);
+  if (emb) {
+    const p = prepareModel(emb);
+    const inputSize = spec.inputSize ?? emb.inputSize;
+    return {
+      id: emb.id, modelPath: p.path, modelSha256: p.sha256, layers: spec.layers ?? emb.layers, inputSize,
+      resize: spec.resize ?? (spec.inputSize ? defaultResize(inputSize) : emb.resize),
+      mean: spec.mean ?? emb.mean, std: spec.std ?? emb.std,
+    };
+  }
+  const modelPath = path.resolve(spec.model!);
+  if (!existsSync(modelPath) || !statSync(modelPath).isFile()) {
+    throw new KernelError('ERR_MODEL', `model file not found: ${modelPath} (BackboneSpec.model must be 'default', an embedded id or an .onnx path)`);
+  }
+  if (!spec.layers) {
+    throw new KernelError('ERR_MODEL', `${modelPath}: BackboneSpec.layers is required for a custom model (two layer names, stride 8 and stride 16, e.g. ['layer2','layer3'])`);
+  }
+  const inputSize = spec.inputSize ?? 224;
+  return {
+    id: modelPath, modelPath, modelSha256: '', layers: spec.layers, inputSize,
+    resize: spec.resize ?? defaultResize(inputSize), mean: spec.mean ?? IMAGENET_MEAN, std: spec.std ?? IMAGENET_STD,
+  };
+}
+
+/** An open backbone: an onnxruntime session that outputs the two feature maps. */
+export interface BackboneSession {
+  backbone: ResolvedBackbone;
+  session: Session;
+  inputName: string;
+  /** Tensor names of the finer (stride 8) and coarser (stride 16) maps. */
+  fine: string;
+  coarse: string;
+  /** [C, H, W] of each map at the configured input size. */
+  fineShape: [number, number, number];
+  coarseShape: [number, number, number];
+  threads: number;
+  /** Runs a batch `[n,3,S,S]` and returns the two maps. */
+  run(input: Float32Array, n: number): Promise<{ fine: FeatureMap; coarse: FeatureMap }>;
+}
+
+const sessions = new Map<string, Promise<BackboneSession>>();
+
+/** Releases all memoised sessions. */
+export async function clearSessions(): Promise<void> {
+  const all = [...sessions.values()];
+  sessions.clear();
+  for (const p of all) {
+    try { await (await p).session.release(); } catch { /* already failed */ }
+  }
+}
+
+/** Finds the tensor a layer name refers to: exact node output, else the last node output of the scope `name/`. */
+function findLayer(graph: onnxProto.onnx.IGraphProto, layer: string): string | undefined {
+  const nodes = graph.node ?? [];
+  for (const n of nodes) if (n.output?.includes(layer)) return layer;
+  const scopes = [`/${layer}/`, `${layer}/`];
+  let hit: string | undefined;
+  for (const n of nodes) {
+    const nm = n.name ?? '';
+    const out = n.output?.[0] ?? '';
+    if (scopes.some((s) => nm.startsWith(s) || out.startsWith(s))) hit = out || hit;
+  }
+  return hit;
+}
+
+function candidateList(graph: onnxProto.onnx.IGraphProto): string {
+  const outs = (graph.node ?? []).map((n) => n.output?.[0]).filter((s): s is string => !!s);
+  const scopes = [...new Set((graph.node ?? []).map((n) => /^\/?([^/]+)\//.exec(n.name ?? '')?.[1]).filter((s): s is string => !!s))];
+  const cap = 300;
+  const list = outs.slice(0, cap).join(', ') + (outs.length > cap ? `, … and ${outs.length - cap} more` : '');
+  return (scopes.length ? `scopes: ${scopes.join(', ')}; ` : '') + `node outputs: ${list}`;
+}
+
+/** Nearest power of two of `inputSize/size` (valid-padding nets such as InceptionV3 are not exact). */
+export function strideOf(inputSize: number, size: number): number {
+  return 2 ** Math.round(Math.log2(inputSize / size));
+}
+
+/**
+ * Opens (memoised) an onnxruntime session whose outputs are the backbone's two feature layers, and probes their
+ * shapes with one blank image.
+ * @param checkStrides require the layers at strides 8 and 16 (the method's contract). @default true
+ * @throws {KernelError} `ERR_MODEL` for a missing/invalid model, an unknown layer (lists candidates), wrong strides
+ */
+export async function openBackbone(spec: BackboneSpec = {}, threads = availableParallelism(), checkStrides = true): Promise<BackboneSession> {
+  const bb = resolveBackbone(spec);
+  const key = JSON.stringify([bb, threads, checkStrides, statSync(bb.modelPath).mtimeMs]);
+  let p = sessions.get(key);
+  if (!p) {
+    p = createSession(bb, threads, checkStrides);
+    sessions.set(key, p);
+    p.catch(() => sessions.delete(key));
+  }
+  return p;
+}
+
+async function createSession(bb: ResolvedBackbone, threads: number, checkStrides: boolean): Promise<BackboneSession> {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(bb.modelPath);
+  } catch (e) {
+    throw new KernelError('ERR_MODEL', `cannot read the model file ${bb.modelPath}`, { cause: e });
+  }
+  if (!bb.modelSha256) bb.modelSha256 = sha256Hex(bytes);
+  let model: onnxProto.onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new KernelError('ERR_MODEL', `${bb.modelPath} is not an ONNX model (protobuf decoding failed: ${(e as Error).message})`, { cause: e });
+  }
+  const graph = model.graph;
+  if (!graph || !graph.node?.length || !graph.input?.length) {
+    throw new KernelError('ERR_MODEL', `${bb.modelPath} is not an ONNX model (no graph nodes or inputs)`);
+  }
+  const names = bb.layers.map((l) => {
+    const t = findLayer(graph, l);
+    if (!t) throw new KernelError('ERR_MODEL', `${bb.modelPath}: layer ${JSON.stringify(l)} not found. Candidates — ${candidateList(graph)}`);
+    return t;
+  });
+  graph.output = names.map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1 } } }));
+  const ort = await getOrt();
+  let session: Session;
+  try {
+    session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), {
+      intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      // No busy-waiting worker threads: the machine is usually shared with sharp's decoders (and other work);
+      // measured 2× faster under contention, equal when idle.
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    });
+  } catch (e) {
+    throw new KernelError('ERR_MODEL', `${bb.modelPath}: onnxruntime cannot load the model (${(e as Error).message})`, { cause: e });
+  }
+  const initNames = new Set((graph.initializer ?? []).map((t) => t.name));
+  const inputName = session.inputNames.find((n) => !initNames.has(n)) ?? session.inputNames[0]!;
+  const S = bb.inputSize;
+  const run = async (input: Float32Array, n: number) => {
+    const out = await session.run({ [inputName]: new ort.Tensor('float32', input, [n, 3, S, S]) });
+    const maps = names.map((nm) => {
+      const t = out[nm]!;
+      const dims = t.dims as number[];
+      if (dims.length !== 4) {
+        throw new KernelError('ERR_MODEL', `${bb.modelPath}: layer ${nm} has shape [${dims.join(',')}], expected a 4-D NCHW feature map`);
+      }
+      return { data: t.data as Float32Array, n: dims[0]!, c: dims[1]!, h: dims[2]!, w: dims[3]! };
+    });
+    return maps as [FeatureMap, FeatureMap];
+  };
+  let probe: [FeatureMap, FeatureMap];
+  try {
+    probe = await run(new Float32Array(3 * S * S), 1);
+  } catch (e) {
+    if (e instanceof KernelError) throw e;
+    throw new KernelError('ERR_MODEL', `${bb.modelPath}: inference on a 1×3×${S}×${S} input failed (${(e as Error).message})`, { cause: e });
+  }
+  const fineFirst = probe[0].h >= probe[1].h;
+  const [f, c] = fineFirst ? probe : [probe[1], probe[0]];
+  const [fn, cn] = fineFirst ? names : [names[1]!, names[0]!];
+  const sf = strideOf(S, f.h), sc = strideOf(S, c.h);
+  if (checkStrides && (sf !== REQUIRED_STRIDES[0] || sc !== REQUIRED_STRIDES[1])) {
+    throw new KernelError('ERR_MODEL', `${bb.modelPath}: layers must be at strides ${REQUIRED_STRIDES.join(' and ')} of the ${S}×${S} input; ` +
+      `found ${fn} [${f.c},${f.h},${f.w}] (stride ≈ ${(S / f.h).toFixed(1)}) and ${cn} [${c.c},${c.h},${c.w}] (stride ≈ ${(S / c.h).toFixed(1)})`);
+  }
+  return {
+    backbone: bb, session, inputName, fine: fn!, coarse: cn!, threads,
+    fineShape: [f.c, f.h, f.w], coarseShape: [c.c, c.h, c.w],
+    run: async (input, n) => {
+      const [a, b] = await run(input, n);
+      return fineFirst ? { fine: a, coarse: b } : { fine: b, coarse: a };
+    },
+  };
+}
+
+function abortError(signal: AbortSignal): KernelError {
+  return new KernelError('ERR_ABORTED', `feature extraction aborted${signal.reason ? ` (${String(signal.reason)})` : ''}`, { cause: signal.reason });
+}
+
+/** Rejects as soon as `signal` aborts. */
+function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); });
+  });
+}
+
+/** Default feature cache folder: `$ANOMALY_CLUSTERING_CACHE/features`, else `<cwd>/.cache/anomaly-clustering/features`. */
+export function defaultFeatureCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.ANOMALY_CLUSTERING_CACHE ? path.join(cacheRoot(env), 'features') : path.join(process.cwd(), '.cache', 'anomaly-clustering', 'features');
+}
+
+/**
+ * Extracts the patch embeddings of images.
+ * @param inputs image paths or `{name, data}` (any format sharp reads)
+ * @param options see {@link FeatureOptions}; defaults: embedded backbone, batchSize 8, threads = cores, cache on
+ * @returns the bags, size `n*m*d`, in input order (skipped images left out)
+ * @throws {KernelError} `ERR_IMAGE` (a bad image, unless `skipBad`), `ERR_MODEL` (model/layers), `ERR_ABORTED`
+ * @throws {RangeError} for a non-positive batchSize or threads
+ */
+export async function extractFeatures(inputs: ImageInput[], options: FeatureOptions = {}): Promise<FeatureBank> {
+  const {
+    backbone: spec = {}, batchSize = 8, threads = availableParallelism(), cacheDir = defaultFeatureCacheDir(),
+    skipBad = false, onProgress, signal,
+  } = options;
+  if (!Array.isArray(inputs)) throw new TypeError(`inputs: expected an array of paths or {name, data}, got ${typeof inputs}`);
+  if (inputs.length === 0) throw new KernelError('ERR_EMPTY', 'inputs: expected at least one image, got 0');
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize: expected an integer ≥ 1, got ${batchSize}`);
+  if (!Number.isSafeInteger(threads) || threads < 1) throw new RangeError(`threads: expected an integer ≥ 1, got ${threads}`);
+  if (signal?.aborted) throw abortError(signal);
+
+  const timings: Partial<Record<Stage, number>> = { decode: 0, features: 0 };
+  const bs = await raceAbort(openBackbone(spec, threads), signal);
+  const bb = bs.backbone;
+  const [fc, gridH, gridW] = bs.fineShape;
+  const m = gridH * gridW;
+  const d = fc + bs.coarseShape[0];
+  const S = bb.inputSize;
+  const n = inputs.length;
+  const files = inputs.map(imageName);
+  const progress = (stage: Stage, done: number) => onProgress?.({ stage, done, total: n } satisfies Progress);
+
+  const config: FeatureConfig = {
+    backbone: { id: bb.id.startsWith('nsfwjs:') ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] },
+    preprocess: { inputSize: S, resize: bb.resize, mean: [...bb.mean], std: [...bb.std] },
+    aggregation: AGGREGATION,
+  };
+  const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config);
+
+  const data = new Float32Array(n * m * d);
+  const ok = new Uint8Array(n);
+  const skipped: { file: string; error: string }[] = [];
+  const bad = new Map<number, string>();
+  const hashes: string[] = new Array(n);
+  const fail = (i: number, e: unknown) => {
+    if (!skipBad || !(e instanceof KernelError) || e.code !== 'ERR_IMAGE') throw e;
+    bad.set(i, e.message);
+  };
+
+  // 1. Cache lookup (reads and hashes each file once; misses are decoded below).
+  let todo: number[] = [];
+  let done = 0;
+  const tLook = performance.now();
+  if (cache) {
+    for (let i = 0; i < n; i++) {
+      if (signal?.aborted) throw abortError(signal);
+      try {
+        const bytes = await readImageBytes(inputs[i]!);
+        hashes[i] = sha256Hex(bytes);
+        const hit = cache.get(hashes[i]!, gridH, gridW, d);
+        if (hit) { data.set(hit, i * m * d); ok[i] = 1; progress('decode', ++done); continue; }
+      } catch (e) { fail(i, e); progress('decode', ++done); continue; }
+      todo.push(i);
+    }
+  } else {
+    todo = inputs.map((_, i) => i);
+  }
+  timings.decode! += performance.now() - tLook;
+
+  // 2. Decode (batch i+1) ‖ infer (batch i) ‖ aggregate (batch i−1).
+  const batches: number[][] = [];
+  for (let k = 0; k < todo.length; k += batchSize) batches.push(todo.slice(k, k + batchSize));
+  const decodeBatch = async (idx: number[]) => {
+    const t0 = performance.now();
+    const settled = await Promise.allSettled(idx.map(async (i) => {
+      const bytes = await readImageBytes(inputs[i]!);
+      if (cache && !hashes[i]) hashes[i] = sha256Hex(bytes);
+      return decodeImage(bytes, files[i]!, { inputSize: S, resize: bb.resize });
+    }));
+    const good: number[] = [];
+    const tensor = new Float32Array(idx.length * 3 * S * S);
+    settled.forEach((r, k) => {
+      if (r.status === 'fulfilled') {
+        toNCHW(r.value, tensor, good.length * 3 * S * S, bb.mean, bb.std);
+        good.push(idx[k]!);
+      } else {
+        fail(idx[k]!, r.reason);
+      }
+      progress('decode', ++done);
+    });
+    timings.decode! += performance.now() - t0;
+    return { good, tensor: tensor.subarray(0, good.length * 3 * S * S) };
+  };
+  let fdone = n - todo.length - bad.size;
+  if (fdone > 0) progress('features', fdone);
+  const aggregate = (good: number[], maps: { fine: FeatureMap; coarse: FeatureMap }) => {
+    const t0 = performance.now();
+    const { fine, coarse } = maps;
+    const fsz = fine.c * fine.h * fine.w, csz = coarse.c * coarse.h * coarse.w;
+    good.forEach((i, k) => {
+      aggregatePatches({ ...fine, n: 1, data: fine.data.subarray(k * fsz, (k + 1) * fsz) },
+        { ...coarse, n: 1, data: coarse.data.subarray(k * csz, (k + 1) * csz) }, data, i * m * d);
+      ok[i] = 1;
+      cache?.put(hashes[i]!, files[i]!, data.subarray(i * m * d, (i + 1) * m * d), gridH, gridW, d);
+    });
+    fdone += good.length;
+    progress('features', fdone);
+    timings.features! += performance.now() - t0;
+  };
+
+  let next = batches.length ? decodeBatch(batches[0]!) : undefined;
+  next?.catch(() => undefined); // handled when awaited
+  let pending: { good: number[]; maps: Promise<{ fine: FeatureMap; coarse: FeatureMap }>; t0: number } | undefined;
+  for (let b = 0; b < batches.length; b++) {
+    const { good, tensor } = await raceAbort(next!, signal);
+    next = b + 1 < batches.length ? decodeBatch(batches[b + 1]!) : undefined;
+    next?.catch(() => undefined);
+    const t0 = performance.now();
+    const maps = good.length ? bs.run(tensor, good.length) : Promise.resolve(undefined as never);
+    maps.catch(() => undefined);
+    if (pending) {
+      const r = await raceAbort(pending.maps, signal);
+      timings.features! += performance.now() - pending.t0;
+      aggregate(pending.good, r);
+    }
+    pending = good.length ? { good, maps, t0 } : undefined;
+  }
+  if (pending) {
+    const r = await raceAbort(pending.maps, signal);
+    timings.features! += performance.now() - pending.t0;
+    aggregate(pending.good, r);
+  }
+
+  if (fdone < n) progress('features', n); // skipped images count as done
+
+  // 3. Compact out skipped images (in place, order kept).
+  let w = 0;
+  const kept: string[] = [];
+  for (let i = 0; i < n; i++) {
+    if (!ok[i]) { skipped.push({ file: files[i]!, error: bad.get(i) ?? 'not processed' }); continue; }
+    if (w !== i) data.copyWithin(w * m * d, i * m * d, (i + 1) * m * d);
+    kept.push(files[i]!);
+    w++;
+  }
+  return {
+    n: w, m, d, gridH, gridW, data: w === n ? data : data.slice(0, w * m * d), files: kept, skipped, timings,
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * @file Image decoding and preprocessing. The only module that imports `sharp` (lazily).
+ *
+ * Every format sharp reads (PNG 8/16-bit, JPEG, WebP, TIFF, GIF, AVIF…; grey, grey+alpha, RGB, RGBA, CMYK) →
+ * EXIF orientation applied (`.rotate()`) → alpha dropped → sRGB 8-bit → shorter side resized to `resize`
+ * (the longer side to ⌊resize·long/short⌋, as torchvision's `Resize(int)`; sharp's default Lanczos-3 kernel) →
+ * centre crop `inputSize²` (offsets rounded as torchvision's `CenterCrop`) → NCHW float32 `(v/255 − mean)/std`.
+ * @module pipeline/image
+ */
+import { readFile } from 'node:fs/promises';
+import type { ImageInput } from './types.js';
+import { KernelError } from '../errors.js';
+
+type Sharp = typeof import('sharp').default;
+let sharpPromise: Promise<Sharp> | undefined;
+
+/** Loads sharp once. */
+async function getSharp(): Promise<Sharp> {
+  sharpPromise ??= import('sharp').then((m) => m.default);
+  return sharpPromise;
+}
+
+/** Decoded, resized and cropped pixels: HWC, 8-bit, 3 channels (RGB). */
+export interface RawImage {
+  /** Size `height*width*channels`. */
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 3;
+}
+
+/** Geometry and normalisation of the preprocessing. */
+export interface Preprocess {
+  /** Square crop side = network input size. @default 224 */
+  inputSize?: number;
+  /** Shorter side after resizing, before the crop (≥ inputSize). @default round(256·inputSize/224) */
+  resize?: number;
+  /** Per-channel mean subtracted from [0,1] RGB. @default [0,0,0] */
+  mean?: readonly [number, number, number];
+  /** Per-channel std dividing after the mean. @default [1,1,1] */
+  std?: readonly [number, number, number];
+}
+
+/** The display name of an input (its path, or its given name). */
+export function imageName(input: ImageInput): string {
+  return typeof input === 'string' ? input : input.name;
+}
+
+/**
+ * Reads an input's encoded bytes.
+ * @throws {KernelError} `ERR_IMAGE` if the file cannot be read or is empty
+ */
+export async function readImageBytes(input: ImageInput): Promise<Uint8Array> {
+  const name = imageName(input);
+  let bytes: Uint8Array;
+  if (typeof input === 'string') {
+    try {
+      bytes = await readFile(input);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new KernelError('ERR_IMAGE', `${name}: cannot read the file (${code ?? (e as Error).message})`, { cause: e });
+    }
+  } else {
+    if (!input || !(input.data instanceof Uint8Array)) {
+      throw new KernelError('ERR_IMAGE', `${name}: expected { name, data: Uint8Array }, got data of type ${typeof input?.data}`);
+    }
+    bytes = input.data;
+  }
+  if (bytes.length === 0) throw new KernelError('ERR_IMAGE', `${name}: the file is empty (0 bytes)`);
+  return bytes;
+}
+
+/** Default shorter side for an input size (256 for 224, as the ImageNet recipe). */
+export function defaultResize(inputSize: number): number {
+  return Math.round((256 * inputSize) / 224);
+}
+
+/**
+ * Decodes encoded image bytes, orients, resizes the shorter side and centre-crops.
+ * @param bytes the encoded file
+ * @param name the name used in error messages
+ * @returns RGB pixels `inputSize × inputSize × 3`
+ * @throws {KernelError} `ERR_IMAGE` (message names the file) for unreadable, truncated, non-image or zero-size data
+ */
+export async function decodeImage(bytes: Uint8Array, name: string, pre: Preprocess = {}): Promise<RawImage> {
+  const inputSize = pre.inputSize ?? 224;
+  const resize = pre.resize ?? defaultResize(inputSize);
+  if (!Number.isSafeInteger(inputSize) || inputSize < 1) throw new RangeError(`inputSize: expected a positive integer, got ${inputSize}`);
+  if (!Number.isSafeInteger(resize) || resize < inputSize) throw new RangeError(`resize: expected an integer ≥ inputSize (${inputSize}), got ${resize}`);
+  const sharp = await getSharp();
+  try {
+    // failOn 'error': reject truncated/corrupt pixel data, tolerate mere warnings (some real JPEGs carry them).
+    const meta = await sharp(bytes, { failOn: 'error' }).metadata();
+    let w = meta.width ?? 0;
+    let h = meta.height ?? 0;
+    if (!w || !h) throw new Error(`zero-size image (${w}×${h})`);
+    if ((meta.orientation ?? 1) >= 5) [w, h] = [h, w]; // EXIF 5–8 swap the axes
+    const s = Math.min(w, h);
+    const rw = w === s ? resize : Math.max(resize, Math.trunc((resize * w) / s));
+    const rh = h === s ? resize : Math.max(resize, Math.trunc((resize * h) / s));
+    const left = Math.round((rw - inputSize) / 2);
+    const top = Math.round((rh - inputSize) / 2);
+    const { data, info } = await sharp(bytes, { failOn: 'error' })
+      .rotate()
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(rw, rh, { fit: 'fill' })
+      .extract({ left, top, width: inputSize, height: inputSize })
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return { data: toRgb(data, info.channels, name), width: info.width, height: info.height, channels: 3 };
+  } catch (e) {
+    if (e instanceof KernelError) throw e;
+    throw new KernelError('ERR_IMAGE', `${name}: cannot decode the image (${(e as Error).message.trim()})`, { cause: e });
+  }
+}
+
+/** Makes sure pixels are 3-channel RGB (grey is replicated; a leftover alpha band is dropped). */
+function toRgb(data: Uint8Array, channels: number, name: string): Uint8Array {
+  if (channels === 3) return data;
+  const n = data.length / channels;
+  const out = new Uint8Array(n * 3);
+  if (channels === 1 || channels === 2) {
+    for (let i = 0; i < n; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = data[i * channels]!;
+  } else if (channels === 4) {
+    for (let i = 0; i < n; i++) { out[3 * i] = data[4 * i]!; out[3 * i + 1] = data[4 * i + 1]!; out[3 * i + 2] = data[4 * i + 2]!; }
+  } else {
+    throw new KernelError('ERR_IMAGE', `${name}: unexpected ${channels} channels after conversion to sRGB`);
+  }
+  return out;
+}
+
+/**
+ * Writes HWC u8 RGB pixels into an NCHW float32 tensor as `(v/255 − mean[c]) / std[c]`.
+ * @param img pixels from {@link decodeImage}
+ * @param out destination, at least `offset + 3*H*W` long
+ * @param offset where this image's `3×H×W` block starts in `out`
+ */
+export function toNCHW(img: RawImage, out: Float32Array, offset = 0, mean: readonly number[] = [0, 0, 0], std: readonly number[] = [1, 1, 1]): void {
+  const hw = img.width * img.height;
+  const d = img.data;
+  for (let c = 0; c < 3; c++) {
+    const a = 1 / (255 * std[c]!);
+    const b = -mean[c]! / std[c]!;
+    const base = offset + c * hw;
+    for (let i = 0; i < hw; i++) out[base + i] = d[3 * i + c]! * a + b;
+  }
+}
+
+/**
+ * Loads one image: read, decode, orient, resize, crop.
+ * @param input a path or `{name, data}`
+ * @returns RGB pixels `inputSize × inputSize × 3`
+ * @throws {KernelError} `ERR_IMAGE` naming the file
+ */
+export async function loadImage(input: ImageInput, pre: Preprocess = {}): Promise<RawImage> {
+  return decodeImage(await readImageBytes(input), imageName(input), pre);
+}
