@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
-APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm binaryen)
+# chromium: the HTML-report test renders in a real headless browser; python3-*: golden-value scripts and peer benchmarks.
+APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm binaryen chromium python3-numpy python3-scipy python3-sklearn python3-fastcluster python3-threadpoolctl)
 
 say() { printf 'ensure-toolchain: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -63,7 +64,7 @@ have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$have" != "$wbg" ]; then
   command -v cargo >/dev/null || die "cargo (rustup) is needed to install wasm-bindgen-cli $wbg"
   say "cargo install wasm-bindgen-cli --version $wbg (was: ${have:-none}; takes minutes, cache \$CARGO_HOME to keep it)"
-  cargo install wasm-bindgen-cli --version "$wbg" --locked --force
+  cargo install wasm-bindgen-cli --version "$wbg" --force  # not --locked: its lock file pins a crate version the registry no longer serves
   have=$(wasm-bindgen --version | awk '{print $2}')
   [ "$have" = "$wbg" ] || die "wasm-bindgen on PATH is $have after installing $wbg (check PATH order)"
 fi
