@@ -250,8 +250,12 @@ fn softmax_weights_impl(scores: &[f32], offsets: &[u32], tau: f64) -> KResult<Ve
 
 /// Output `nbags × d` of the pooling kernels; `rows` must be `offsets[last] × d` (checked before allocating).
 fn pooled_out(what: &str, rows: &[f32], offsets: &[u32], d: usize) -> KResult<Vec<f32>> {
-    let nrows = offsets.last().map_or(0, |&r| r as usize);
-    expect_len("rows", rows.len(), mul("nrows*d", nrows, d)?)?;
+    // Offsets are checked against the rows actually given (same codes as the kernels and the TS reference),
+    // before the output is sized from them.
+    if rows.len() % d != 0 {
+        return Err(ac_kernels::Error::ShapeMismatch { what: "rows", expected: (rows.len() / d + 1) * d, got: rows.len() }.into());
+    }
+    ac_kernels::weights::check_offsets(offsets, rows.len() / d)?;
     alloc(what, mul("nbags*d", offsets.len().saturating_sub(1), d)?)
 }
 
