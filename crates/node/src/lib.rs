@@ -252,6 +252,9 @@ fn softmax_weights_impl(scores: &[f32], offsets: &[u32], tau: f64) -> KResult<Ve
 fn pooled_out(what: &str, rows: &[f32], offsets: &[u32], d: usize) -> KResult<Vec<f32>> {
     // Offsets are checked against the rows actually given (same codes as the kernels and the TS reference),
     // before the output is sized from them.
+    if d == 0 {
+        return Err(ac_kernels::Error::InvalidArgument(format!("{what}: d must be ≥ 1, got 0")).into());
+    }
     if rows.len() % d != 0 {
         return Err(ac_kernels::Error::ShapeMismatch { what: "rows", expected: (rows.len() / d + 1) * d, got: rows.len() }.into());
     }
