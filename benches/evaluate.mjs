@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+/**
+ * @file The evaluation protocol of ALGORITHM.md §5 on the shared data (../shared/data, read in place):
+ * MVTec AD bottle (test split, 'good' kept as a class, K=4; semi-supervised normals = the 83 train/good images),
+ * MTD 392 defects + 191 MT_Free (K=6) and defects only (K=5) (semi-supervised normals = other MT_Free images,
+ * disjoint from the clustered ones). Weightings: uniform, max, unsupervised, semi-supervised, at the default τ and
+ * across a τ sweep (the patch scores are computed once per set; only the softmax changes with τ).
+ * Prints NMI/ARI/F1 next to the reference numbers of ALGORITHM.md §6, plus per-stage timings.
+ *
+ *   npx tsc -p tsconfig.json && nice node benches/evaluate.mjs [--sets mvtec,mtd6,mtd5] [--references 16]
+ *        [--mtd-normals 32] [--taus 0.25,0.5,1,2,4] [--backend native] [--json out.json]
+ *
+ * `--references R` makes the unsupervised scores of the MTD sets approximate (R random reference images per
+ * image; exact is O(N²M²D), ≈1.6e14 multiply-adds for 583 images); MVTec is always exact, and the effect of R on
+ * MVTec is measured and printed.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => import(path.join(root, 'dist', p));
+const { extractFeatures } = await dist('src/pipeline/features.js');
+const { patchScores, computeWeights, bagOffsets, meanWithinStd, DEFAULT_TAU } = await dist('src/pipeline/weighting.js');
+const { evaluate } = await dist('src/pipeline/metrics.js');
+const { getBackend } = await dist('bindings/select.js');
+
+const { values: opt } = parseArgs({
+  options: {
+    sets: { type: 'string', default: 'mvtec,mtd6,mtd5' },
+    references: { type: 'string', default: '16' },
+    'mtd-normals': { type: 'string', default: '32' },
+    taus: { type: 'string', default: '0.25,0.5,1,2,4,8,16' },
+    backend: { type: 'string' },
+    data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
+    cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
+    json: { type: 'string' },
+  },
+});
+const DATA = opt.data;
+const R = Number(opt.references);
+const MTD_NORMALS = Number(opt['mtd-normals']);
+const TAUS = opt.taus.split(',').map(Number);
+const be = getBackend(opt.backend);
+const log = (s) => process.stderr.write(`${s}\n`);
+const secs = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'cached');
+
+const REF = {
+  mvtec: { uniform: [0.429, 0.230, 0.590], max: [0.503, 0.359, 0.687], unsupervised: [0.585, 0.473, 0.747], 'semi-supervised': [0.674, 0.580, 0.807] },
+  mtd6: { uniform: [0.108, 0.048, 0.283], max: [0.179, 0.104, 0.389], unsupervised: [0.225, 0.100, 0.348], 'semi-supervised': [0.274, 0.199, 0.401] },
+  mtd5: { uniform: [0.157, 0.089, 0.372], max: [0.205, 0.115, 0.408], unsupervised: [0.275, 0.155, 0.474], 'semi-supervised': [0.329, 0.300, 0.510] },
+};
+
+const sorted = (dir, ext) => readdirSync(dir).filter((f) => ext.some((e) => f.toLowerCase().endsWith(e))).sort().map((f) => path.join(dir, f));
+
+function mvtec() {
+  const t = path.join(DATA, 'mvtec-bottle', 'test');
+  const classes = readdirSync(t).sort();
+  const files = classes.flatMap((c) => sorted(path.join(t, c), ['.png']));
+  return { name: 'mvtec', title: 'MVTec bottle (83, K=4)', files, truth: files.map((f) => path.basename(path.dirname(f))),
+    normals: sorted(path.join(DATA, 'mvtec-bottle', 'train', 'good'), ['.png']) };
+}
+function mtd(withNormals) {
+  const d = path.join(DATA, 'mtd');
+  const defects = ['MT_Blowhole', 'MT_Break', 'MT_Crack', 'MT_Fray', 'MT_Uneven'].flatMap((c) => sorted(path.join(d, c, 'Imgs'), ['.jpg']));
+  const free = sorted(path.join(d, 'MT_Free', 'Imgs'), ['.jpg']);
+  const files = withNormals ? [...defects, ...free.slice(0, 191)] : defects;
+  return { name: withNormals ? 'mtd6' : 'mtd5', title: withNormals ? 'MTD 392+191 (K=6)' : 'MTD defects (392, K=5)', files,
+    truth: files.map((f) => path.basename(path.dirname(path.dirname(f)))), normals: free.slice(191, 191 + MTD_NORMALS) };
+}
+
+const bankCache = new Map();
+async function bank(files, label) {
+  const key = files.join('\n');
+  if (bankCache.has(key)) return bankCache.get(key);
+  const t = performance.now();
+  const b = await extractFeatures(files, { cacheDir: opt.cache, threads: 2 });
+  log(`  features ${label}: ${b.n} images, M=${b.m}, D=${b.d} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  bankCache.set(key, b);
+  return b;
+}
+
+/** Ward clustering of embeddings into k and the metrics. */
+async function clusterEval(emb, n, d, k, truth) {
+  const t = performance.now();
+  const y = await be.pdistAsync(emb, n, d, false);
+  const Z = await be.linkageAsync(y, n, 'ward');
+  const labels = be.cutK(Z, n, k);
+  return { ...evaluate(labels, truth), clusterMs: performance.now() - t };
+}
+
+function weightsFromScores(b, scores, tauRel) {
+  const offsets = bagOffsets(b.n, b.m);
+  const spread = meanWithinStd(scores, b.n, b.m);
+  const w = be.softmaxWeights(scores, offsets, tauRel * spread);
+  return be.weightedMean(b.data, offsets, b.d, w);
+}
+
+/** Patch scores are the expensive part: kept in benches/out/ (git-ignored) so that a τ sweep can be rerun. */
+async function cachedScores(tag, b, compute) {
+  const dir = path.join(root, 'benches', 'out');
+  mkdirSync(dir, { recursive: true });
+  const h = createHash('sha256').update(tag).update(b.files.join('\n')).update(`${b.m}x${b.d}`).digest('hex').slice(0, 16);
+  const file = path.join(dir, `scores-${h}.f32`);
+  if (existsSync(file) && !process.env.AC_BENCH_FRESH) {
+    const buf = readFileSync(file);
+    return { scores: new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4), ms: NaN };
+  }
+  const t = performance.now();
+  const scores = await compute();
+  const ms = performance.now() - t;
+  writeFileSync(file, Buffer.from(scores.buffer, scores.byteOffset, scores.byteLength));
+  return { scores, ms };
+}
+
+const rows = [];
+const semiDone = [];
+const sweeps = [];
+const notes = [];
+const defaultRel = DEFAULT_TAU.relative;
+for (const setName of opt.sets.split(',')) {
+  const set = setName === 'mvtec' ? mvtec() : mtd(setName === 'mtd6');
+  const k = new Set(set.truth).size;
+  log(`\n== ${set.title}: ${set.files.length} images, K=${k}, ${set.normals.length} normals for semi-supervised`);
+  const b = await bank(set.files, set.name);
+  const featMs = (b.timings.decode ?? 0) + (b.timings.features ?? 0);
+  const add = (method, m, weightsMs, extra = '') => {
+    rows.push({ set: set.name, title: set.title, method, ...m, weightsMs, featMs, extra });
+    log(`  ${method.padEnd(16)} NMI ${m.nmi.toFixed(3)} ARI ${m.ari.toFixed(3)} F1 ${m.f1.toFixed(3)}  weights ${Number.isFinite(weightsMs) ? (weightsMs / 1000).toFixed(1) + ' s' : 'cached'} ${extra}`);
+  };
+  for (const method of ['uniform', 'max']) {
+    const t = performance.now();
+    const w = await computeWeights(b, { weighting: method, backend: be });
+    const ms = performance.now() - t;
+    add(method, await clusterEval(w.embeddings, b.n, b.d, k, set.truth), ms);
+  }
+  for (const method of ['unsupervised', 'semi-supervised']) {
+    let scores;
+    let ms;
+    let extra = '';
+    if (method === 'unsupervised') {
+      const refs = set.name === 'mvtec' || R >= b.n - 1 ? undefined : R;
+      extra = refs ? `(${refs} random reference images per image)` : '(exact)';
+      ({ scores, ms } = await cachedScores(`unsup:${refs ?? 'exact'}`, b, () => patchScores(b, 'unsupervised', { backend: be, references: refs,
+        onProgress: (p) => p.done === p.total || p.done % (b.m * 50) === 0 ? log(`    ${p.done / b.m}/${p.total / b.m} images`) : undefined })));
+      if (set.name === 'mvtec' && R < b.n - 1) {
+        // measured effect of the approximation
+        const { scores: approx, ms: ams } = await cachedScores(`unsup:${R}`, b, () => patchScores(b, 'unsupervised', { backend: be, references: R }));
+        const m = await clusterEval(weightsFromScores(b, approx, defaultRel), b.n, b.d, k, set.truth);
+        notes.push(`MVTec unsupervised with ${R} random references per image (instead of all 82): NMI ${m.nmi.toFixed(3)} ARI ${m.ari.toFixed(3)} F1 ${m.f1.toFixed(3)} in ${secs(ams)} (exact: ${secs(ms)})`);
+      }
+    } else {
+      const nb = await bank(set.normals, `${set.name} normals`);
+      // semi-supervised scores of an image do not depend on the rest of the set: reuse them for a subset (MTD K=5)
+      const prev = semiDone.find((x) => x.normals === nb && x.files.length >= b.n && b.files.every((f, i) => x.files[i] === f));
+      if (prev) ({ scores, ms } = { scores: prev.scores.subarray(0, b.n * b.m), ms: prev.ms * (b.n / prev.files.length) });
+      else ({ scores, ms } = await cachedScores(`semi:${nb.files.join('|')}`, b, () => patchScores(b, 'semi-supervised', { backend: be, normals: nb })));
+      semiDone.push({ normals: nb, files: b.files, scores, ms });
+      extra = `(${nb.n} normal images${prev ? '; scores reused from the larger set' : ''})`;
+    }
+    const sweep = [];
+    for (const tau of [...new Set([defaultRel, ...TAUS])].sort((a, c) => a - c)) {
+      const m = await clusterEval(weightsFromScores(b, scores, tau), b.n, b.d, k, set.truth);
+      sweep.push({ tau, ...m });
+      if (tau === defaultRel) add(method, m, ms, extra);
+    }
+    const best = sweep.reduce((a, c) => (c.nmi > a.nmi ? c : a));
+    sweeps.push({ set: set.name, method, sweep, best });
+    log(`    τ sweep (relative): ${sweep.map((s) => `${s.tau}: ${s.nmi.toFixed(3)}`).join('  ')}`);
+  }
+}
+
+// ---- the table
+const f3 = (x) => x.toFixed(3);
+const out = [];
+out.push(`Backbone: default (embedded), backend ${be.name}/${be.isa} (${be.threads} threads); τ = ${defaultRel}·σ (default); Ward.`);
+out.push('');
+out.push('| set | method | NMI / ARI / F1 (ours, default τ) | best τ (NMI/ARI/F1) | reference §6 | weights time | features time |');
+out.push('|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  const ref = REF[r.set]?.[r.method];
+  const sw = sweeps.find((s) => s.set === r.set && s.method === r.method);
+  out.push(`| ${r.title} | ${r.method} ${r.extra} | ${f3(r.nmi)} / ${f3(r.ari)} / ${f3(r.f1)} | ${sw ? `${sw.best.tau}σ: ${f3(sw.best.nmi)} / ${f3(sw.best.ari)} / ${f3(sw.best.f1)}` : '–'} | ${ref ? ref.map(f3).join(' / ') : '–'} | ${secs(r.weightsMs)} | ${secs(r.featMs)} |`);
+}
+out.push('');
+out.push('τ sweep (NMI at τ = r·σ):');
+out.push('');
+out.push(`| set | method | ${sweeps[0]?.sweep.map((s) => `${s.tau}σ`).join(' | ')} |`);
+out.push(`|---|---|${sweeps[0]?.sweep.map(() => '---').join('|')}|`);
+for (const s of sweeps) out.push(`| ${s.set} | ${s.method} | ${s.sweep.map((x) => f3(x.nmi)).join(' | ')} |`);
+if (notes.length) out.push('', ...notes);
+process.stdout.write(`${out.join('\n')}\n`);
+if (opt.json) writeFileSync(opt.json, JSON.stringify({ rows, sweeps, notes }, null, 1));

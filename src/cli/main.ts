@@ -1,0 +1,386 @@
+#!/usr/bin/env node
+/**
+ * @file The `anomaly-clustering` command: cluster a folder of images by anomaly type and write `clusters.csv`,
+ * `result.json` and a self-contained `report.html`; `demo` generates a synthetic sample and clusters it.
+ * `main(argv, io)` is exported (and returns the exit code) so that tests run it in-process.
+ * @module cli/main
+ */
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BACKEND_NAMES, LINKAGE_METHODS, type BackendName, type LinkageMethod } from '../../bindings/backend.js';
+import { KernelError } from '../errors.js';
+import { evaluate, type Metrics } from '../pipeline/metrics.js';
+import { clusterImages, InputError, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
+import type { BackboneSpec, Progress } from '../pipeline/types.js';
+import { WEIGHTINGS, DEFAULT_TAU, type Tau, type Weighting } from '../pipeline/weighting.js';
+import { createProgress, formatDuration } from './progress.js';
+
+/** Exit codes (documented in `--help`). */
+export const EXIT = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  NOT_FOUND: 3,
+  NO_IMAGES: 4,
+  K_RANGE: 5,
+  NORMALS: 6,
+  IMAGE: 7,
+  MODEL: 8,
+  BACKEND: 9,
+  INTERRUPTED: 130,
+} as const;
+
+/** Streams and environment of one invocation (injectable for tests). */
+export interface CliIO {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  cwd?: string;
+  signal?: AbortSignal;
+}
+
+const HELP = `Usage:
+  anomaly-clustering <folder> --k N [options]     cluster the images under <folder> (recursively)
+  anomaly-clustering demo [options]               generate a synthetic defect sample and cluster it
+
+Clustering:
+  -k, --k N               number of clusters (required; 1 ≤ N ≤ number of images)
+  --weighting W           unsupervised | semi-supervised | uniform | max          [unsupervised]
+  --normals DIR           folder of normal (defect-free) images; required for semi-supervised
+  --tau T                 softmax temperature: a number (absolute; 0 = arg-max, inf = uniform)
+                          or rel:R = R × mean within-image std of the patch scores  [rel:1]
+  --references R          approximate unsupervised weighting: R random reference images per image
+                          (cost N·R instead of N² image pairs)                    [exact]
+  --linkage M             ward | single | complete | average | weighted | centroid | median   [ward]
+  --backend B             native | wasm | js                 [first that loads, in that order]
+Features:
+  --model M               'default', nsfwjs:<id> or a path to an .onnx model     [default]
+  --layers A,B            the stride-8 and stride-16 layer names (custom models)
+  --batch-size N          images per inference batch                              [8]
+  --threads N             onnxruntime threads                                     [cores]
+  --cache DIR | --no-cache   feature cache folder              [./.cache/anomaly-clustering/features]
+  --ext LIST              image extensions to take from folders, e.g. jpg,png    [all common]
+  --skip-bad              skip unreadable images (listed in result.json) instead of failing
+Output:
+  --out DIR               output folder: clusters.csv, result.json, report.html [./anomaly-clustering-out]
+  --eval                  each image's parent folder is its true class: print NMI / ARI / F1
+  --json                  print result.json to stdout
+  --no-report             do not write report.html
+  -q, --quiet             no progress output
+  -h, --help, -v, --version
+Demo:
+  --seed N, --per-class N (images per class, default 8); --k defaults to the number of classes.
+
+Exit codes:
+  0 success              1 internal error           2 bad usage or option value
+  3 folder not found     4 no images found          5 k < 1 or k > number of images
+  6 normals folder missing/empty (semi-supervised)   7 unreadable image (see --skip-bad)
+  8 model error          9 backend unavailable      130 interrupted
+`;
+
+/** A usage problem: exit code 2 (or another given code) with a message. */
+class CliError extends Error {
+  constructor(message: string, readonly exitCode: number = EXIT.USAGE) {
+    super(message);
+  }
+}
+
+/** Finds this package's package.json (works from `src/` and from `dist/src/`). */
+function packageInfo(): { name: string; version: string } {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const p = path.join(dir, 'package.json');
+    if (existsSync(p)) {
+      try {
+        const j = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version?: string };
+        if (j.name === 'anomaly-clustering') return { name: j.name, version: j.version ?? '0.0.0' };
+      } catch { /* keep looking */ }
+    }
+    dir = path.dirname(dir);
+  }
+  return { name: 'anomaly-clustering', version: '0.0.0' };
+}
+
+/** Parses `--tau`. */
+export function parseTau(s: string): Tau {
+  const t = s.trim().toLowerCase();
+  if (t === 'inf' || t === 'infinity') return Infinity;
+  const rel = /^(?:rel:|relative:)(.+)$/.exec(t) ?? /^(.+)x$/.exec(t);
+  const num = (x: string) => {
+    const v = Number(x);
+    if (x.trim() === '' || !Number.isFinite(v) || v < 0) throw new CliError(`--tau: expected a number ≥ 0, 'inf' or rel:R (R ≥ 0), got ${JSON.stringify(s)}`);
+    return v;
+  };
+  return rel ? { relative: num(rel[1]!) } : num(t);
+}
+
+function parseIntOpt(name: string, s: string | undefined, min: number): number | undefined {
+  if (s === undefined) return undefined;
+  if (!/^[+-]?\d+$/.test(s.trim())) throw new CliError(`--${name}: expected an integer, got ${JSON.stringify(s)}`);
+  const v = Number(s);
+  if (v < min) throw new CliError(`--${name}: expected an integer ≥ ${min}, got ${v}`);
+  return v;
+}
+
+function oneOf<T extends string>(name: string, s: string | undefined, values: readonly T[]): T | undefined {
+  if (s === undefined) return undefined;
+  if (!(values as readonly string[]).includes(s)) throw new CliError(`--${name}: expected one of ${values.join(', ')}, got ${JSON.stringify(s)}`);
+  return s as T;
+}
+
+const OPTIONS = {
+  k: { type: 'string', short: 'k' },
+  normals: { type: 'string' },
+  weighting: { type: 'string' },
+  tau: { type: 'string' },
+  linkage: { type: 'string' },
+  references: { type: 'string' },
+  backend: { type: 'string' },
+  model: { type: 'string' },
+  layers: { type: 'string' },
+  'batch-size': { type: 'string' },
+  threads: { type: 'string' },
+  cache: { type: 'string' },
+  'no-cache': { type: 'boolean' },
+  ext: { type: 'string' },
+  'skip-bad': { type: 'boolean' },
+  out: { type: 'string' },
+  eval: { type: 'boolean' },
+  json: { type: 'boolean' },
+  'no-report': { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  seed: { type: 'string' },
+  'per-class': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+/** Maps a thrown error to an exit code and a one-line message. */
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof CliError) return e.exitCode;
+  if (e instanceof InputError) {
+    return { 'not-found': EXIT.NOT_FOUND, 'no-images': EXIT.NO_IMAGES, 'normals-not-found': EXIT.NORMALS, 'normals-empty': EXIT.NORMALS, 'normals-required': EXIT.USAGE }[e.problem];
+  }
+  if (e instanceof KernelError) {
+    switch (e.code) {
+      case 'ERR_K_OUT_OF_RANGE': return EXIT.K_RANGE;
+      case 'ERR_IMAGE': return EXIT.IMAGE;
+      case 'ERR_MODEL': return EXIT.MODEL;
+      case 'ERR_BACKEND_UNAVAILABLE': case 'ERR_ABI_MISMATCH': return EXIT.BACKEND;
+      case 'ERR_ABORTED': return EXIT.INTERRUPTED;
+      case 'ERR_INVALID_METHOD': case 'ERR_INVALID_ARGUMENT': return EXIT.USAGE;
+      default: return EXIT.INTERNAL;
+    }
+  }
+  if (e instanceof RangeError || e instanceof TypeError) return EXIT.USAGE;
+  return EXIT.INTERNAL;
+}
+
+/** The true class of an image for `--eval`: its parent folder's name. */
+export function classOf(file: string): string {
+  return path.basename(path.dirname(file));
+}
+
+function csvField(s: string): string {
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Everything `result.json` holds. */
+export interface ResultJson {
+  tool: { name: string; version: string };
+  input: string;
+  n: number;
+  k: number;
+  files: string[];
+  labels: number[];
+  truth?: string[];
+  metrics?: Metrics;
+  options: Record<string, unknown>;
+  tau: number | null;
+  timings: Record<string, number>;
+  versions: { package: string; node: string; backend: { name: string; isa: string; threads: number } };
+  skipped: { file: string; error: string }[];
+}
+
+/**
+ * Runs the CLI.
+ * @param argv arguments after the executable and script (`process.argv.slice(2)`)
+ * @returns the exit code
+ */
+export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const { stdout, stderr } = io;
+  const cwd = io.cwd ?? process.cwd();
+  let progress: ReturnType<typeof createProgress> | undefined;
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new CliError(`${(e as Error).message}\nRun 'anomaly-clustering --help' for usage.`);
+    }
+    const { values: v, positionals } = parsed;
+    const pkg = packageInfo();
+    if (v.help) {
+      stdout.write(HELP);
+      return EXIT.OK;
+    }
+    if (v.version) {
+      stdout.write(`${pkg.version}\n`);
+      return EXIT.OK;
+    }
+    const demo = positionals[0] === 'demo';
+    if (positionals.length === 0) throw new CliError(`missing <folder>\n\n${HELP}`);
+    if (positionals.length > (demo ? 1 : 1)) throw new CliError(`expected one <folder> (or 'demo'), got ${positionals.length} arguments: ${positionals.join(' ')}`);
+
+    // ---- option values
+    const weighting = oneOf<Weighting>('weighting', v.weighting, WEIGHTINGS) ?? 'unsupervised';
+    const linkage = oneOf<LinkageMethod>('linkage', v.linkage, LINKAGE_METHODS) ?? 'ward';
+    const backend = oneOf<BackendName>('backend', v.backend, BACKEND_NAMES);
+    const tau = v.tau !== undefined ? parseTau(v.tau) : DEFAULT_TAU;
+    const batchSize = parseIntOpt('batch-size', v['batch-size'], 1);
+    const threads = parseIntOpt('threads', v.threads, 1);
+    const references = parseIntOpt('references', v.references, 1);
+    if (v.cache !== undefined && v['no-cache']) throw new CliError('--cache and --no-cache: give at most one');
+    const cacheDir = v['no-cache'] ? false : v.cache !== undefined ? path.resolve(cwd, v.cache) : undefined;
+    const extensions = v.ext?.split(',').map((e) => e.trim()).filter(Boolean).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
+    if (extensions && extensions.length === 0) throw new CliError('--ext: expected a comma-separated list of extensions, e.g. jpg,png');
+    let backbone: BackboneSpec | undefined;
+    if (v.model !== undefined || v.layers !== undefined) {
+      backbone = {};
+      if (v.model !== undefined) backbone.model = v.model === 'default' || v.model.startsWith('nsfwjs:') ? v.model : path.resolve(cwd, v.model);
+      if (v.layers !== undefined) {
+        const l = v.layers.split(',').map((s) => s.trim());
+        if (l.length !== 2 || !l[0] || !l[1]) throw new CliError(`--layers: expected two comma-separated layer names, got ${JSON.stringify(v.layers)}`);
+        backbone.layers = [l[0], l[1]];
+      }
+    }
+    let k = v.k !== undefined ? parseIntOpt('k', v.k, Number.MIN_SAFE_INTEGER) : undefined;
+    if (k !== undefined && k < 1) throw new KernelError('ERR_K_OUT_OF_RANGE', `--k: expected an integer ≥ 1, got ${k}`);
+    if (!demo && k === undefined) throw new CliError('--k: required (the number of clusters, e.g. --k 5)');
+    if (!demo && (v.seed !== undefined || v['per-class'] !== undefined)) throw new CliError('--seed and --per-class: only with the demo subcommand');
+    const outDir = path.resolve(cwd, v.out ?? 'anomaly-clustering-out');
+
+    let folder: string;
+    let normals: string | undefined = v.normals !== undefined ? path.resolve(cwd, v.normals) : undefined;
+    let doEval = Boolean(v.eval);
+    progress = createProgress(stderr, { quiet: Boolean(v.quiet) });
+
+    if (demo) {
+      const seed = parseIntOpt('seed', v.seed, 0) ?? 7;
+      const perClass = parseIntOpt('per-class', v['per-class'], 1) ?? 8;
+      const { generateSample } = await import('../sample/index.js');
+      const sampleDir = path.join(outDir, 'sample');
+      if (!v.quiet) stderr.write(`demo: generating the synthetic sample (seed ${seed}, ${perClass} per class) in ${sampleDir}\n`);
+      const sample = await generateSample(sampleDir, { seed, perClass, trainNormals: Math.max(perClass, 5) });
+      folder = sample.testDir;
+      normals ??= sample.normalsDir;
+      k ??= sample.classes.length;
+      doEval = true;
+    } else {
+      folder = path.resolve(cwd, positionals[0]!);
+    }
+    if (weighting === 'semi-supervised' && normals === undefined) {
+      throw new CliError("--normals: required with --weighting semi-supervised (a folder of defect-free images)");
+    }
+
+    const options: ClusterOptions = {
+      k: k!, weighting, tau, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
+      normals: weighting === 'semi-supervised' ? normals : undefined,
+      skipBad: Boolean(v['skip-bad']), signal: io.signal,
+      onProgress: (p: Progress) => progress!.update(p),
+    };
+    const result: ClusterResult = await clusterImages(folder, options);
+    progress.done();
+
+    const truth = doEval ? result.files.map(classOf) : undefined;
+    const metrics = truth ? evaluate(result.labels, truth) : undefined;
+
+    // ---- outputs
+    mkdirSync(outDir, { recursive: true });
+    const rel = (f: string) => path.relative(folder, f).split(path.sep).join('/');
+    const json: ResultJson = {
+      tool: pkg,
+      input: folder,
+      n: result.n,
+      k: result.k,
+      files: result.files,
+      labels: [...result.labels],
+      ...(truth ? { truth } : {}),
+      ...(metrics ? { metrics } : {}),
+      options: {
+        weighting, tau, linkage, references: references ?? null, normals: options.normals ?? null, backbone: backbone ?? 'default', batchSize: batchSize ?? null,
+        threads: threads ?? null, cache: cacheDir === undefined ? 'default' : cacheDir, extensions: extensions ?? null, skipBad: options.skipBad,
+      },
+      tau: Number.isFinite(result.tau) ? result.tau : null,
+      timings: Object.fromEntries(Object.entries(result.timings).map(([s, ms]) => [s, Math.round((ms ?? 0) * 10) / 10])),
+      versions: { package: pkg.version, node: process.version, backend: result.backend },
+      skipped: result.skipped,
+    };
+    const csv = `file,cluster\n${result.files.map((f, i) => `${csvField(rel(f))},${result.labels[i]}`).join('\n')}\n`;
+    await writeFile(path.join(outDir, 'clusters.csv'), csv);
+    await writeFile(path.join(outDir, 'result.json'), `${JSON.stringify(json, null, 1)}\n`);
+    let reportPath: string | undefined;
+    if (!v['no-report']) {
+      const t0 = performance.now();
+      progress.update({ stage: 'report', done: 0, total: 1 });
+      const { writeReport } = await import('../report/index.js');
+      reportPath = path.join(outDir, 'report.html');
+      await writeReport(reportPath, result, {
+        title: demo ? 'Anomaly clustering · synthetic demo' : `Anomaly clustering · ${path.basename(folder)}`,
+        truth, metrics, root: folder + path.sep,
+        details: { normals: options.normals ? `${result.normals} images` : undefined, tool: `${pkg.name} ${pkg.version}`, node: process.version },
+      });
+      progress.update({ stage: 'report', done: 1, total: 1 });
+      progress.done();
+      json.timings.report = Math.round((performance.now() - t0) * 10) / 10;
+    }
+
+    if (v.json) {
+      stdout.write(`${JSON.stringify(json, null, 1)}\n`);
+    } else {
+      const sizes = new Array<number>(result.k).fill(0);
+      for (const l of result.labels) sizes[l]! += 1;
+      stdout.write(`Clustered ${result.n} images into ${result.k} clusters (${weighting}, ${linkage}; ${result.backend.name}/${result.backend.isa}) in ${formatDuration(result.timings.total)}\n`);
+      stdout.write(`  sizes: ${sizes.map((s, c) => `${c}:${s}`).join('  ')}\n`);
+      if (result.skipped.length) stdout.write(`  skipped ${result.skipped.length} unreadable image(s): see result.json\n`);
+      if (metrics) stdout.write(`  NMI ${metrics.nmi.toFixed(3)}   ARI ${metrics.ari.toFixed(3)}   F1 ${metrics.f1.toFixed(3)}\n`);
+      stdout.write(`  wrote ${path.join(outDir, 'clusters.csv')}\n        ${path.join(outDir, 'result.json')}\n`);
+      if (reportPath) stdout.write(`  report: ${reportPath}\n`);
+    }
+    return EXIT.OK;
+  } catch (e) {
+    progress?.done();
+    const code = exitCodeOf(e);
+    const msg = e instanceof Error ? e.message : String(e);
+    stderr.write(`anomaly-clustering: ${msg}\n`);
+    if (code === EXIT.INTERNAL && e instanceof Error && e.stack && process.env.DEBUG) stderr.write(`${e.stack}\n`);
+    return code;
+  }
+}
+
+/** True when this module is the process's entry point (also through npm's bin symlink). */
+function isEntry(): boolean {
+  const arg = process.argv[1];
+  if (!arg) return false;
+  try {
+    return pathToFileURL(realpathSync(arg)).href === import.meta.url;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
+  const ac = new AbortController();
+  let interrupted = false;
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(EXIT.INTERRUPTED);
+    interrupted = true;
+    process.stderr.write('\ninterrupted: stopping (Ctrl-C again to force)\n');
+    ac.abort(new Error('SIGINT'));
+  });
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: ac.signal }).then((code) => {
+    process.exitCode = code;
+  });
+}

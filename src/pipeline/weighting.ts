@@ -1,0 +1,332 @@
+/**
+ * @file Patch scores, patch weights and image embeddings (ALGORITHM.md §2–3): from a {@link FeatureBank} of N bags
+ * of M patches, compute per-patch anomaly scores s_im, weights α_i = softmax_m(s_im / τ) and the embedding
+ * x_i = Σ_m α_im z_im of each image.
+ *
+ * - `'unsupervised'`: s_im = mean over the other images j of min_m' d(z_im, z_jm') (grouped nearest-neighbour search,
+ *   mode `'mean-excluding-own'`, queries = base = all patches, groups = images). O(N² M² D): the queries are cut into
+ *   chunks of whole images so that progress is reported and an `AbortSignal` is honoured between chunks, and the
+ *   async kernel keeps the event loop free.
+ * - `'semi-supervised'`: s_im = min over all patches z of the normal images of d(z_im, z) (mode `'min'`).
+ * - `'uniform'`: α = 1/M (mean pooling; scores are all 0).
+ * - `'max'`: per-dimension max pooling over the patches instead of a weighted mean. Its "weights" (for the heat
+ *   maps only) are the share of the D dimensions in which each patch holds the maximum.
+ *
+ * τ is absolute (`tau: 0.5`) or scale-free (`tau: {relative: r}` = r × the mean over images of the standard
+ * deviation of s within the image). Default `{relative: 1}` ({@link DEFAULT_TAU}).
+ * @module pipeline/weighting
+ */
+import type { BackendName, KernelBackend } from '../../bindings/backend.js';
+import { getBackend } from '../../bindings/select.js';
+import { KernelError } from '../errors.js';
+import type { FeatureBank, Progress } from './types.js';
+
+/** How patches are weighted into an image embedding. */
+export type Weighting = 'unsupervised' | 'semi-supervised' | 'uniform' | 'max';
+/** Runtime list of {@link Weighting}s. */
+export const WEIGHTINGS = ['unsupervised', 'semi-supervised', 'uniform', 'max'] as const;
+
+/** Softmax temperature: an absolute value (≥ 0; 0 = hard arg-max, `Infinity` = uniform) or relative to the score spread. */
+export type Tau = number | { relative: number };
+
+/**
+ * Default temperature: τ = 1 × (mean over images of the within-image standard deviation of the scores).
+ * Scale-free, so it holds across backbones and feature normalisations. See the τ sweep in `benches/evaluate.ts`.
+ */
+export const DEFAULT_TAU: Tau = { relative: 1 };
+
+/** Options of {@link computeWeights}. */
+export interface WeightingOptions {
+  /** @default 'unsupervised' */
+  weighting?: Weighting;
+  /** @default {@link DEFAULT_TAU} (`{relative: 1}`) */
+  tau?: Tau;
+  /**
+   * Approximate unsupervised scores: compare each image with a random subset of this many other images instead of
+   * all N−1 (cost N·R·M²·D instead of N²·M²·D). Deterministic (see `seed`). `undefined` or ≥ N−1 = exact.
+   * @default undefined (exact)
+   */
+  references?: number;
+  /** Seed of the reference subsets. @default 0 */
+  seed?: number;
+  /** Patch bank of normal images, required for `'semi-supervised'` (same `d`). */
+  normals?: FeatureBank;
+  /** Kernel backend, by name or as an object. @default the first that loads ({@link getBackend}) */
+  backend?: BackendName | KernelBackend;
+  /**
+   * Target work per kernel call in multiply-adds (query rows × base rows × d); the queries are cut into chunks
+   * of whole images of about this size. Smaller = more frequent progress and abort checks. @default 2e9
+   */
+  chunkWork?: number;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+/** Output of {@link computeWeights}. */
+export interface WeightingResult {
+  weighting: Weighting;
+  /** The absolute τ used (after resolving a relative one); `Infinity` for `'uniform'`, `NaN` for `'max'`. */
+  tau: number;
+  /** Mean over images of the within-image standard deviation of the scores (the unit of a relative τ). */
+  scoreSpread: number;
+  n: number;
+  m: number;
+  d: number;
+  gridH: number;
+  gridW: number;
+  /** Per-patch anomaly scores, size `n*m` (zeros for `'uniform'` and `'max'`). */
+  scores: Float32Array;
+  /** Per-patch weights, size `n*m`, each image's M weights sum to 1. */
+  weights: Float32Array;
+  /** `weights` of image i as a `gridH × gridW` row-major map (views into `weights`). */
+  maps: Float32Array[];
+  /** Image embeddings, size `n*d`. */
+  embeddings: Float32Array;
+}
+
+/** `[0, m, 2m, …, n·m]`. */
+export function bagOffsets(n: number, m: number): Uint32Array {
+  const o = new Uint32Array(n + 1);
+  for (let i = 0; i <= n; i++) o[i] = i * m;
+  return o;
+}
+
+/** Resolves the backend option. */
+export function resolveBackend(b: BackendName | KernelBackend | undefined): KernelBackend {
+  return typeof b === 'object' && b !== null ? b : getBackend(b);
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, stage: string): void {
+  if (signal?.aborted) {
+    throw new KernelError('ERR_ABORTED', `${stage}: aborted${signal.reason instanceof Error ? ` (${signal.reason.message})` : ''}`, {
+      cause: signal.reason,
+    });
+  }
+}
+
+/** Throws unless `bank` is a consistent {@link FeatureBank}. */
+export function checkBank(name: string, bank: FeatureBank): void {
+  if (bank == null || typeof bank !== 'object' || !(bank.data instanceof Float32Array)) {
+    throw new TypeError(`${name}: expected a FeatureBank with Float32Array data`);
+  }
+  for (const k of ['n', 'm', 'd', 'gridH', 'gridW'] as const) {
+    if (!Number.isSafeInteger(bank[k]) || bank[k] < 0) throw new RangeError(`${name}.${k}: expected an integer ≥ 0, got ${bank[k]}`);
+  }
+  if (bank.n < 1) throw new KernelError('ERR_EMPTY', `${name}: expected at least one image, got 0`);
+  if (bank.m < 1 || bank.d < 1) throw new KernelError('ERR_EMPTY', `${name}: expected m ≥ 1 patches of d ≥ 1 dims, got m=${bank.m}, d=${bank.d}`);
+  if (bank.gridH * bank.gridW !== bank.m) {
+    throw new KernelError('ERR_SHAPE_MISMATCH', `${name}: expected m = gridH×gridW = ${bank.gridH * bank.gridW}, got m=${bank.m}`);
+  }
+  if (bank.data.length !== bank.n * bank.m * bank.d) {
+    throw new KernelError('ERR_SHAPE_MISMATCH', `${name}.data: expected length n*m*d = ${bank.n * bank.m * bank.d}, got ${bank.data.length}`);
+  }
+}
+
+/** Validates a τ option and returns it in normal form. */
+export function checkTau(tau: Tau): Tau {
+  if (typeof tau === 'number') {
+    if (Number.isNaN(tau) || tau < 0) throw new RangeError(`tau: expected a number ≥ 0 (0 = arg-max, Infinity = uniform), got ${tau}`);
+    return tau;
+  }
+  if (tau && typeof tau === 'object' && typeof tau.relative === 'number') {
+    if (Number.isNaN(tau.relative) || tau.relative < 0) {
+      throw new RangeError(`tau.relative: expected a number ≥ 0, got ${tau.relative}`);
+    }
+    return { relative: tau.relative };
+  }
+  throw new TypeError(`tau: expected a number or {relative: number}, got ${JSON.stringify(tau)}`);
+}
+
+/**
+ * Mean over bags of the (population) standard deviation of the scores within the bag.
+ * @param scores size `n*m`
+ */
+export function meanWithinStd(scores: Float32Array, n: number, m: number): number {
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    let s2 = 0;
+    for (let j = i * m; j < (i + 1) * m; j++) s += scores[j]!;
+    const mean = s / m;
+    for (let j = i * m; j < (i + 1) * m; j++) s2 += (scores[j]! - mean) ** 2;
+    acc += Math.sqrt(s2 / m);
+  }
+  return acc / n;
+}
+
+/**
+ * Per-patch anomaly scores. Unsupervised needs n ≥ 2 (with one image every score is 0).
+ * @returns scores, size `bank.n * bank.m`
+ * @throws {KernelError} `ERR_ABORTED` when `signal` fires; `ERR_INVALID_ARGUMENT` for semi-supervised without normals
+ */
+export async function patchScores(
+  bank: FeatureBank,
+  mode: 'unsupervised' | 'semi-supervised',
+  options: Pick<WeightingOptions, 'normals' | 'backend' | 'chunkWork' | 'onProgress' | 'signal' | 'references' | 'seed'> = {},
+): Promise<Float32Array> {
+  const { normals, chunkWork = 2e9, onProgress, signal, references, seed = 0 } = options;
+  if (references !== undefined && (!Number.isSafeInteger(references) || references < 1)) {
+    throw new RangeError(`references: expected an integer ≥ 1, got ${references}`);
+  }
+  const be = resolveBackend(options.backend);
+  const { n, m, d } = bank;
+  const total = n * m;
+  let base: Float32Array;
+  let groupOffsets: Uint32Array;
+  let groupedMode: 'mean-excluding-own' | 'min';
+  if (mode === 'unsupervised') {
+    if (n < 2) return new Float32Array(total);
+    if (references !== undefined && references < n - 1) {
+      return subsetScores(bank, references, seed, be, onProgress, signal);
+    }
+    base = bank.data;
+    groupOffsets = bagOffsets(n, m);
+    groupedMode = 'mean-excluding-own';
+  } else {
+    if (!normals) {
+      throw new KernelError('ERR_INVALID_ARGUMENT', "normals: required for weighting 'semi-supervised' (a FeatureBank of normal images)");
+    }
+    checkBank('normals', normals);
+    if (normals.d !== d) {
+      throw new KernelError('ERR_SHAPE_MISMATCH', `normals: expected patches of d=${d} dims (as the clustered images), got d=${normals.d}`);
+    }
+    base = normals.data;
+    groupOffsets = new Uint32Array([0, normals.n * normals.m]);
+    groupedMode = 'min';
+  }
+  const nb = base.length / d;
+  const imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * nb * d)));
+  const out = new Float32Array(total);
+  onProgress?.({ stage: 'weights', done: 0, total, message: `${mode} patch scores` });
+  for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
+    throwIfAborted(signal, 'weights');
+    const i1 = Math.min(n, i0 + imagesPerChunk);
+    const nq = (i1 - i0) * m;
+    const queries = bank.data.subarray(i0 * m * d, i1 * m * d);
+    let queryGroups: Int32Array | undefined;
+    if (groupedMode === 'mean-excluding-own') {
+      queryGroups = new Int32Array(nq);
+      for (let i = i0; i < i1; i++) queryGroups.fill(i, (i - i0) * m, (i - i0 + 1) * m);
+    }
+    const s = await be.groupedNNAsync({ queries, nq, base, groupOffsets, d, mode: groupedMode, queryGroups });
+    out.set(s, i0 * m);
+    onProgress?.({ stage: 'weights', done: i1 * m, total, message: `${mode} patch scores` });
+  }
+  throwIfAborted(signal, 'weights');
+  return out;
+}
+
+/** Unsupervised scores against `r` random other images per image (one kernel call per image). */
+async function subsetScores(
+  bank: FeatureBank, r: number, seed: number, be: KernelBackend, onProgress: WeightingOptions['onProgress'], signal: AbortSignal | undefined,
+): Promise<Float32Array> {
+  const { n, m, d, data } = bank;
+  const total = n * m;
+  const out = new Float32Array(total);
+  const base = new Float32Array(r * m * d);
+  const groupOffsets = bagOffsets(r, m);
+  const queryGroups = new Int32Array(m).fill(-1); // the image itself is never among its references
+  const others = new Int32Array(n - 1);
+  onProgress?.({ stage: 'weights', done: 0, total, message: `unsupervised patch scores (${r} references per image)` });
+  for (let i = 0; i < n; i++) {
+    throwIfAborted(signal, 'weights');
+    // partial Fisher–Yates over the other images, seeded per image: reproducible and independent of chunking
+    const rand = mulberry32((seed * 0x9e3779b1 + i * 0x85ebca6b + 1) >>> 0);
+    for (let j = 0, w = 0; j < n; j++) if (j !== i) others[w++] = j;
+    for (let t = 0; t < r; t++) {
+      const u = t + Math.floor(rand() * (n - 1 - t));
+      const tmp = others[t]!;
+      others[t] = others[u]!;
+      others[u] = tmp;
+      base.set(data.subarray(others[t]! * m * d, (others[t]! + 1) * m * d), t * m * d);
+    }
+    const s = await be.groupedNNAsync({
+      queries: data.subarray(i * m * d, (i + 1) * m * d), nq: m, base, groupOffsets, d, mode: 'mean-excluding-own', queryGroups,
+    });
+    out.set(s, i * m);
+    onProgress?.({ stage: 'weights', done: (i + 1) * m, total, message: `unsupervised patch scores (${r} references per image)` });
+  }
+  return out;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Scores, weights and embeddings of every image of a bank.
+ * @param bank patch bags, `n × m × d`
+ * @param options see {@link WeightingOptions}
+ * @returns see {@link WeightingResult}
+ * @throws {TypeError} / {RangeError} for a malformed option or bank
+ * @throws {KernelError} `ERR_INVALID_ARGUMENT` (semi-supervised without normals), `ERR_SHAPE_MISMATCH`, `ERR_ABORTED`
+ */
+export async function computeWeights(bank: FeatureBank, options: WeightingOptions = {}): Promise<WeightingResult> {
+  const { weighting = 'unsupervised', tau: tauOpt = DEFAULT_TAU, onProgress, signal } = options;
+  if (!(WEIGHTINGS as readonly string[]).includes(weighting)) {
+    throw new RangeError(`weighting: expected one of ${WEIGHTINGS.join(', ')}, got ${JSON.stringify(weighting)}`);
+  }
+  const tauN = checkTau(tauOpt);
+  checkBank('bank', bank);
+  throwIfAborted(signal, 'weights');
+  const be = resolveBackend(options.backend);
+  const { n, m, d, gridH, gridW } = bank;
+  const offsets = bagOffsets(n, m);
+
+  let scores: Float32Array;
+  let weights: Float32Array;
+  let embeddings: Float32Array;
+  let tau: number;
+  let spread = 0;
+  if (weighting === 'uniform' || weighting === 'max') {
+    scores = new Float32Array(n * m);
+    if (weighting === 'uniform') {
+      tau = Infinity;
+      weights = new Float32Array(n * m).fill(1 / m);
+      embeddings = be.weightedMean(bank.data, offsets, d, weights);
+    } else {
+      tau = NaN;
+      embeddings = be.maxPool(bank.data, offsets, d);
+      weights = argmaxShare(bank, embeddings);
+    }
+    onProgress?.({ stage: 'weights', done: n * m, total: n * m, message: weighting });
+  } else {
+    scores = await patchScores(bank, weighting, { ...options, backend: be });
+    spread = meanWithinStd(scores, n, m);
+    tau = typeof tauN === 'number' ? tauN : tauN.relative * spread;
+    weights = be.softmaxWeights(scores, offsets, tau);
+    embeddings = be.weightedMean(bank.data, offsets, d, weights);
+  }
+  const maps: Float32Array[] = [];
+  for (let i = 0; i < n; i++) maps.push(weights.subarray(i * m, (i + 1) * m));
+  return { weighting, tau, scoreSpread: spread, n, m, d, gridH, gridW, scores, weights, maps, embeddings };
+}
+
+/** For max pooling: the share of the d dimensions in which each patch attains its image's maximum (ties share). */
+function argmaxShare(bank: FeatureBank, maxes: Float32Array): Float32Array {
+  const { n, m, d, data } = bank;
+  const w = new Float32Array(n * m);
+  const ties = new Uint32Array(d);
+  for (let i = 0; i < n; i++) {
+    const mx = maxes.subarray(i * d, (i + 1) * d);
+    ties.fill(0);
+    for (let p = 0; p < m; p++) {
+      const r = (i * m + p) * d;
+      for (let k = 0; k < d; k++) if (data[r + k] === mx[k]) ties[k]! += 1;
+    }
+    for (let p = 0; p < m; p++) {
+      const r = (i * m + p) * d;
+      let acc = 0;
+      for (let k = 0; k < d; k++) if (data[r + k] === mx[k]) acc += 1 / ties[k]!;
+      w[i * m + p] = acc / d;
+    }
+  }
+  return w;
+}

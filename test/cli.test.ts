@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { main, EXIT, parseTau } from '../src/cli/main.js';
+import { generateSample, type Sample } from '../src/sample/index.js';
+import type { ResultJson } from '../src/cli/main.js';
+
+let tmp: string;
+let sample: Sample;
+let cache: string;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(tmpdir(), 'ac-cli-'));
+  cache = path.join(tmp, 'cache');
+  sample = await generateSample(path.join(tmp, 'sample'), { perClass: 3, trainNormals: 4, seed: 5 });
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Runs the CLI in-process. */
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s), isTTY: false }, cwd: tmp });
+  return { code, out, err };
+}
+
+describe('cli: usage and bad input', () => {
+  it('--help documents the options and exit codes', async () => {
+    const r = await run('--help');
+    expect(r.code).toBe(0);
+    for (const s of ['--k', '--normals', '--weighting', '--tau', '--linkage', '--backend', '--out', '--eval', '--json', '--skip-bad', 'demo', 'Exit codes']) {
+      expect(r.out).toContain(s);
+    }
+  });
+  it('--version prints the package version', async () => {
+    const r = await run('--version');
+    expect(r.out.trim()).toBe(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version);
+  });
+  const cases: [string, string[], number, RegExp][] = [
+    ['no folder', [], EXIT.USAGE, /missing <folder>/],
+    ['unknown option', ['x', '--k', '2', '--frobnicate'], EXIT.USAGE, /frobnicate/],
+    ['missing --k', ['SAMPLE'], EXIT.USAGE, /--k: required/],
+    ['--k not a number', ['SAMPLE', '--k', 'three'], EXIT.USAGE, /--k: expected an integer/],
+    ['bad --weighting', ['SAMPLE', '--k', '2', '--weighting', 'magic'], EXIT.USAGE, /unsupervised, semi-supervised, uniform, max/],
+    ['bad --linkage', ['SAMPLE', '--k', '2', '--linkage', 'nearest'], EXIT.USAGE, /ward/],
+    ['bad --backend', ['SAMPLE', '--k', '2', '--backend', 'gpu'], EXIT.USAGE, /native, wasm, js/],
+    ['bad --tau', ['SAMPLE', '--k', '2', '--tau', '-3'], EXIT.USAGE, /--tau/],
+    ['bad --batch-size', ['SAMPLE', '--k', '2', '--batch-size', '0'], EXIT.USAGE, /--batch-size/],
+    ['semi-supervised without --normals', ['SAMPLE', '--k', '2', '--weighting', 'semi-supervised'], EXIT.USAGE, /--normals: required/],
+    ['missing folder', ['does-not-exist', '--k', '2'], EXIT.NOT_FOUND, /folder not found/],
+    ['no images', ['EMPTY', '--k', '2'], EXIT.NO_IMAGES, /no images/],
+    ['k = 0', ['SAMPLE', '--k', '0'], EXIT.K_RANGE, /--k: expected an integer ≥ 1/],
+    ['k > n', ['SAMPLE', '--k', '16'], EXIT.K_RANGE, /1\.\.15/],
+    ['normals folder empty', ['SAMPLE', '--k', '2', '--weighting', 'semi-supervised', '--normals', 'EMPTY'], EXIT.NORMALS, /normals: no images/],
+    ['normals folder missing', ['SAMPLE', '--k', '2', '--weighting', 'semi-supervised', '--normals', 'nope'], EXIT.NORMALS, /folder not found/],
+    ['unreadable image', ['BAD', '--k', '2', '--weighting', 'uniform', '--no-cache'], EXIT.IMAGE, /broken\.png/],
+  ];
+  for (const [name, argv, code, msg] of cases) {
+    it(`${name} → exit ${code}`, async () => {
+      const empty = path.join(tmp, 'empty');
+      mkdirSync(path.join(empty, 'sub'), { recursive: true });
+      const bad = path.join(tmp, 'bad');
+      if (!existsSync(bad)) {
+        cpSync(path.join(sample.testDir, 'spot'), path.join(bad, 'spot'), { recursive: true });
+        writeFileSync(path.join(bad, 'spot', 'broken.png'), 'not an image');
+      }
+      const args = argv.map((a) => (a === 'SAMPLE' ? sample.testDir : a === 'EMPTY' ? empty : a === 'BAD' ? bad : a));
+      const r = await run(...args, '--out', path.join(tmp, 'out-bad'));
+      expect(r.code).toBe(code);
+      expect(r.err).toMatch(/^anomaly-clustering: /);
+      expect(r.err).toMatch(msg);
+      expect(r.out).toBe('');
+    });
+  }
+  it('parses --tau forms', () => {
+    expect(parseTau('0.5')).toBe(0.5);
+    expect(parseTau('inf')).toBe(Infinity);
+    expect(parseTau('rel:2')).toEqual({ relative: 2 });
+    expect(parseTau('1.5x')).toEqual({ relative: 1.5 });
+    expect(() => parseTau('rel:')).toThrow();
+  });
+});
+
+describe('cli: clustering a folder', () => {
+  it('writes clusters.csv, result.json and report.html; --json prints result.json with metrics', async () => {
+    const out = path.join(tmp, 'out1');
+    const r = await run(sample.testDir, '--k', '5', '--eval', '--json', '--out', out, '--cache', cache);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as ResultJson;
+    expect(j.n).toBe(15);
+    expect(j.k).toBe(5);
+    expect(j.labels.length).toBe(15);
+    expect(j.files.length).toBe(15);
+    expect(j.metrics!.nmi).toBeGreaterThan(0.6);
+    expect(Object.keys(j.metrics!).sort()).toEqual(['ari', 'f1', 'nmi']);
+    expect(j.truth![0]).toBe('contamination');
+    expect(j.options.weighting).toBe('unsupervised');
+    expect(j.versions.node).toBe(process.version);
+    expect(['native', 'wasm', 'js']).toContain(j.versions.backend.name);
+    expect(j.timings.weights).toBeGreaterThan(0);
+    const onDisk = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultJson;
+    expect(onDisk.labels).toEqual(j.labels);
+    const csv = readFileSync(path.join(out, 'clusters.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('file,cluster');
+    expect(csv.length).toBe(16);
+    expect(csv[1]).toMatch(/^contamination\/contamination_000\.png,0$/);
+    const html = readFileSync(path.join(out, 'report.html'), 'utf8');
+    expect(html.match(/<section class="cluster"/g)!.length).toBe(5);
+    expect(html.match(/<figure class="item"/g)!.length).toBe(15);
+    expect(r.err).toContain('weights');
+
+    // deterministic across runs
+    const r2 = await run(sample.testDir, '--k', '5', '--json', '--out', path.join(tmp, 'out2'), '--cache', cache, '--no-report');
+    expect((JSON.parse(r2.out) as ResultJson).labels).toEqual(j.labels);
+    expect(existsSync(path.join(tmp, 'out2', 'report.html'))).toBe(false);
+  });
+
+  it('human-readable summary, semi-supervised with --normals, --eval metrics', async () => {
+    const r = await run(sample.testDir, '--k', '5', '--weighting', 'semi-supervised', '--normals', sample.normalsDir!, '--eval', '--quiet',
+      '--out', path.join(tmp, 'out3'), '--cache', cache, '--tau', 'rel:0.5');
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/Clustered 15 images into 5 clusters \(semi-supervised, ward/);
+    expect(r.out).toMatch(/NMI \d\.\d{3}\s+ARI -?\d\.\d{3}\s+F1 \d\.\d{3}/);
+    expect(r.out).toContain('report.html');
+  });
+
+  it('--skip-bad skips unreadable images', async () => {
+    const bad = path.join(tmp, 'bad2');
+    cpSync(path.join(sample.testDir, 'crack'), path.join(bad, 'crack'), { recursive: true });
+    cpSync(path.join(sample.testDir, 'good'), path.join(bad, 'good'), { recursive: true });
+    writeFileSync(path.join(bad, 'good', 'zz-broken.jpg'), 'nope');
+    const r = await run(bad, '--k', '2', '--skip-bad', '--json', '--weighting', 'max', '--out', path.join(tmp, 'out4'), '--no-cache');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as ResultJson;
+    expect(j.n).toBe(6);
+    expect(j.skipped.length).toBe(1);
+  });
+
+  it('demo generates the sample, clusters it with --eval and writes the report', async () => {
+    const out = path.join(tmp, 'demo');
+    const r = await run('demo', '--per-class', '3', '--out', out, '--cache', cache);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/NMI \d\.\d{3}/);
+    expect(r.out).toContain(path.join(out, 'report.html'));
+    expect(existsSync(path.join(out, 'sample', 'test', 'scratch', 'scratch_000.png'))).toBe(true);
+    const j = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultJson;
+    expect(j.k).toBe(5);
+    expect(j.metrics!.nmi).toBeGreaterThan(0.6);
+  });
+});
+
+describe('cli: the built executable', () => {
+  const bin = path.join(root, 'dist', 'src', 'cli', 'main.js');
+  it.runIf(existsSync(bin))('has a shebang, runs under node and returns distinct exit codes', () => {
+    expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+    const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Exit codes');
+    const miss = spawnSync(process.execPath, [bin, path.join(tmp, 'nowhere'), '--k', '3'], { encoding: 'utf8' });
+    expect(miss.status).toBe(EXIT.NOT_FOUND);
+    expect(miss.stderr).toContain('folder not found');
+    const k0 = spawnSync(process.execPath, [bin, sample.testDir, '--k', '99'], { encoding: 'utf8' });
+    expect(k0.status).toBe(EXIT.K_RANGE);
+  });
+});

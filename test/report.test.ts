@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { clusterImages, type ClusterResult } from '../src/pipeline/run.js';
+import { evaluate } from '../src/pipeline/metrics.js';
+import { renderReport, leafOrder, dendrogramSvg, writeReport } from '../src/report/index.js';
+import { generateSample, type Sample } from '../src/sample/index.js';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+let tmp: string;
+let sample: Sample;
+let result: ClusterResult;
+let truth: string[];
+let file: string;
+
+function chromium(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(CHROMIUM, [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--no-first-run', `--user-data-dir=${path.join(tmp, 'chromium-profile')}`, '--hide-scrollbars', ...args,
+  ], { encoding: 'utf8', timeout: 90_000, maxBuffer: 64 << 20 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(tmpdir(), 'ac-report-'));
+  sample = await generateSample(path.join(tmp, 'sample'), { perClass: 4, trainNormals: 0, seed: 3 });
+  result = await clusterImages(sample.testDir, { k: 5, cacheDir: path.join(tmp, 'cache'), threads: 2 });
+  truth = result.files.map((f) => path.basename(path.dirname(f)));
+  file = path.join(tmp, 'report.html');
+  await writeReport(file, result, { truth, metrics: evaluate(result.labels, truth), title: 'Report test' });
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('report helpers', () => {
+  it('leafOrder visits every observation once', () => {
+    const order = leafOrder(result.Z, result.n);
+    expect([...order].sort((a, b) => a - b)).toEqual([...Array(result.n).keys()]);
+    expect(leafOrder(new Float64Array(0), 1)).toEqual([0]);
+  });
+  it('dendrogramSvg draws n−1 links and the cut', () => {
+    const svg = dendrogramSvg(result.Z, result.n, result.labels, 5);
+    expect(svg.match(/<path /g)!.length).toBe(result.n - 1);
+    expect(svg).toContain('K = 5');
+  });
+  it('is one self-contained file: no external resources', async () => {
+    const html = readFileSync(file, 'utf8');
+    expect(html).not.toMatch(/\s(?:src|href)="(?!data:|#)/);
+    expect(html).not.toMatch(/url\((?!data:)/);
+    expect(statSync(file).size).toBeLessThan(2_000_000);
+  });
+  it('renders without truth or metrics', async () => {
+    const html = await renderReport(result);
+    expect(html.match(/<section class="cluster"/g)!.length).toBe(5);
+    expect(html).not.toContain('id="metrics"');
+  });
+});
+
+describe.runIf(existsSync(CHROMIUM))('report in headless Chromium', () => {
+  it('has one section per cluster holding its images, all thumbnails decodable', () => {
+    // a probe page: the report plus a script that records what the browser actually laid out and decoded
+    const probe = path.join(tmp, 'probe.html');
+    const check = `<script>addEventListener('load', () => {
+      const imgs = [...document.images];
+      const sec = [...document.querySelectorAll('section.cluster')].map((s) => [s.dataset.cluster, s.dataset.size, s.querySelectorAll('figure.item').length, s.getBoundingClientRect().height > 0].join(':'));
+      const ok = imgs.filter((i) => i.complete && i.naturalWidth > 0).length;
+      document.body.setAttribute('data-probe', JSON.stringify({ imgs: imgs.length, ok, sec, svg: document.querySelectorAll('#dendrogram path').length }));
+    });</script>`;
+    writeFileSync(probe, readFileSync(file, 'utf8').replace('</body>', `${check}</body>`));
+    const r = chromium('--virtual-time-budget=10000', '--dump-dom', `file://${probe}`);
+    expect(r.status).toBe(0);
+    const dom = r.stdout;
+    const sections = dom.match(/<section class="cluster" data-cluster="\d+"/g) ?? [];
+    expect(sections.length).toBe(5);
+    expect((dom.match(/<figure class="item"/g) ?? []).length).toBe(result.n);
+    const m = /data-probe="([^"]*)"/.exec(dom);
+    expect(m).not.toBeNull();
+    const p = JSON.parse(m![1]!.replace(/&quot;/g, '"')) as { imgs: number; ok: number; sec: string[]; svg: number };
+    expect(p.imgs).toBe(2 * result.n); // thumbnail + heat map each
+    expect(p.ok).toBe(p.imgs);
+    expect(p.svg).toBe(result.n - 1);
+    const sizes = new Array(5).fill(0);
+    for (const l of result.labels) sizes[l]++;
+    expect(p.sec).toEqual(sizes.map((s, c) => `${c}:${s}:${s}:true`));
+  });
+
+  it('renders a screenshot', () => {
+    const shot = path.join(tmp, 'report.png');
+    const r = chromium('--window-size=1400,1600', '--virtual-time-budget=10000', `--screenshot=${shot}`, `file://${file}`);
+    expect(r.status).toBe(0);
+    expect(statSync(shot).size).toBeGreaterThan(50_000);
+    if (process.env.AC_KEEP_SCREENSHOT) writeFileSync(process.env.AC_KEEP_SCREENSHOT, readFileSync(shot));
+  });
+});

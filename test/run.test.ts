@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { clusterImages, listImages, InputError, type ClusterOptions } from '../src/pipeline/run.js';
+import { evaluate } from '../src/pipeline/metrics.js';
+import { generateSample, renderSampleImage, type Sample } from '../src/sample/index.js';
+import type { Progress } from '../src/pipeline/types.js';
+
+let tmp: string;
+let sample: Sample;
+let cacheDir: string;
+const small: Partial<ClusterOptions> = { threads: 2 };
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(tmpdir(), 'ac-run-'));
+  cacheDir = path.join(tmp, 'cache');
+  sample = await generateSample(path.join(tmp, 'sample'), { perClass: 3, trainNormals: 4, seed: 11 });
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const truthOf = (files: string[]) => files.map((f) => path.basename(path.dirname(f)));
+
+describe('sample generator', () => {
+  it('writes the MVTec-like layout deterministically', async () => {
+    expect(sample.classes).toEqual(['good', 'scratch', 'spot', 'crack', 'contamination']);
+    expect(sample.files.length).toBe(15);
+    expect(listImages(sample.normalsDir!).length).toBe(4);
+    const a = renderSampleImage('crack', 42, 64);
+    const b = renderSampleImage('crack', 42, 64);
+    expect(Buffer.from(a.data).equals(Buffer.from(b.data))).toBe(true);
+    expect(Buffer.from(renderSampleImage('crack', 43, 64).data).equals(Buffer.from(a.data))).toBe(false);
+    expect(() => renderSampleImage('dent' as never, 1, 64)).toThrow(RangeError);
+  });
+});
+
+describe('listImages', () => {
+  it('lists image files recursively, sorted, skipping hidden entries and other extensions', () => {
+    const d = path.join(tmp, 'list');
+    mkdirSync(path.join(d, 'b', 'c'), { recursive: true });
+    mkdirSync(path.join(d, '.hidden'), { recursive: true });
+    for (const f of ['b/c/z.PNG', 'b/a.jpg', 'a.png', '.hidden/x.png', '.dot.png', 'notes.txt']) writeFileSync(path.join(d, f), '');
+    expect(listImages(d).map((f) => path.relative(d, f).split(path.sep).join('/'))).toEqual(['a.png', 'b/a.jpg', 'b/c/z.PNG']);
+    expect(listImages(d, ['jpg']).map((f) => path.basename(f))).toEqual(['a.jpg']);
+  });
+  it('throws InputError not-found for a missing folder or a file', () => {
+    expect(() => listImages(path.join(tmp, 'nope'))).toThrow(InputError);
+    try { listImages(path.join(tmp, 'nope')); } catch (e) { expect((e as InputError).problem).toBe('not-found'); }
+  });
+});
+
+describe('clusterImages', () => {
+  it('returns labels, embeddings, weight maps, Z, timings and the backend', async () => {
+    const events: Progress[] = [];
+    const r = await clusterImages(sample.testDir, { k: 5, weighting: 'max', cacheDir, onProgress: (p) => events.push(p), threads: 2 });
+    expect(r.files).toEqual(sample.files.map((f) => f.file));
+    expect(r.n).toBe(15);
+    expect(r.labels).toBeInstanceOf(Int32Array);
+    expect(new Set(r.labels)).toEqual(new Set([0, 1, 2, 3, 4]));
+    expect(r.labels[0]).toBe(0); // numbered in order of first appearance
+    expect(r.embeddings.length).toBe(15 * r.d);
+    expect(r.weights.length).toBe(15);
+    for (const w of r.weights) {
+      expect(w.length).toBe(r.gridH * r.gridW);
+      expect(w.reduce((a, x) => a + x, 0)).toBeCloseTo(1, 4);
+    }
+    expect(r.Z.length).toBe(14 * 4);
+    expect(r.Z[13 * 4 + 3]).toBe(15);
+    for (const s of ['decode', 'features', 'weights', 'clustering', 'total'] as const) expect(r.timings[s]).toBeGreaterThanOrEqual(0);
+    expect(['native', 'wasm', 'js']).toContain(r.backend.name);
+    expect(new Set(events.map((e) => e.stage))).toEqual(new Set(['decode', 'features', 'weights', 'clustering']));
+    expect(evaluate(r.labels, truthOf(r.files)).nmi).toBeGreaterThan(0.6);
+  });
+
+  it('is deterministic, and accepts buffers as well as paths', async () => {
+    const a = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2 });
+    const b = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir: false, threads: 2 });
+    expect([...b.labels]).toEqual([...a.labels]);
+    const bufs = a.files.map((f) => ({ name: path.basename(f), data: new Uint8Array(readFileSync(f)) }));
+    const c = await clusterImages(bufs, { k: 5, weighting: 'uniform', cacheDir: false, threads: 2 });
+    expect(c.files).toEqual(a.files.map((f) => path.basename(f)));
+    expect([...c.labels]).toEqual([...a.labels]);
+    for (let i = 0; i < a.embeddings.length; i += 97) expect(c.embeddings[i]).toBeCloseTo(a.embeddings[i]!, 5);
+  });
+
+  it('unsupervised and semi-supervised weighting cluster the sample well', async () => {
+    const u = await clusterImages(sample.testDir, { k: 5, cacheDir, ...small });
+    expect(u.weighting).toBe('unsupervised');
+    expect(u.tau).toBeGreaterThan(0);
+    expect(evaluate(u.labels, truthOf(u.files)).nmi).toBeGreaterThan(0.6);
+    const again = await clusterImages(sample.testDir, { k: 5, cacheDir, ...small });
+    expect([...again.labels]).toEqual([...u.labels]);
+    const s = await clusterImages(sample.testDir, { k: 5, weighting: 'semi-supervised', normals: sample.normalsDir, cacheDir, ...small });
+    expect(s.normals).toBe(4);
+    expect(evaluate(s.labels, truthOf(s.files)).nmi).toBeGreaterThan(0.6);
+    // the defect patch dominates: for spots, the weight map's peak lies on a dark pixel area (scores > mean)
+    expect(Math.max(...s.scores)).toBeGreaterThan(0);
+  });
+
+  it('rejects bad input with clear errors', async () => {
+    const empty = path.join(tmp, 'empty');
+    mkdirSync(path.join(empty, 'sub'), { recursive: true });
+    await expect(clusterImages(path.join(tmp, 'missing'), { k: 2 })).rejects.toMatchObject({ problem: 'not-found' });
+    await expect(clusterImages(empty, { k: 2 })).rejects.toMatchObject({ problem: 'no-images', code: 'ERR_EMPTY' });
+    await expect(clusterImages([], { k: 1 })).rejects.toMatchObject({ problem: 'no-images' });
+    await expect(clusterImages(sample.testDir, { k: 0 })).rejects.toMatchObject({ code: 'ERR_K_OUT_OF_RANGE' });
+    await expect(clusterImages(sample.testDir, { k: 16 })).rejects.toMatchObject({ code: 'ERR_K_OUT_OF_RANGE', message: expect.stringContaining('1..15') });
+    await expect(clusterImages(sample.testDir, { k: 2.5 })).rejects.toMatchObject({ code: 'ERR_K_OUT_OF_RANGE' });
+    await expect(clusterImages(sample.testDir, { k: 2, weighting: 'semi-supervised' })).rejects.toMatchObject({ problem: 'normals-required' });
+    await expect(clusterImages(sample.testDir, { k: 2, weighting: 'semi-supervised', normals: empty })).rejects.toMatchObject({ problem: 'normals-empty' });
+    await expect(clusterImages(sample.testDir, { k: 2, weighting: 'semi-supervised', normals: path.join(tmp, 'nope') })).rejects.toMatchObject({ problem: 'normals-not-found' });
+    await expect(clusterImages(sample.testDir, { k: 2, weighting: 'fancy' as never })).rejects.toThrow(RangeError);
+    await expect(clusterImages(sample.testDir, { k: 2, linkage: 'nearest' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_METHOD' });
+    await expect(clusterImages(sample.testDir, { k: 2, tau: -1 })).rejects.toThrow(RangeError);
+    await expect(clusterImages(sample.testDir, { k: 2, backend: 'gpu' as never })).rejects.toThrow(TypeError);
+  });
+
+  it('skips unreadable images with skipBad and fails without it', async () => {
+    const d = path.join(tmp, 'withbad');
+    cpSync(path.join(sample.testDir, 'spot'), path.join(d, 'spot'), { recursive: true });
+    cpSync(path.join(sample.testDir, 'crack'), path.join(d, 'crack'), { recursive: true });
+    writeFileSync(path.join(d, 'crack', 'broken.png'), 'not a png');
+    await expect(clusterImages(d, { k: 2, weighting: 'uniform', cacheDir: false })).rejects.toMatchObject({ code: 'ERR_IMAGE' });
+    const r = await clusterImages(d, { k: 2, weighting: 'uniform', cacheDir: false, skipBad: true });
+    expect(r.n).toBe(6);
+    expect(r.skipped.map((s) => path.basename(s.file))).toEqual(['broken.png']);
+    expect(r.files.some((f) => f.endsWith('broken.png'))).toBe(false);
+  });
+
+  it('k = 1 and a single image work', async () => {
+    const one = await clusterImages([sample.files[0]!.file], { k: 1, cacheDir });
+    expect([...one.labels]).toEqual([0]);
+    expect(one.Z.length).toBe(0);
+    const all = await clusterImages(sample.testDir, { k: 1, weighting: 'uniform', cacheDir });
+    expect(new Set(all.labels)).toEqual(new Set([0]));
+  });
+
+  it('honours an AbortSignal', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await expect(clusterImages(sample.testDir, { k: 2, signal: ac.signal, cacheDir })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    const ac2 = new AbortController();
+    const p = clusterImages(sample.testDir, {
+      k: 2, cacheDir, signal: ac2.signal, chunkWork: 1, ...small,
+      onProgress: (e) => { if (e.stage === 'weights' && e.done > 0) ac2.abort(); },
+    });
+    await expect(p).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+  });
+});
