@@ -2,7 +2,21 @@
  * @file Public entry point of anomaly-clustering: re-exports only.
  * @module anomaly-clustering
  */
+// Kernels (validated; SciPy layouts) and the error contract.
 export * from './kernels.js';
 export * from './errors.js';
 export type { BackendName, Isa, LinkageMethod, GroupedMode, KernelBackend } from '../bindings/backend.js';
 export { getBackend, availableBackends, loadErrors } from '../bindings/select.js';
+// Pipeline: images → patch bags → weights → embeddings → clusters.
+export type { ImageInput, Stage, Progress, BackboneSpec, FeatureOptions, FeatureBank } from './pipeline/types.js';
+export { extractFeatures, IMAGENET_MEAN, IMAGENET_STD } from './pipeline/features.js';
+export { loadImage, decodeImage } from './pipeline/image.js';
+export { DEFAULT_BACKBONE, EMBEDDED_BACKBONES, prepareModel } from './models/index.js';
+export { computeWeights, patchScores, WEIGHTINGS, DEFAULT_TAU } from './pipeline/weighting.js';
+export type { Tau, Weighting } from './pipeline/weighting.js';
+export { clusterImages, listImages, InputError } from './pipeline/run.js';
+export type { ClusterOptions, ClusterResult } from './pipeline/run.js';
+export { evaluate, hungarian } from './pipeline/metrics.js';
+export type { Metrics } from './pipeline/metrics.js';
+export { renderReport, writeReport } from './report/index.js';
+export { generateSample } from './sample/index.js';
