@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { getBackend } from '../dist/bindings/select.js';
+import * as K from '../dist/src/kernels.js';
 import { readNpy, writeNpy } from './npy.mjs';
 
 const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
@@ -20,6 +21,18 @@ if (job.op === 'grouped') {
   const out = await be.groupedNNAsync(args);
   res.seconds = t() - t0;
   writeNpy(path.join(job.out, `grouped-${be.name}.npy`), out, [out.length]);
+} else if (job.op === 'grouped-full') {
+  // The real unsupervised layout through the public API: queries = base = every patch, own group = its image.
+  // K.groupedNN recognises it and the backend runs the symmetric self-join.
+  const { data: x, shape } = readNpy(job.x);
+  const d = shape[1];
+  const nq = shape[0];
+  const offsets = new Uint32Array(job.nbags + 1).map((_, i) => i * job.m);
+  const groups = new Int32Array(nq).map((_, i) => Math.floor(i / job.m));
+  const t0 = t();
+  const out = await K.groupedNNAsync(x, x, offsets, { d, mode: 'mean-excluding-own', queryGroups: groups, backend: be.name });
+  res.seconds = t() - t0;
+  writeNpy(path.join(job.out, `grouped-full-${be.name}.npy`), out, [out.length]);
 } else if (job.op === 'cdist') {
   const { data: x, shape } = readNpy(job.x);
   const [n, d] = shape;

@@ -83,6 +83,31 @@ if (sg) row('numpy sgemm (OpenBLAS)', '2000x1024 @ 1024x2000', { peer: fmt(sg.se
   row('groupedNN mean-excl-own', `${nbags} bags x ${m} x d=${d}, ${nq} queries`, r);
 }
 
+// The full unsupervised problem (queries = base = every patch): the symmetric self-join multiplies each pair of
+// images once. GFLOP/s use the standard count, 2·M²·D per ordered pair of distinct images, for both sides.
+{
+  const [nbags, m, d] = quick ? [8, 784, 256] : [30, 784, 1024];
+  const x = rand(nbags * m * d, 23);
+  const xf = path.join(work, 'bank-full.npy');
+  writeNpy(xf, x, [nbags * m, d]);
+  const flops = 2 * nbags * (nbags - 1) * m * m * d;
+  const r = {};
+  const nat = ours({ op: 'grouped-full', backend: 'native', x: xf, nbags, m });
+  r.native = fmt(nat.seconds); r['native GFLOP/s'] = (flops / nat.seconds / 1e9).toFixed(1);
+  r['native MB'] = nat.peak_mb.toFixed(0);
+  const p = py({ op: 'grouped', x: xf, nbags, m, full: true });
+  if (p) {
+    r['numpy chunked'] = fmt(p.seconds); r['numpy GFLOP/s'] = (flops / p.seconds / 1e9).toFixed(1); r['numpy MB'] = p.peak_mb.toFixed(0);
+    r['ours/numpy speed-up'] = `${(p.seconds / nat.seconds).toFixed(2)}x`;
+    if (sg) r['native % of sgemm'] = `${((100 * flops) / nat.seconds / 1e9 / sg.gflops).toFixed(0)}% (counted flops)`;
+    const a = readNpy(path.join(work, 'grouped-full-native.npy')).data, b = readNpy(path.join(work, 'grouped.npy')).data;
+    let md = 0; for (let i = 0; i < a.length; i++) md = Math.max(md, Math.abs(a[i] - b[i]) / (1e-6 + Math.abs(b[i])));
+    r['max rel diff vs numpy'] = md.toExponential(1);
+    if (md > 1e-3) throw new Error(`full grouped scores disagree with numpy: ${md}`);
+  }
+  row('groupedNN self-join (full scores)', `${nbags} bags x ${m} x d=${d}, all ${nbags * m} queries`, r);
+}
+
 // cdist / pdist
 for (const d of quick ? [512] : [512, 1536]) {
   const n = quick ? 2000 : 5000;

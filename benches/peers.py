@@ -33,7 +33,8 @@ if op == "sgemm":
     t, _ = timed(lambda: a @ b, 3)
     res.update(seconds=t, gflops=2.0 * n * n * d / t / 1e9)
 elif op == "grouped":
-    x = np.load(job["x"]); nb, m = job["nbags"], job["m"]; nq = job["nq"]
+    x = np.load(job["x"]); nb, m = job["nbags"], job["m"]
+    nq = x.shape[0] if job.get("full") else job["nq"]  # full: every patch of every image is a query
     q = x[:nq]
     bn = np.einsum("ij,ij->i", x, x)
     qn = bn[:nq]
@@ -50,7 +51,7 @@ elif op == "grouped":
         return (out / (nb - own_count)).astype(np.float32)
     t, out = timed(run)
     np.save(os.path.join(job["out"], "grouped.npy"), out)
-    res.update(seconds=t, gflops=2.0 * nq * (nb - 1) * m * x.shape[1] / t / 1e9)
+    res.update(seconds=t, gflops=2.0 * nq * (nb - 1) * m * x.shape[1] / t / 1e9, nq=nq)
 elif op == "cdist":
     from sklearn.metrics.pairwise import euclidean_distances
     x = np.load(job["x"]); nq = job["nq"]

@@ -22,7 +22,7 @@ export type { ErrorCode } from '../src/errors.js';
  * the loader refuses the artifact with `ERR_ABI_MISMATCH`. Bump it together with `ac_kernels::ABI_VERSION`
  * whenever a raw signature below changes.
  */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Raw exports of the `.node` addon (`crates/node`), exactly as napi-rs generates them. */
 export interface NativeExports {
@@ -60,6 +60,12 @@ export interface NativeExports {
     queryGroups: Int32Array | undefined | null,
     squared: boolean,
   ): Promise<Float32Array>;
+  /**
+   * Grouped search of `base` against itself, each row's own group being the group it belongs to (the symmetric
+   * self-join: each pair of groups multiplied once). Same result as `groupedNn(base, nb, base, …, rowGroups, …)`.
+   */
+  groupedNnSelf(base: Float32Array, groupOffsets: Uint32Array, d: number, mode: string, squared: boolean): Float32Array;
+  groupedNnSelfAsync(base: Float32Array, groupOffsets: Uint32Array, d: number, mode: string, squared: boolean): Promise<Float32Array>;
   /** Per-bag softmax of scores/tau, same length as `scores`. */
   softmaxWeights(scores: Float32Array, bagOffsets: Uint32Array, tau: number): Float32Array;
   /** nbags × d weighted means. */
@@ -94,6 +100,8 @@ export const NATIVE_EXPORT_NAMES = [
   'cdistAsync',
   'groupedNn',
   'groupedNnAsync',
+  'groupedNnSelf',
+  'groupedNnSelfAsync',
   'softmaxWeights',
   'weightedMean',
   'maxPool',

@@ -55,6 +55,14 @@ export interface GroupedNNArgs {
   queryGroups?: Int32Array;
   /** Distances are Euclidean unless `squared` (then squared Euclidean). @default false */
   squared?: boolean;
+  /**
+   * Set by the caller when this is the **self-join** of the unsupervised scores: `queries` and `base` are the same
+   * memory (same buffer, byteOffset and length) and, for `'mean-excluding-own'`, `queryGroups[r]` is the group
+   * that contains row r. Backends then multiply each pair of groups once and reduce it both ways (about half
+   * the work), with the same results as without the flag. A backend re-checks the cheap conditions and ignores
+   * the flag when they do not hold. @default false
+   */
+  selfJoin?: boolean;
 }
 
 /** The kernel contract. All three backends implement it and must give the same answers. */

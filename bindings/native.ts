@@ -21,6 +21,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { GroupedNNArgs, Isa, KernelBackend } from './backend.js';
+import { isSelfJoin } from './selfjoin.js';
 import { ABI_VERSION, NATIVE_EXPORT_NAMES, type NativeExports } from './abi.js';
 import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
 
@@ -216,8 +217,18 @@ export function createNativeBackend(raw: NativeExports): KernelBackend {
     pdistAsync: (x, n, d, squared) => callAsync(() => raw.pdistAsync(x, n, d, squared)),
     cdist: (q, nq, b, nb, d, squared) => call(() => raw.cdist(q, nq, b, nb, d, squared)),
     cdistAsync: (q, nq, b, nb, d, squared) => callAsync(() => raw.cdistAsync(q, nq, b, nb, d, squared)),
-    groupedNN: (args) => call(() => raw.groupedNn(...grouped(args))),
-    groupedNNAsync: (args) => callAsync(() => raw.groupedNnAsync(...grouped(args))),
+    groupedNN: (a) =>
+      call(() =>
+        a.selfJoin && isSelfJoin(a)
+          ? raw.groupedNnSelf(a.base, a.groupOffsets, a.d, a.mode, a.squared ?? false)
+          : raw.groupedNn(...grouped(a)),
+      ),
+    groupedNNAsync: (a) =>
+      callAsync(() =>
+        a.selfJoin && isSelfJoin(a)
+          ? raw.groupedNnSelfAsync(a.base, a.groupOffsets, a.d, a.mode, a.squared ?? false)
+          : raw.groupedNnAsync(...grouped(a)),
+      ),
     softmaxWeights: (scores, bagOffsets, tau) => call(() => raw.softmaxWeights(scores, bagOffsets, tau)),
     weightedMean: (rows, bagOffsets, d, weights) => call(() => raw.weightedMean(rows, bagOffsets, d, weights)),
     maxPool: (rows, bagOffsets, d) => call(() => raw.maxPool(rows, bagOffsets, d)),

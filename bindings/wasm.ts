@@ -20,6 +20,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ABI_VERSION } from './abi.js';
 import type { GroupedNNArgs, Isa, KernelBackend, LinkageMethod } from './backend.js';
+import { isSelfJoin } from './selfjoin.js';
 import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
 
 /** File names inside the build folder. */
@@ -45,6 +46,7 @@ export interface WasmExports {
     q: Float32Array, nq: number, base: Float32Array, offsets: Uint32Array, d: number, mode: string,
     queryGroups: Int32Array | undefined, squared: boolean,
   ): Float32Array;
+  hc_grouped_nn_self(base: Float32Array, offsets: Uint32Array, d: number, mode: string, squared: boolean): Float32Array;
   hc_softmax_weights(scores: Float32Array, offsets: Uint32Array, tau: number): Float32Array;
   hc_weighted_mean(rows: Float32Array, offsets: Uint32Array, d: number, weights: Float32Array): Float32Array;
   hc_max_pool(rows: Float32Array, offsets: Uint32Array, d: number): Float32Array;
@@ -62,7 +64,7 @@ export interface WasmExports {
 
 /** Runtime list of the keys of {@link WasmExports}: a module missing one is refused with `ERR_ABI_MISMATCH`. */
 export const WASM_EXPORT_NAMES = [
-  'hc_abi_version', 'hc_isa', 'hc_set_force_scalar', 'hc_pdist', 'hc_cdist', 'hc_grouped_nn', 'hc_softmax_weights',
+  'hc_abi_version', 'hc_isa', 'hc_set_force_scalar', 'hc_pdist', 'hc_cdist', 'hc_grouped_nn', 'hc_grouped_nn_self', 'hc_softmax_weights',
   'hc_weighted_mean', 'hc_max_pool', 'hc_linkage_f64', 'hc_linkage_f32', 'hc_cut_k', 'hc_cut_height',
   'hc_take_panic_message', 'hc_panic_for_tests', '__wbg_reset_state',
 ] as const satisfies readonly (keyof WasmExports)[];
@@ -217,10 +219,12 @@ export function createWasmBackend(raw: WasmExports, env: NodeJS.ProcessEnv = pro
     call('cdist', () => raw.hc_cdist(q, u32('cdist', 'nq', nq), b, u32('cdist', 'nb', nb), u32('cdist', 'd', d), !!squared));
   const groupedNN = (a: GroupedNNArgs): Float32Array =>
     call('groupedNN', () =>
-      raw.hc_grouped_nn(
-        a.queries, u32('groupedNN', 'nq', a.nq), a.base, a.groupOffsets, u32('groupedNN', 'd', a.d), a.mode,
-        a.queryGroups ?? undefined, !!a.squared,
-      ),
+      a.selfJoin && isSelfJoin(a)
+        ? raw.hc_grouped_nn_self(a.base, a.groupOffsets, u32('groupedNN', 'd', a.d), a.mode, !!a.squared)
+        : raw.hc_grouped_nn(
+            a.queries, u32('groupedNN', 'nq', a.nq), a.base, a.groupOffsets, u32('groupedNN', 'd', a.d), a.mode,
+            a.queryGroups ?? undefined, !!a.squared,
+          ),
     );
   const linkage = (y: Float64Array | Float32Array, n: number, method: LinkageMethod): Float64Array =>
     call('linkage', () =>

@@ -379,7 +379,8 @@ function planGrouped(queries: RowsInput, base: RowsInput, groupOffsets: OffsetsI
   const { d, mode = 'per-group', queryGroups, squared, backend } = options ?? {};
   expectGroupedMode(mode);
   const q = toRows('queries', queries, d);
-  const b = toRows('base', base, d ?? q.d);
+  // The same input twice (e.g. one number[][]) is converted once, so that the self-join below is recognised.
+  const b = base === queries ? q : toRows('base', base, d ?? q.d);
   if (q.d !== b.d) throw new KernelError('ERR_SHAPE_MISMATCH', `base: rows have ${b.d} values but queries have ${q.d}`);
   const offsets = toOffsets('groupOffsets', groupOffsets, b.n);
   const ng = offsets.length - 1;
@@ -396,6 +397,20 @@ function planGrouped(queries: RowsInput, base: RowsInput, groupOffsets: OffsetsI
       }
     }
   }
+  // The unsupervised layout (queries = base, each row's own group = its group): the backends may then multiply
+  // each pair of groups once (see GroupedNNArgs.selfJoin).
+  const sameRows = q.data.buffer === b.data.buffer && q.data.byteOffset === b.data.byteOffset && q.data.length === b.data.length;
+  let selfJoin = sameRows;
+  if (selfJoin && qg) {
+    for (let g = 0; g < ng && selfJoin; g++) {
+      for (let r = offsets[g]!; r < offsets[g + 1]!; r++) {
+        if (qg[r] !== g) {
+          selfJoin = false;
+          break;
+        }
+      }
+    }
+  }
   return {
     be: getBackend(backend),
     args: {
@@ -407,6 +422,7 @@ function planGrouped(queries: RowsInput, base: RowsInput, groupOffsets: OffsetsI
       mode,
       queryGroups: qg,
       squared: expectBool('squared', squared, false),
+      ...(selfJoin ? { selfJoin: true } : {}),
     },
   };
 }

@@ -232,7 +232,7 @@ describe.skipIf(!loaded)('native addon boundary', () => {
       let calls = 0, errors = 0;
       let seed = 12345;
       const pick = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return vals[seed % vals.length]; };
-      const arity = { pdist: 4, cdist: 6, groupedNn: 8, softmaxWeights: 3, weightedMean: 4, maxPool: 3,
+      const arity = { pdist: 4, cdist: 6, groupedNn: 8, groupedNnSelf: 5, softmaxWeights: 3, weightedMean: 4, maxPool: 3,
         linkageF64: 3, linkageF32: 3, cutK: 3, cutHeight: 3 };
       const pending = [];
       const check = (name, e) => {
@@ -241,7 +241,7 @@ describe.skipIf(!loaded)('native addon boundary', () => {
       };
       for (let round = 0; round < 300; round++) {
         for (const [name, k] of Object.entries(arity)) {
-          const asyncName = { pdist: 'pdistAsync', cdist: 'cdistAsync', groupedNn: 'groupedNnAsync',
+          const asyncName = { pdist: 'pdistAsync', cdist: 'cdistAsync', groupedNn: 'groupedNnAsync', groupedNnSelf: 'groupedNnSelfAsync',
             linkageF64: 'linkageF64Async', linkageF32: 'linkageF32Async' }[name];
           for (const fn of asyncName ? [name, asyncName] : [name]) {
             const args = Array.from({ length: k }, pick);

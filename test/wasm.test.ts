@@ -85,7 +85,7 @@ describe('wasm adapter (fake exports)', () => {
 
   it('refuses another ABI version, a missing export, an unknown isa', () => {
     expect(expectCode(() => createWasmBackend(fakeExports({ hc_abi_version: () => ABI_VERSION + 1 })), 'ERR_ABI_MISMATCH').message).toMatch(
-      /ABI version 2, expected 1/,
+      new RegExp(`ABI version ${ABI_VERSION + 1}, expected ${ABI_VERSION}`),
     );
     expect(expectCode(() => createWasmBackend(fakeExports({ hc_cut_k: undefined })), 'ERR_ABI_MISMATCH').message).toContain('hc_cut_k');
     expectCode(() => createWasmBackend(fakeExports({ hc_isa: () => 'sse9' })), 'ERR_ABI_MISMATCH');

@@ -10,7 +10,7 @@
 import type { GroupedNNArgs, KernelBackend, LinkageMethod } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
 import { pdistRef, cdistRef } from './distance.js';
-import { groupedNNRef } from './grouped.js';
+import { groupedNNRef, groupedNNSelfRef } from './grouped.js';
 import { softmaxWeightsRef } from './weights.js';
 import { weightedMeanRef, maxPoolRef } from './pooling.js';
 import { linkageRef } from './linkage/index.js';
@@ -28,7 +28,7 @@ import {
 } from './validate.js';
 
 export { pdistRef, cdistRef, sqDist } from './distance.js';
-export { groupedNNRef } from './grouped.js';
+export { groupedNNRef, groupedNNSelfRef } from './grouped.js';
 export { softmaxWeightsRef } from './weights.js';
 export { weightedMeanRef, maxPoolRef } from './pooling.js';
 export { linkageRef, primitiveLinkage, mstSingleLinkage, nnChainLinkage, genericLinkage } from './linkage/index.js';
@@ -50,6 +50,18 @@ function checkPdist(x: Float32Array, n: number, d: number): void {
 function checkCdist(q: Float32Array, nq: number, b: Float32Array, nb: number, d: number): void {
   rows('queries', q, nq, d);
   rows('base', b, nb, d);
+}
+
+/** The conditions of `GroupedNNArgs.selfJoin` (same memory; row groups), re-checked before trusting the flag. */
+function selfJoinHolds(a: GroupedNNArgs): boolean {
+  const { queries: q, base: b, groupOffsets: off } = a;
+  if (q.buffer !== b.buffer || q.byteOffset !== b.byteOffset || q.length !== b.length) return false;
+  if (off[off.length - 1] !== a.nq) return false;
+  if (a.mode !== 'mean-excluding-own') return true;
+  for (let g = 0; g + 1 < off.length; g++) {
+    for (let r = off[g]!; r < off[g + 1]!; r++) if (a.queryGroups?.[r] !== g) return false;
+  }
+  return true;
 }
 
 function checkGrouped(a: GroupedNNArgs): void {
@@ -148,6 +160,7 @@ export function createJsBackend(): KernelBackend {
   };
   const groupedNN = (a: GroupedNNArgs): Float32Array => {
     checkGrouped(a);
+    if (a.selfJoin && selfJoinHolds(a)) return groupedNNSelfRef(a.base, a.groupOffsets, a.d, a.mode, a.squared ?? false);
     return groupedNNRef(a.queries, a.nq, a.base, a.groupOffsets, a.d, a.mode, a.queryGroups, a.squared ?? false);
   };
   const linkage = (y: Float64Array | Float32Array, n: number, method: LinkageMethod): Float64Array => {

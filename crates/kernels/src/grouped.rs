@@ -59,6 +59,7 @@ fn validate(
     d: usize,
     mode: GroupedMode,
     query_groups: Option<&[i32]>,
+    implied_groups: bool,
     out: &[f32],
 ) -> Result<Shape> {
     check_matrix("q", q.len(), nq, d)?;
@@ -94,7 +95,7 @@ fn validate(
         )));
     }
     let ngroups = offsets.len() - 1;
-    if mode == GroupedMode::MeanExcludingOwn {
+    if mode == GroupedMode::MeanExcludingOwn && !implied_groups {
         match query_groups {
             None => {
                 return Err(Error::InvalidArgument(
@@ -240,10 +241,11 @@ fn setup<'a>(
     d: usize,
     mode: GroupedMode,
     query_groups: Option<&'a [i32]>,
+    implied_groups: bool,
     squared: bool,
     out: &mut [f32],
 ) -> Result<Option<(Ctx<'a>, usize)>> {
-    let shape = validate(q, nq, base, offsets, d, mode, query_groups, out)?;
+    let shape = validate(q, nq, base, offsets, d, mode, query_groups, implied_groups, out)?;
     if nq == 0 {
         return Ok(None);
     }
@@ -304,7 +306,7 @@ pub fn grouped_nn_f32(
     squared: bool,
     out: &mut [f32],
 ) -> Result<()> {
-    let Some((ctx, per)) = setup(q, nq, base, offsets, d, mode, query_groups, squared, out)? else {
+    let Some((ctx, per)) = setup(q, nq, base, offsets, d, mode, query_groups, false, squared, out)? else {
         return Ok(());
     };
     for (bi, o) in out.chunks_mut(QB * per).enumerate() {
@@ -335,13 +337,364 @@ pub fn grouped_nn_f32_par(
     out: &mut [f32],
 ) -> Result<()> {
     use rayon::prelude::*;
-    let Some((ctx, per)) = setup(q, nq, base, offsets, d, mode, query_groups, squared, out)? else {
+    let Some((ctx, per)) = setup(q, nq, base, offsets, d, mode, query_groups, false, squared, out)? else {
         return Ok(());
     };
     let qb = crate::distance::query_block(nq, rayon::current_num_threads());
     out.par_chunks_mut(qb * per).enumerate().for_each(|(bi, o)| {
         let q0 = bi * qb;
         ctx.block(q0, (q0 + qb).min(nq), o);
+    });
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Symmetric self-join
+// ---------------------------------------------------------------------------------------------------------------
+
+/// At most this many stripes of groups: the partial sums of `MeanExcludingOwn` take `≤ 64` f64 per row.
+const MAX_STRIPES: usize = 64;
+
+/// Where one stripe's rows put their results. Every cell is written by exactly one task (`PerGroup`,
+/// `MeanExcludingOwn`) or combined with an order-independent `min` (`Min`), so the result does not depend on
+/// which thread ran which task, nor in which order.
+enum Sink<'o> {
+    /// The stripe's rows of `out` (`rows × ngroups`), final (square-rooted) values.
+    PerGroup(&'o mut [f32]),
+    /// Running minimum of the squared distances, one per row.
+    Min(Vec<f32>),
+    /// `rows × nstripes` partial sums (f64, in group order) of the distances to the groups of each stripe.
+    Mean(Vec<f64>),
+}
+
+/// Per-thread buffers of the self-join tasks, reused from task to task (a fresh multi-MiB packing buffer per
+/// task would cost its page faults every time).
+#[derive(Default)]
+struct Work {
+    packed: Vec<f32>,
+    s: Scratch,
+    rm: Vec<f32>,
+    cm: Vec<f32>,
+}
+
+struct SelfJoin<'a> {
+    ctx: Ctx<'a>,
+    /// Groups per stripe.
+    s: usize,
+    /// Number of stripes.
+    ns: usize,
+}
+
+impl SelfJoin<'_> {
+    fn rows(&self, g: usize) -> (usize, usize) {
+        (self.ctx.offsets[g] as usize, self.ctx.offsets[g + 1] as usize)
+    }
+
+    fn groups(&self, stripe: usize) -> (usize, usize) {
+        (stripe * self.s, ((stripe + 1) * self.s).min(self.ctx.ngroups))
+    }
+
+    /// Squared nearest distances between group `i` (lanes: its rows packed in `packed`) and group `g` (rows):
+    /// `rm[r]` for row `r` of `i` (min over `g`), and, when `cm` is given, `cm[r]` for row `r` of `g` (min over
+    /// `i`), both as `(‖·‖² + min).max(0)`: bit for bit what [`grouped_nn_f32`] computes for the same pair, since
+    /// every dot product is accumulated in the same order whichever side it sits on.
+    fn pair(&self, i: usize, packed: &[f32], g: usize, rm: &mut [f32], mut cm: Option<&mut [f32]>, s: &mut Scratch) {
+        let c = &self.ctx;
+        let (kern, d) = (c.kern, c.d);
+        let (i0, i1) = self.rows(i);
+        let (g0, g1) = self.rows(g);
+        let mi = i1 - i0;
+        if let Some(cm) = cm.as_deref_mut() {
+            cm.fill(f32::INFINITY);
+        }
+        let mut runmin = vec![f32::INFINITY; QB];
+        let mut ln: Vec<[f32; NR]> = Vec::with_capacity(QB / NR);
+        // Equal lane blocks of at most QB (784 rows → 4 × 208, not 3 × 256 + 16): a block of one panel would pay
+        // the copy of every row chunk for 16 lanes of work.
+        let nblk = mi.div_ceil(QB);
+        let bs = mi.div_ceil(nblk).div_ceil(NR) * NR;
+        let mut qb0 = 0;
+        while qb0 < mi {
+            let qb1 = (qb0 + bs).min(mi);
+            let np = (qb1 - qb0).div_ceil(NR);
+            let pk = &packed[(qb0 / NR) * d * NR..][..np * d * NR];
+            ln.clear();
+            ln.extend((0..np).map(|p| {
+                std::array::from_fn(|l| {
+                    let r = qb0 + p * NR + l;
+                    if r < qb1 {
+                        c.bn[i0 + r]
+                    } else {
+                        f32::INFINITY
+                    }
+                })
+            }));
+            runmin.fill(f32::INFINITY);
+            let mut c0 = g0;
+            while c0 < g1 {
+                let c1 = (c0 + MC).min(g1);
+                let runs = runmin.as_chunks_mut::<NR>().0;
+                block::chunk_pass(kern, c.base, d, c0, c1, &c.mu, pk, np, s, |k, t| {
+                    let an: [f32; simd::MR] = std::array::from_fn(|r| c.bn[t.row0 + r.min(t.rows - 1)]);
+                    match cm.as_deref_mut() {
+                        Some(cm) => {
+                            let mut cmt = [f32::INFINITY; simd::MR];
+                            k.tile_min_both(t.kc, t.a, t.lda, t.b, t.c, t.acc, &an, &mut runs[t.panel], &ln[t.panel], &mut cmt);
+                            for (m, &v) in cm[t.row0 - g0..][..t.rows].iter_mut().zip(&cmt) {
+                                *m = if v < *m { v } else { *m };
+                            }
+                        }
+                        None => k.tile_min(t.kc, t.a, t.lda, t.b, t.c, t.acc, &an, &mut runs[t.panel]),
+                    }
+                });
+                c0 = c1;
+            }
+            for (r, &v) in (qb0..qb1).zip(&runmin) {
+                rm[r] = (c.bn[i0 + r] + v).max(0.0);
+            }
+            qb0 = qb1;
+        }
+        if let Some(cm) = cm {
+            for (r, m) in cm.iter_mut().enumerate() {
+                *m = (c.bn[g0 + r] + *m).max(0.0);
+            }
+        }
+    }
+
+    /// One task: every group pair between stripes `si ≤ sj` (each unordered pair once; a group with itself
+    /// only when the mode reads it), results handed to the two stripes' sinks.
+    fn task(&self, si: usize, sj: usize, sinks: &[std::sync::Mutex<Sink<'_>>], w: &mut Work) {
+        let c = &self.ctx;
+        let d = c.d;
+        let (gi0, gi1) = self.groups(si);
+        let (gj0, gj1) = self.groups(sj);
+        let (ni, nj) = (gi1 - gi0, gj1 - gj0);
+        let (ri0, ri1) = (c.offsets[gi0] as usize, c.offsets[gi1] as usize);
+        let (rj0, rj1) = (c.offsets[gj0] as usize, c.offsets[gj1] as usize);
+        let diag = c.mode != GroupedMode::MeanExcludingOwn;
+        // Squared minima: rows of stripe si × groups of sj, and rows of sj × groups of si.
+        let mut loc_i = vec![0.0f32; (ri1 - ri0) * nj];
+        let mut loc_j = if si == sj { Vec::new() } else { vec![0.0f32; (rj1 - rj0) * ni] };
+        let Work { packed, s, rm, cm } = w;
+        for i in gi0..gi1 {
+            let (i0, i1) = self.rows(i);
+            block::pack_panels(c.base, d, i0..i1, &c.mu, packed);
+            rm.resize(i1 - i0, 0.0);
+            for g in gj0.max(if si == sj { i } else { 0 })..gj1 {
+                let (g0, g1) = self.rows(g);
+                if g == i {
+                    if diag {
+                        self.pair(i, packed, i, rm, None, s);
+                        for (r, &v) in rm.iter().enumerate() {
+                            loc_i[(i0 - ri0 + r) * nj + (g - gj0)] = v;
+                        }
+                    }
+                    continue;
+                }
+                cm.resize(g1 - g0, 0.0);
+                self.pair(i, packed, g, rm, Some(cm), s);
+                for (r, &v) in rm.iter().enumerate() {
+                    loc_i[(i0 - ri0 + r) * nj + (g - gj0)] = v;
+                }
+                // Row r of g against group i: in the same buffer when both stripes are one.
+                let (loc, r0, w, col) = if si == sj { (&mut loc_i, ri0, nj, i - gj0) } else { (&mut loc_j, rj0, ni, i - gi0) };
+                for (r, &v) in cm.iter().enumerate() {
+                    loc[(g0 - r0 + r) * w + col] = v;
+                }
+            }
+        }
+        self.apply(si, sj, &loc_i, &sinks[si]);
+        if si != sj {
+            self.apply(sj, si, &loc_j, &sinks[sj]);
+        }
+    }
+
+    /// Hands `loc` (rows of stripe `sr` × groups of stripe `sg`, squared) to stripe `sr`'s sink.
+    fn apply(&self, sr: usize, sg: usize, loc: &[f32], sink: &std::sync::Mutex<Sink<'_>>) {
+        let c = &self.ctx;
+        let (gr0, gr1) = self.groups(sr);
+        let (gg0, gg1) = self.groups(sg);
+        let w = gg1 - gg0;
+        let r0 = c.offsets[gr0] as usize;
+        let root = |v: f32| if c.squared { v } else { v.sqrt() };
+        // A poisoned lock only means another task panicked; that panic is reported anyway.
+        let mut guard = sink.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *guard {
+            Sink::PerGroup(out) => {
+                for (r, row) in loc.chunks_exact(w).enumerate() {
+                    out[r * c.ngroups + gg0..][..w].iter_mut().zip(row).for_each(|(o, &v)| *o = root(v));
+                }
+            }
+            Sink::Min(m) => {
+                for (mr, row) in m.iter_mut().zip(loc.chunks_exact(w)) {
+                    for &v in row {
+                        *mr = if v < *mr { v } else { *mr };
+                    }
+                }
+            }
+            Sink::Mean(p) => {
+                for g in gr0..gr1 {
+                    let (a, b) = (c.offsets[g] as usize - r0, c.offsets[g + 1] as usize - r0);
+                    for r in a..b {
+                        let mut sum = 0.0f64;
+                        for (k, &v) in loc[r * w..][..w].iter().enumerate() {
+                            if gg0 + k != g {
+                                sum += root(v) as f64;
+                            }
+                        }
+                        p[r * self.ns + sg] = sum;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `exec` with the stripes' sinks, then writes the results into `out`.
+    fn drive(&self, out: &mut [f32], exec: impl FnOnce(&[std::sync::Mutex<Sink<'_>>])) {
+        if self.ctx.mode == GroupedMode::PerGroup {
+            let sinks = self.sinks(out);
+            exec(&sinks);
+        } else {
+            let sinks = self.sinks(&mut []);
+            exec(&sinks);
+            self.finish(sinks, out);
+        }
+    }
+
+    fn tasks(&self) -> Vec<(usize, usize)> {
+        let mut t = Vec::with_capacity(self.ns * (self.ns + 1) / 2);
+        for si in 0..self.ns {
+            for sj in si..self.ns {
+                t.push((si, sj));
+            }
+        }
+        t
+    }
+
+    fn sinks<'o>(&self, out: &'o mut [f32]) -> Vec<std::sync::Mutex<Sink<'o>>> {
+        let c = &self.ctx;
+        let mut v = Vec::with_capacity(self.ns);
+        let mut rest = out;
+        for st in 0..self.ns {
+            let (g0, g1) = self.groups(st);
+            let rows = (c.offsets[g1] - c.offsets[g0]) as usize;
+            v.push(std::sync::Mutex::new(match c.mode {
+                GroupedMode::PerGroup => {
+                    let (head, tail) = std::mem::take(&mut rest).split_at_mut(rows * c.ngroups);
+                    rest = tail;
+                    Sink::PerGroup(head)
+                }
+                GroupedMode::Min => Sink::Min(vec![f32::INFINITY; rows]),
+                GroupedMode::MeanExcludingOwn => Sink::Mean(vec![0.0; rows * self.ns]),
+            }));
+        }
+        v
+    }
+
+    /// Writes the `Min` / `MeanExcludingOwn` results into `out` (`PerGroup` wrote there directly).
+    fn finish(&self, sinks: Vec<std::sync::Mutex<Sink<'_>>>, out_rest: &mut [f32]) {
+        let c = &self.ctx;
+        let root = |v: f32| if c.squared { v } else { v.sqrt() };
+        let mut row = 0;
+        for sink in sinks {
+            match sink.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                Sink::PerGroup(_) => {}
+                Sink::Min(m) => {
+                    for v in m {
+                        out_rest[row] = root(v);
+                        row += 1;
+                    }
+                }
+                Sink::Mean(p) => {
+                    let cnt = c.ngroups - 1;
+                    for part in p.chunks_exact(self.ns) {
+                        let sum = part.iter().fold(0.0f64, |a, &b| a + b);
+                        out_rest[row] = if cnt == 0 { 0.0 } else { (sum / cnt as f64) as f32 };
+                        row += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn setup_self<'a>(
+    base: &'a [f32],
+    offsets: &'a [u32],
+    d: usize,
+    mode: GroupedMode,
+    squared: bool,
+    out: &mut [f32],
+) -> Result<Option<SelfJoin<'a>>> {
+    let nq = base.len().checked_div(d).unwrap_or(0);
+    let Some((ctx, _)) = setup(base, nq, base, offsets, d, mode, None, true, squared, out)? else {
+        return Ok(None);
+    };
+    let s = ctx.ngroups.div_ceil(MAX_STRIPES).max(1);
+    let ns = ctx.ngroups.div_ceil(s);
+    Ok(Some(SelfJoin { ctx, s, ns }))
+}
+
+/// Symmetric self-join: [`grouped_nn_f32`] with `q = base` and each row's query group = the group it belongs to,
+/// in about half the work.
+///
+/// The distance block between groups `i` and `g` is the transpose of block `(g, i)`, so each unordered pair is
+/// multiplied once and reduced both ways: its row minima (rows of `i` against group `g`) and its column minima
+/// (rows of `g` against group `i`), fused into the micro-kernel like the general search's row minima. The
+/// own-group block (`i == g`) is computed only for `PerGroup` and `Min`, which read it.
+///
+/// Results: `PerGroup` and `Min` are bit for bit those of [`grouped_nn_f32`]`(base, nb, base, offsets, d, mode,
+/// Some(row groups), squared, out)`; `MeanExcludingOwn` too when there are at most 64 groups, otherwise its f64
+/// sum is associated per stripe of groups (a difference of at most an f32 rounding step).
+///
+/// Memory: besides `out`, at most `64` f64 partial sums per row (`MeanExcludingOwn`) and small per-task buffers.
+///
+/// # Errors
+/// As [`grouped_nn_f32`] (without the `query_groups` cases).
+pub fn grouped_nn_self_f32(
+    base: &[f32],
+    offsets: &[u32],
+    d: usize,
+    mode: GroupedMode,
+    squared: bool,
+    out: &mut [f32],
+) -> Result<()> {
+    let Some(sj) = setup_self(base, offsets, d, mode, squared, out)? else {
+        return Ok(());
+    };
+    sj.drive(out, |sinks| {
+        let mut w = Work::default();
+        for (a, b) in sj.tasks() {
+            sj.task(a, b, sinks, &mut w);
+        }
+    });
+    Ok(())
+}
+
+/// Multi-threaded [`grouped_nn_self_f32`] (rayon global pool), same arguments and the same results whatever the
+/// number of threads: the tasks (pairs of stripes of groups) are fixed by the number of groups alone and each
+/// output cell is written by one task (or min-combined, which is order independent).
+///
+/// # Errors
+/// As [`grouped_nn_self_f32`].
+#[cfg(feature = "parallel")]
+pub fn grouped_nn_self_f32_par(
+    base: &[f32],
+    offsets: &[u32],
+    d: usize,
+    mode: GroupedMode,
+    squared: bool,
+    out: &mut [f32],
+) -> Result<()> {
+    use rayon::prelude::*;
+    let Some(sj) = setup_self(base, offsets, d, mode, squared, out)? else {
+        return Ok(());
+    };
+    // Largest tasks first (off-diagonal stripe pairs), so the pool's tail is made of small ones.
+    let mut tasks = sj.tasks();
+    tasks.sort_by_key(|&(a, b)| a == b);
+    sj.drive(out, |sinks| {
+        tasks.par_iter().with_max_len(1).for_each_init(Work::default, |w, &(a, b)| sj.task(a, b, sinks, w))
     });
     Ok(())
 }

@@ -373,3 +373,96 @@ fn isa_is_reported() {
     let _g = lock();
     assert!(["avx2", "scalar", "simd128"].contains(&simd::isa()));
 }
+
+/// The self-join layout: base rows in groups of `sizes`, queries = base, own group = the row's group.
+fn self_case(rng: &mut Rng, sizes: &[usize], d: usize) -> Case {
+    let offsets = offsets_of(sizes);
+    let nb = offsets[offsets.len() - 1] as usize;
+    let base = data(rng, nb, d, 1.0, 1.0);
+    let qg = (0..sizes.len()).flat_map(|g| std::iter::repeat_n(g as i32, sizes[g])).collect();
+    Case {
+        q: base.clone(),
+        nq: nb,
+        base,
+        offsets,
+        d,
+        qg,
+    }
+}
+
+fn run_self(c: &Case, mode: GroupedMode, squared: bool, par: bool) -> Vec<f32> {
+    let ng = c.offsets.len() - 1;
+    let len = if mode == GroupedMode::PerGroup { c.nq * ng } else { c.nq };
+    let mut out = vec![f32::NAN; len];
+    if par {
+        #[cfg(feature = "parallel")]
+        ac_kernels::grouped::grouped_nn_self_f32_par(&c.base, &c.offsets, c.d, mode, squared, &mut out).unwrap();
+    } else {
+        ac_kernels::grouped::grouped_nn_self_f32(&c.base, &c.offsets, c.d, mode, squared, &mut out).unwrap();
+    }
+    out
+}
+
+#[test]
+fn self_join_equals_general_kernel() {
+    // Bit-identical for every mode up to 64 groups (one group per stripe), and for PerGroup/Min beyond; the
+    // mean of > 64 groups is summed per stripe, so within one f32 rounding step. Both ISAs; block boundaries
+    // (groups > 256 rows and > 144 rows, d > 256) included.
+    let _g = lock();
+    let mut rng = Rng::new(21);
+    let many: Vec<usize> = (0..70).map(|g| 1 + g % 4).collect();
+    for (sizes, d) in [
+        (vec![1usize], 3usize),
+        (vec![3, 1, 7], 1),
+        (vec![5, 13, 2, 9], 9),
+        (vec![17; 6], 31),
+        (vec![151, 5, 290, 1], 300),
+        (many, 8),
+    ] {
+        let c = self_case(&mut rng, &sizes, d);
+        let ng = sizes.len();
+        both_isas(|isa| {
+            for mode in [GroupedMode::PerGroup, GroupedMode::Min, GroupedMode::MeanExcludingOwn] {
+                for squared in [true, false] {
+                    let want = run(&c, mode, squared);
+                    let got = run_self(&c, mode, squared, false);
+                    if mode == GroupedMode::MeanExcludingOwn && ng > 64 {
+                        for (k, (&u, &v)) in got.iter().zip(&want).enumerate() {
+                            assert!((u - v).abs() <= 2.0 * f32::EPSILON * v.abs(), "{isa} {mode:?} row {k}: {u} vs {v}");
+                        }
+                    } else {
+                        assert_eq!(got, want, "{isa} {mode:?} squared={squared} sizes={sizes:?} d={d}");
+                    }
+                    #[cfg(feature = "parallel")]
+                    assert_eq!(run_self(&c, mode, squared, true), got, "par vs serial, {isa} {mode:?}");
+                }
+            }
+        });
+    }
+}
+
+#[test]
+fn self_join_empty_and_bad_arguments() {
+    use ac_kernels::grouped::grouped_nn_self_f32;
+    let _g = lock();
+    let mut out = vec![0.0f32; 0];
+    assert!(grouped_nn_self_f32(&[], &[0], 3, GroupedMode::MeanExcludingOwn, false, &mut out).is_ok());
+    assert!(grouped_nn_self_f32(&[], &[0], 3, GroupedMode::PerGroup, false, &mut out).is_ok());
+    let base = [0.0f32; 12];
+    assert!(matches!(
+        grouped_nn_self_f32(&base, &[0, 2, 4], 0, GroupedMode::Min, false, &mut [0.0; 4]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        grouped_nn_self_f32(&base, &[0, 2, 3], 3, GroupedMode::Min, false, &mut [0.0; 4]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        grouped_nn_self_f32(&base, &[0, 2, 4], 3, GroupedMode::PerGroup, false, &mut [0.0; 4]),
+        Err(Error::ShapeMismatch { what: "out", .. })
+    ));
+    // One group: the mean over no other group is 0.
+    let mut one = [9.0f32; 4];
+    grouped_nn_self_f32(&base, &[0, 4], 3, GroupedMode::MeanExcludingOwn, false, &mut one).unwrap();
+    assert_eq!(one, [0.0; 4]);
+}

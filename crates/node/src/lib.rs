@@ -242,6 +242,18 @@ fn grouped_nn_impl(
     Ok(out)
 }
 
+/// The symmetric self-join (`queries = base`, each row's query group = its own group): about half the work.
+fn grouped_nn_self_impl(base: &[f32], offsets: &[u32], d: f64, mode: &str, squared: bool) -> KResult<Vec<f32>> {
+    let d = dim("d", d)?;
+    let mode = GroupedMode::from_str(mode)?;
+    let nq = base.len().checked_div(d).unwrap_or(0);
+    let ngroups = offsets.len().saturating_sub(1);
+    let len = if mode == GroupedMode::PerGroup { mul("nq*ngroups", nq, ngroups)? } else { nq };
+    let mut out = alloc("groupedNnSelf", len)?;
+    ac_kernels::grouped::grouped_nn_self_f32_par(base, offsets, d, mode, squared, &mut out)?;
+    Ok(out)
+}
+
 fn softmax_weights_impl(scores: &[f32], offsets: &[u32], tau: f64) -> KResult<Vec<f32>> {
     let mut out = alloc("softmaxWeights", scores.len())?;
     ac_kernels::weights::softmax_weights(scores, offsets, tau, &mut out)?;
@@ -276,20 +288,55 @@ fn max_pool_impl(rows: &[f32], offsets: &[u32], d: f64) -> KResult<Vec<f32>> {
     Ok(out)
 }
 
+/// Linkage of a borrowed condensed matrix: single linkage only reads it; the other methods work in place on a
+/// copy of the same float type ([`working_copy`]): for f64 this is exactly `linkage` (SciPy's Z bit for bit);
+/// for f32 it halves the memory, every updated distance being rounded to f32 (Z equal up to that rounding).
 fn linkage_impl<T: ac_kernels::float::Float>(y: &[T], n: f64, method: &str) -> KResult<Vec<f64>> {
-    let n = dim("n", n)?;
-    let method = Method::from_str(method)?;
-    Ok(ac_kernels::linkage::linkage(y, n, method)?)
+    let nn = dim("n", n)?;
+    let m = Method::from_str(method)?;
+    if m == Method::Single {
+        return Ok(ac_kernels::linkage::linkage(y, nn, m)?);
+    }
+    linkage_owned_impl(working_copy(y), n, method)
 }
 
-/// Linkage of an owned f64 copy (the async paths): the copy itself is the kernel's working matrix, so a big `y`
-/// is held once instead of twice. Identical results to [`linkage_impl`] (`linkage_in_place::<f64>` is documented
-/// as identical to `linkage`, and widening f32 → f64 is exact).
-fn linkage_owned_impl(mut y: Vec<f64>, n: f64, method: &str) -> KResult<Vec<f64>> {
+/// Linkage of an owned copy (the async paths, and [`linkage_impl`]): the copy itself is the kernel's working
+/// matrix, so a big `y` is held once instead of twice.
+fn linkage_owned_impl<T: ac_kernels::float::Float>(mut y: Vec<T>, n: f64, method: &str) -> KResult<Vec<f64>> {
     let n = dim("n", n)?;
     let method = Method::from_str(method)?;
     Ok(ac_kernels::linkage::linkage_in_place(&mut y, n, method)?)
 }
+
+/// A copy of `src` in memory advised for transparent huge pages (Linux, ≥ 64 MiB). The linkage's nearest-
+/// neighbour scans read a column of the condensed matrix, one entry per row, i.e. one 4 KiB page per entry: with
+/// 2 MiB pages the whole matrix stays within the TLB's reach instead of costing a page walk per entry.
+fn working_copy<T: Copy>(src: &[T]) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(src.len());
+    advise_huge_pages(v.as_mut_ptr().cast(), std::mem::size_of_val(src));
+    v.extend_from_slice(src);
+    v
+}
+
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
+    const HUGE: usize = 2 << 20;
+    if bytes < 64 << 20 {
+        return;
+    }
+    let start = (ptr as usize).next_multiple_of(HUGE);
+    let end = (ptr as usize + bytes) & !(HUGE - 1);
+    if end > start {
+        // SAFETY: the range lies inside the allocation `ptr .. ptr+bytes` owned by the caller's Vec, not yet
+        // touched; MADV_HUGEPAGE only changes how the kernel backs those pages (a failure is harmless: ignored).
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
 
 /// Labels output of the cut kernels; `z` must be `(n−1) × 4` (checked before allocating `n` labels).
 fn labels_out(what: &str, z: &[f64], n: usize) -> KResult<Vec<i32>> {
@@ -461,6 +508,33 @@ pub fn grouped_nn_async(
     Job::spawn(move || grouped_nn_impl(&q, nq, &base, &offsets, d, &mode, qg.as_deref(), squared))
 }
 
+/// Grouped nearest-neighbour search of the base against itself, each row's own group being the group it
+/// belongs to: the same result as `groupedNn(base, nb, base, groupOffsets, d, mode, rowGroups, squared)` in about
+/// half the work (each pair of groups is multiplied once).
+#[napi(catch_unwind)]
+pub fn grouped_nn_self(
+    base: Float32ArraySlice,
+    group_offsets: Uint32ArraySlice,
+    d: f64,
+    mode: String,
+    squared: bool,
+) -> napi::Result<Float32Array, Code> {
+    run(|| grouped_nn_self_impl(&base, &group_offsets, d, &mode, squared).map(Float32Array::new))
+}
+
+/// [`grouped_nn_self`] on the libuv thread pool.
+#[napi(catch_unwind, ts_return_type = "Promise<Float32Array>")]
+pub fn grouped_nn_self_async(
+    base: Float32ArraySlice,
+    group_offsets: Uint32ArraySlice,
+    d: f64,
+    mode: String,
+    squared: bool,
+) -> AsyncTask<Job<Vec<f32>>> {
+    let (base, offsets) = (base.to_vec(), group_offsets.to_vec());
+    Job::spawn(move || grouped_nn_self_impl(&base, &offsets, d, &mode, squared))
+}
+
 /// Softmax of `scores / tau` within each bag (`bagOffsets`, length nbags+1).
 #[napi(catch_unwind)]
 pub fn softmax_weights(scores: Float32ArraySlice, bag_offsets: Uint32ArraySlice, tau: f64) -> napi::Result<Float32Array, Code> {
@@ -490,7 +564,8 @@ pub fn linkage_f64(y: Float64ArraySlice, n: f64, method: String) -> napi::Result
     run(|| linkage_impl(&y[..], n, &method).map(Float64Array::new))
 }
 
-/// Linkage of an f32 condensed matrix (computed in f64).
+/// Linkage of an f32 condensed matrix, in place on an f32 copy (half the memory of an f64 one; Z equal to the
+/// f64 computation's up to f32 rounding of the intermediate distances).
 #[napi(catch_unwind)]
 pub fn linkage_f32(y: Float32ArraySlice, n: f64, method: String) -> napi::Result<Float64Array, Code> {
     run(|| linkage_impl(&y[..], n, &method).map(Float64Array::new))
@@ -499,15 +574,14 @@ pub fn linkage_f32(y: Float32ArraySlice, n: f64, method: String) -> napi::Result
 /// [`linkage_f64`] on the libuv thread pool.
 #[napi(catch_unwind, ts_return_type = "Promise<Float64Array>")]
 pub fn linkage_f64_async(y: Float64ArraySlice, n: f64, method: String) -> AsyncTask<Job<Vec<f64>>> {
-    let y = y.to_vec();
+    let y = working_copy(&y);
     Job::spawn(move || linkage_owned_impl(y, n, &method))
 }
 
 /// [`linkage_f32`] on the libuv thread pool.
 #[napi(catch_unwind, ts_return_type = "Promise<Float64Array>")]
 pub fn linkage_f32_async(y: Float32ArraySlice, n: f64, method: String) -> AsyncTask<Job<Vec<f64>>> {
-    // Widened while copying: the kernel computes in f64 anyway.
-    let y: Vec<f64> = y.iter().map(|&v| f64::from(v)).collect();
+    let y = working_copy(&y);
     Job::spawn(move || linkage_owned_impl(y, n, &method))
 }
 

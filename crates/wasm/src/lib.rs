@@ -196,6 +196,24 @@ pub fn hc_grouped_nn(
     .map_err(js_err)
 }
 
+/// Grouped nearest-neighbour search of `base` against itself (each row's own group = the group it belongs to):
+/// `hc_grouped_nn(base, nb, base, offsets, d, mode, row groups, squared)` in about half the work.
+#[wasm_bindgen]
+pub fn hc_grouped_nn_self(base: &[f32], offsets: &[u32], d: usize, mode: &str, squared: bool) -> Result<Vec<f32>, JsError> {
+    (|| {
+        let mode: GroupedMode = mode.parse()?;
+        let nq = base.len().checked_div(d).unwrap_or(0);
+        let len = match mode {
+            GroupedMode::PerGroup => size(nq, bags(offsets)),
+            GroupedMode::Min | GroupedMode::MeanExcludingOwn => nq,
+        };
+        with_out::<f32>("grouped_nn_self", len, |out| {
+            k::grouped::grouped_nn_self_f32(base, offsets, d, mode, squared, out)
+        })
+    })()
+    .map_err(js_err)
+}
+
 /// Softmax of `scores / tau` within each bag (`offsets`, nbags+1): one weight per score.
 #[wasm_bindgen]
 pub fn hc_softmax_weights(scores: &[f32], offsets: &[u32], tau: f64) -> Result<Vec<f32>, JsError> {

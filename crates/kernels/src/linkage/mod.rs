@@ -57,26 +57,6 @@ pub(crate) fn cidx(n: usize, i: usize, j: usize) -> usize {
     n * i - i * (i + 1) / 2 + (j - i - 1)
 }
 
-/// Calls `f(i, d(x, i))` for every `i != x` in increasing `i`: the column part (`i < x`, strided) then the
-/// contiguous row part (`i > x`), without recomputing a condensed index per element.
-#[inline]
-pub(crate) fn for_each_in_row<W: Float>(d: &[W], n: usize, x: usize, mut f: impl FnMut(usize, f64)) {
-    if x > 0 {
-        // cidx(n, 0, x) = x - 1; cidx(n, i + 1, x) - cidx(n, i, x) = n - i - 2.
-        let mut k = x - 1;
-        for i in 0..x {
-            f(i, d[k].to_f64());
-            k += n - i - 2;
-        }
-    }
-    if x + 1 < n {
-        let start = cidx(n, x, x + 1);
-        for (off, v) in d[start..start + (n - x - 1)].iter().enumerate() {
-            f(x + 1 + off, v.to_f64());
-        }
-    }
-}
-
 /// The error for an algorithm that met NaN/inf intermediate distances and has no valid pair to merge.
 pub(crate) fn degenerate(method: Method, step: usize) -> Error {
     Error::InvalidArgument(format!(

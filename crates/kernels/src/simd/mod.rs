@@ -52,6 +52,22 @@ type TileMinFn = unsafe fn(
     runmin: &mut [f32; NR],
 );
 
+/// Like [`TileMinFn`] (same `runmin` update), plus the *column* reduction of the symmetric self-join: for
+/// every row `i`, `colmin[i] ← min(colmin[i], min_j (ln[j] − 2·tile[i][j]))`, where `ln` holds the lanes'
+/// squared norms (`+∞` for padding lanes, so they never win).
+type TileMinBothFn = unsafe fn(
+    kc: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    c: &[f32; TILE],
+    acc: bool,
+    an: &[f32; MR],
+    runmin: &mut [f32; NR],
+    ln: &[f32; NR],
+    colmin: &mut [f32; MR],
+);
+
 /// `Σ (x−y)²` of two equal-length slices.
 type PairFn = unsafe fn(x: &[f32], y: &[f32]) -> f32;
 
@@ -61,6 +77,7 @@ pub(crate) struct Kernels {
     name: &'static str,
     tile_dot: TileDotFn,
     tile_min: TileMinFn,
+    tile_min_both: TileMinBothFn,
     l2sq: PairFn,
 }
 
@@ -98,6 +115,27 @@ impl Kernels {
         unsafe { (self.tile_min)(kc, a, lda, b, c, acc, an, runmin) }
     }
 
+    /// See [`TileMinBothFn`]; same contract as [`Kernels::tile_dot`].
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn tile_min_both(
+        &self,
+        kc: usize,
+        a: &[f32],
+        lda: usize,
+        b: &[f32],
+        c: &[f32; TILE],
+        acc: bool,
+        an: &[f32; MR],
+        runmin: &mut [f32; NR],
+        ln: &[f32; NR],
+        colmin: &mut [f32; MR],
+    ) {
+        check_tile(kc, a.len(), lda, b.len());
+        // SAFETY: lengths checked just above; the table was built only if the CPU has the ISA (see `Kernels`).
+        unsafe { (self.tile_min_both)(kc, a, lda, b, c, acc, an, runmin, ln, colmin) }
+    }
+
     /// `Σ (x[i]−y[i])²` over `min(x.len(), y.len())` terms.
     #[inline]
     pub(crate) fn l2sq(&self, x: &[f32], y: &[f32]) -> f32 {
@@ -122,6 +160,7 @@ static SCALAR: Kernels = Kernels {
     name: "scalar",
     tile_dot: scalar::tile_dot,
     tile_min: scalar::tile_min,
+    tile_min_both: scalar::tile_min_both,
     l2sq: scalar::l2sq,
 };
 
@@ -130,6 +169,7 @@ static AVX2: Kernels = Kernels {
     name: "avx2",
     tile_dot: avx2::tile_dot,
     tile_min: avx2::tile_min,
+    tile_min_both: avx2::tile_min_both,
     l2sq: avx2::l2sq,
 };
 
@@ -138,6 +178,7 @@ static SIMD128: Kernels = Kernels {
     name: "simd128",
     tile_dot: simd128::tile_dot,
     tile_min: simd128::tile_min,
+    tile_min_both: simd128::tile_min_both,
     l2sq: simd128::l2sq,
 };
 

@@ -60,6 +60,34 @@ pub(super) unsafe fn tile_min(
     }
 }
 
+/// Scalar [`super::TileMinBothFn`]. `unsafe` only to share the function-pointer type; it is safe for any input.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn tile_min_both(
+    kc: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    c: &[f32; TILE],
+    acc: bool,
+    an: &[f32; MR],
+    runmin: &mut [f32; NR],
+    ln: &[f32; NR],
+    colmin: &mut [f32; MR],
+) {
+    let mut t = load(c, acc);
+    accumulate(kc, a, lda, b, &mut t);
+    for ((ti, &ani), cm) in t.iter().zip(an).zip(colmin.iter_mut()) {
+        for ((m, &tij), &lnj) in runmin.iter_mut().zip(ti).zip(ln) {
+            let v = ani - 2.0 * tij;
+            *m = if v < *m { v } else { *m };
+            // The same expression with the roles swapped: bit-identical to what the general kernel computes
+            // for this lane's row as a base row.
+            let w = lnj - 2.0 * tij;
+            *cm = if w < *cm { w } else { *cm };
+        }
+    }
+}
+
 /// Scalar [`super::PairFn`]: `Σ (x−y)²`.
 pub(super) unsafe fn l2sq(x: &[f32], y: &[f32]) -> f32 {
     let mut s = [0.0f32; 8];

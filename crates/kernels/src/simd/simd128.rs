@@ -92,6 +92,48 @@ pub(super) unsafe fn tile_min(
     }
 }
 
+/// simd128 [`super::TileMinBothFn`].
+///
+/// # Safety
+/// The length contract of [`super::Kernels::tile_dot`] must hold.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn tile_min_both(
+    kc: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    c: &[f32; TILE],
+    acc: bool,
+    an: &[f32; MR],
+    runmin: &mut [f32; NR],
+    ln: &[f32; NR],
+    colmin: &mut [f32; MR],
+) {
+    let m2 = f32x4_splat(-2.0);
+    for h in 0..2 {
+        let r = half(kc, a, lda, b, h, init(c, acc, h));
+        // SAFETY: `8h + 8 <= NR`.
+        let p = runmin.as_mut_ptr().add(8 * h);
+        let lp = ln.as_ptr().add(8 * h);
+        let mut m0 = v128_load(p as *const v128);
+        let mut m1 = v128_load(p.add(4) as *const v128);
+        let l0 = v128_load(lp as *const v128);
+        let l1 = v128_load(lp.add(4) as *const v128);
+        for ((ri, &ani), cm) in r.iter().zip(an).zip(colmin.iter_mut()) {
+            let n = f32x4_splat(ani);
+            m0 = f32x4_pmin(m0, f32x4_add(n, f32x4_mul(ri[0], m2)));
+            m1 = f32x4_pmin(m1, f32x4_add(n, f32x4_mul(ri[1], m2)));
+            let w = f32x4_pmin(f32x4_add(l0, f32x4_mul(ri[0], m2)), f32x4_add(l1, f32x4_mul(ri[1], m2)));
+            let w = f32x4_pmin(w, i32x4_shuffle::<2, 3, 0, 1>(w, w));
+            let w = f32x4_pmin(w, i32x4_shuffle::<1, 0, 3, 2>(w, w));
+            let v = f32x4_extract_lane::<0>(w);
+            *cm = if v < *cm { v } else { *cm };
+        }
+        v128_store(p as *mut v128, m0);
+        v128_store(p.add(4) as *mut v128, m1);
+    }
+}
+
 /// simd128 [`super::PairFn`]: `Σ (x−y)²`.
 ///
 /// # Safety
