@@ -9,6 +9,7 @@
  *
  *   npx tsc -p tsconfig.json && nice node benches/evaluate.mjs [--sets mvtec,mtd6,mtd5] [--references 16]
  *        [--mtd-normals 32] [--taus 0.25,0.5,1,2,4] [--backend native] [--json out.json]
+ *        [--layer-norm l2|none] [--project-dim 256|0]   (feature post-processing; default = the library's defaults)
  *
  * `--references R` makes the unsupervised scores of the MTD sets approximate (R random reference images per
  * image; exact is O(N²M²D), ≈1.6e14 multiply-adds for 583 images); MVTec is always exact, and the effect of R on
@@ -22,7 +23,7 @@ import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
-const { extractFeatures } = await dist('src/pipeline/features.js');
+const { extractFeatures, DEFAULT_LAYER_NORM, DEFAULT_PROJECT_DIM } = await dist('src/pipeline/features.js');
 const { patchScores, computeWeights, bagOffsets, meanWithinStd, DEFAULT_TAU } = await dist('src/pipeline/weighting.js');
 const { evaluate } = await dist('src/pipeline/metrics.js');
 const { getBackend } = await dist('bindings/select.js');
@@ -37,6 +38,8 @@ const { values: opt } = parseArgs({
     data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
     cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
     json: { type: 'string' },
+    'layer-norm': { type: 'string' },
+    'project-dim': { type: 'string' },
   },
 });
 const DATA = opt.data;
@@ -44,6 +47,11 @@ const R = Number(opt.references);
 const MTD_NORMALS = Number(opt['mtd-normals']);
 const TAUS = opt.taus.split(',').map(Number);
 const be = getBackend(opt.backend);
+const featOpts = {
+  ...(opt['layer-norm'] ? { layerNorm: opt['layer-norm'] } : {}),
+  ...(opt['project-dim'] !== undefined ? { projectDim: Number(opt['project-dim']) > 0 ? Number(opt['project-dim']) : false } : {}),
+};
+const featTag = JSON.stringify({ layerNorm: featOpts.layerNorm ?? DEFAULT_LAYER_NORM, projectDim: featOpts.projectDim ?? DEFAULT_PROJECT_DIM });
 const log = (s) => process.stderr.write(`${s}\n`);
 const secs = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'cached');
 
@@ -76,7 +84,7 @@ async function bank(files, label) {
   const key = files.join('\n');
   if (bankCache.has(key)) return bankCache.get(key);
   const t = performance.now();
-  const b = await extractFeatures(files, { cacheDir: opt.cache, threads: 2 });
+  const b = await extractFeatures(files, { cacheDir: opt.cache, threads: 2, ...featOpts });
   log(`  features ${label}: ${b.n} images, M=${b.m}, D=${b.d} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   bankCache.set(key, b);
   return b;
@@ -102,7 +110,7 @@ function weightsFromScores(b, scores, tauRel) {
 async function cachedScores(tag, b, compute) {
   const dir = path.join(root, 'benches', 'out');
   mkdirSync(dir, { recursive: true });
-  const h = createHash('sha256').update(tag).update(b.files.join('\n')).update(`${b.m}x${b.d}`).digest('hex').slice(0, 16);
+  const h = createHash('sha256').update(tag).update(featTag).update(b.files.join('\n')).update(`${b.m}x${b.d}`).digest('hex').slice(0, 16);
   const file = path.join(dir, `scores-${h}.f32`);
   if (existsSync(file) && !process.env.AC_BENCH_FRESH) {
     const buf = readFileSync(file);
@@ -175,7 +183,7 @@ for (const setName of opt.sets.split(',')) {
 // ---- the table
 const f3 = (x) => x.toFixed(3);
 const out = [];
-out.push(`Backbone: default (embedded), backend ${be.name}/${be.isa} (${be.threads} threads); τ = ${defaultRel}·σ (default); Ward.`);
+out.push(`Backbone: default (embedded), features ${featTag} (d=${rows.length ? bankCache.values().next().value.d : '?'}), backend ${be.name}/${be.isa} (${be.threads} threads); τ = ${defaultRel}·σ (default); Ward.`);
 out.push('');
 out.push('| set | method | NMI / ARI / F1 (ours, default τ) | best τ (NMI/ARI/F1) | reference §6 | weights time | features time |');
 out.push('|---|---|---|---|---|---|---|');

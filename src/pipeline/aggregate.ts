@@ -171,3 +171,70 @@ export function aggregatePatchesReference(fine: FeatureMap, coarse: FeatureMap, 
     }
   }
 }
+
+/** Per-layer normalisation of the patch embeddings before concatenation. */
+export type LayerNorm = 'none' | 'l2';
+
+/**
+ * The fixed Gaussian projection matrix `dIn × dOut` (row-major), entries N(0, 1/dOut), from a seeded PRNG
+ * (mulberry32 + Box–Muller), so the same (dIn, dOut, seed) always gives the same matrix on every platform.
+ */
+export function gaussianProjection(dIn: number, dOut: number, seed = 0): Float32Array {
+  let a = (seed * 0x9e3779b1 + 0x632be5ab) >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296; // (0, 1)
+  };
+  const p = new Float32Array(dIn * dOut);
+  const s = 1 / Math.sqrt(dOut);
+  for (let i = 0; i < p.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(rand())), th = 2 * Math.PI * rand();
+    p[i] = r * Math.cos(th) * s;
+    if (i + 1 < p.length) p[i + 1] = r * Math.sin(th) * s;
+  }
+  return p;
+}
+
+/**
+ * Post-processing of aggregated patch rows (m rows of `fineC + coarseC` dims): optional per-layer L2 normalisation
+ * (each layer's part of each patch scaled to unit norm, so both layers weigh the same in distances whatever their
+ * channel count and activation scale), then an optional projection `x ↦ x·P` (`P` = {@link gaussianProjection},
+ * `(fineC+coarseC) × dOut`).
+ * @param src `m × (fineC+coarseC)` rows (modified in place when normalising)
+ * @param out destination of `m × dOut` rows at `outOffset` (or of the normalised rows when `proj` is undefined)
+ */
+export function postprocessPatches(src: Float32Array, m: number, fineC: number, coarseC: number, layerNorm: LayerNorm,
+  proj: { matrix: Float32Array; dOut: number } | undefined, out: Float32Array, outOffset: number): void {
+  const d = fineC + coarseC;
+  if (layerNorm === 'l2') {
+    for (let p = 0; p < m; p++) {
+      for (const [c0, c1] of [[0, fineC], [fineC, d]] as const) {
+        let s = 0;
+        for (let k = p * d + c0; k < p * d + c1; k++) s += src[k]! * src[k]!;
+        const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+        for (let k = p * d + c0; k < p * d + c1; k++) src[k]! *= inv;
+      }
+    }
+  }
+  if (!proj) {
+    out.set(src.subarray(0, m * d), outOffset);
+    return;
+  }
+  const { matrix: P, dOut } = proj;
+  const acc = new Float64Array(dOut);
+  for (let p = 0; p < m; p++) {
+    acc.fill(0);
+    const r = p * d;
+    for (let k = 0; k < d; k++) {
+      const x = src[r + k]!;
+      if (x === 0) continue; // ReLU maps: many exact zeros
+      const pk = k * dOut;
+      for (let j = 0; j < dOut; j++) acc[j]! += x * P[pk + j]!;
+    }
+    const o = outOffset + p * dOut;
+    for (let j = 0; j < dOut; j++) out[o + j] = acc[j]!;
+  }
+}

@@ -16,7 +16,7 @@ import onnxProto from 'onnx-proto';
 import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, Progress, Stage } from './types.js';
 import { KernelError } from '../errors.js';
 import { decodeImage, defaultResize, imageName, readImageBytes, toNCHW } from './image.js';
-import { aggregatePatches, type FeatureMap } from './aggregate.js';
+import { aggregatePatches, gaussianProjection, postprocessPatches, type FeatureMap, type LayerNorm } from './aggregate.js';
 import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
 import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
 
@@ -38,6 +38,18 @@ export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 export const REQUIRED_STRIDES: readonly [number, number] = [8, 16];
 /** Describes the aggregation (part of the feature-cache key). */
 export const AGGREGATION = 'avgpool3x3/s1/p1/count_include_pad + bilinear(align_corners=false) coarse→fine + concat(fine,coarse)';
+/** Default per-layer normalisation ({@link FeatureOptions.layerNorm}); chosen by `benches/evaluate.mjs` on both sets. */
+export const DEFAULT_LAYER_NORM: LayerNorm = 'l2';
+/** Default random projection dimension ({@link FeatureOptions.projectDim}). */
+export const DEFAULT_PROJECT_DIM = 256;
+
+/** The aggregation description (feature-cache key) for given post-processing options. */
+export function aggregationKey(layerNorm: LayerNorm, dIn: number, projectDim: number | false, projectSeed: number): string {
+  let s = AGGREGATION;
+  if (layerNorm !== 'none') s += ` + per-layer ${layerNorm}`;
+  if (projectDim !== false && projectDim < dIn) s += ` + gaussian projection ${dIn}→${projectDim} (N(0,1/k), mulberry32 seed ${projectSeed})`;
+  return s;
+}
 
 /** A fully resolved backbone. */
 export interface ResolvedBackbone {
@@ -263,8 +275,13 @@ export function defaultFeatureCacheDir(env: NodeJS.ProcessEnv = process.env): st
 export async function extractFeatures(inputs: ImageInput[], options: FeatureOptions = {}): Promise<FeatureBank> {
   const {
     backbone: spec = {}, batchSize = 8, threads = availableParallelism(), cacheDir = defaultFeatureCacheDir(),
-    skipBad = false, onProgress, signal,
+    skipBad = false, onProgress, signal, layerNorm = DEFAULT_LAYER_NORM, projectDim = DEFAULT_PROJECT_DIM, projectSeed = 0,
   } = options;
+  if (layerNorm !== 'none' && layerNorm !== 'l2') throw new RangeError(`layerNorm: expected 'none' or 'l2', got ${JSON.stringify(layerNorm)}`);
+  if (projectDim !== false && (!Number.isSafeInteger(projectDim) || projectDim < 1)) {
+    throw new RangeError(`projectDim: expected an integer ≥ 1 or false, got ${projectDim}`);
+  }
+  if (!Number.isSafeInteger(projectSeed)) throw new RangeError(`projectSeed: expected an integer, got ${projectSeed}`);
   if (!Array.isArray(inputs)) throw new TypeError(`inputs: expected an array of paths or {name, data}, got ${typeof inputs}`);
   if (inputs.length === 0) throw new KernelError('ERR_EMPTY', 'inputs: expected at least one image, got 0');
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize: expected an integer ≥ 1, got ${batchSize}`);
@@ -276,7 +293,10 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const bb = bs.backbone;
   const [fc, gridH, gridW] = bs.fineShape;
   const m = gridH * gridW;
-  const d = fc + bs.coarseShape[0];
+  const cc = bs.coarseShape[0];
+  const dRaw = fc + cc;
+  const proj = projectDim !== false && projectDim < dRaw ? { matrix: gaussianProjection(dRaw, projectDim, projectSeed), dOut: projectDim } : undefined;
+  const d = proj ? proj.dOut : dRaw;
   const S = bb.inputSize;
   const n = inputs.length;
   const files = inputs.map(imageName);
@@ -285,7 +305,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const config: FeatureConfig = {
     backbone: { id: bb.id.startsWith('nsfwjs:') ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] },
     preprocess: { inputSize: S, resize: bb.resize, mean: [...bb.mean], std: [...bb.std] },
-    aggregation: AGGREGATION,
+    aggregation: aggregationKey(layerNorm, dRaw, proj ? proj.dOut : false, projectSeed),
   };
   const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config);
 
@@ -349,9 +369,11 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     const t0 = performance.now();
     const { fine, coarse } = maps;
     const fsz = fine.c * fine.h * fine.w, csz = coarse.c * coarse.h * coarse.w;
+    const raw = new Float32Array(m * dRaw);
     good.forEach((i, k) => {
       aggregatePatches({ ...fine, n: 1, data: fine.data.subarray(k * fsz, (k + 1) * fsz) },
-        { ...coarse, n: 1, data: coarse.data.subarray(k * csz, (k + 1) * csz) }, data, i * m * d);
+        { ...coarse, n: 1, data: coarse.data.subarray(k * csz, (k + 1) * csz) }, raw, 0);
+      postprocessPatches(raw, m, fine.c, coarse.c, layerNorm, proj, data, i * m * d);
       ok[i] = 1;
       cache?.put(hashes[i]!, files[i]!, data.subarray(i * m * d, (i + 1) * m * d), gridH, gridW, d);
     });

@@ -59,6 +59,10 @@ export interface ClusterOptions {
   cacheDir?: string | false;
   /** Skip unreadable images (listed in `skipped`) instead of failing. @default false */
   skipBad?: boolean;
+  /** Per-layer normalisation of the patch features (see `FeatureOptions.layerNorm`). @default 'l2' */
+  layerNorm?: 'none' | 'l2';
+  /** Random projection of the patch features (see `FeatureOptions.projectDim`). @default 256 */
+  projectDim?: number | false;
   /** Approximate unsupervised weighting: R random reference images per image (see `WeightingOptions.references`). @default exact */
   references?: number;
   /** Work per grouped-NN call (see `WeightingOptions.chunkWork`). @default 2e9 */
@@ -192,7 +196,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   checkClusterOptions(options);
   const {
     k, weighting = 'unsupervised', tau = DEFAULT_TAU, linkage = 'ward', backbone, extensions,
-    batchSize, threads, cacheDir, skipBad = false, chunkWork, references, onProgress, signal,
+    batchSize, threads, cacheDir, skipBad = false, chunkWork, references, onProgress, signal, layerNorm, projectDim,
   } = options;
   const inputs = resolveInputs(input, extensions, false);
   checkK(k, inputs.length);
@@ -201,7 +205,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   aborted(signal);
 
   const { extractFeatures } = await import('./features.js');
-  const featureOptions = { backbone, batchSize, threads, cacheDir, skipBad, signal };
+  const featureOptions = { backbone, batchSize, threads, cacheDir, skipBad, signal, layerNorm, projectDim };
   const bank: FeatureBank = await extractFeatures(inputs, { ...featureOptions, onProgress });
   const timings: Partial<Record<Stage, number>> & { total: number } = {
     decode: bank.timings.decode ?? 0, features: bank.timings.features ?? 0, total: 0,

@@ -46,6 +46,20 @@ export interface FeatureOptions {
   threads?: number;
   /** Feature cache folder, or `false` to disable. @default '<cwd>/.cache/anomaly-clustering/features' */
   cacheDir?: string | false;
+  /**
+   * Per-layer normalisation before concatenation: `'l2'` scales each layer's part of every patch to unit norm
+   * (the 576-channel stride-16 layer and the 192-channel stride-8 layer then weigh the same in distances);
+   * `'none'` keeps the raw pooled activations. Part of the feature-cache key. @default 'l2'
+   */
+  layerNorm?: 'none' | 'l2';
+  /**
+   * Project the D-dim patch embeddings to this many dims with a fixed Gaussian random matrix (N(0, 1/k) entries,
+   * seeded: `projectSeed`); `false` (or ≥ D) keeps D. Cuts the O(N²M²D) unsupervised scores ≈3× (768 → 256) and
+   * the cache size. Part of the feature-cache key. @default 256
+   */
+  projectDim?: number | false;
+  /** Seed of the projection matrix. @default 0 */
+  projectSeed?: number;
   /** Skip unreadable images and report them in `skipped` instead of failing. @default false */
   skipBad?: boolean;
   onProgress?: (p: Progress) => void;

@@ -11,7 +11,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import onnxProto from 'onnx-proto';
 import { extractFeatures, openBackbone, strideOf } from '../../src/pipeline/features.js';
-import { aggregatePatches, aggregatePatchesReference, avgPool3x3, bilinearTaps } from '../../src/pipeline/aggregate.js';
+import { aggregatePatches, aggregatePatchesReference, avgPool3x3, bilinearTaps, gaussianProjection, postprocessPatches } from '../../src/pipeline/aggregate.js';
+import { aggregationKey, AGGREGATION } from '../../src/pipeline/features.js';
 import { decodeNpy, encodeNpy } from '../../src/pipeline/cache.js';
 import { DEFAULT_BACKBONE, prepareModel } from '../../src/models/index.js';
 import { KernelError } from '../../src/errors.js';
@@ -132,7 +133,7 @@ describe('custom ONNX model (torchvision-like scope names)', () => {
     const img = await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 51, g: 102, b: 153 } } }).png().toBuffer();
     const bank = await extractFeatures([{ name: 'solid.png', data: img }], {
       backbone: { model: tiny, layers: ['layer2', 'layer3'], inputSize: 32, resize: 32, mean: [0, 0, 0], std: [1, 1, 1] },
-      cacheDir: false, threads: 1,
+      cacheDir: false, threads: 1, layerNorm: 'none',
     });
     expect([bank.n, bank.m, bank.d, bank.gridH, bank.gridW]).toEqual([1, 16, 9, 4, 4]);
     const s = (51 + 102 + 153) / 255; // layer2 channel = r+g+b; layer3 = 4·that
@@ -214,9 +215,9 @@ describe.skipIf(!hasData)('real files (../shared/data)', () => {
   it('MTD + MVTec: shapes, order, batch independence', async () => {
     const files = [...mtd('MT_Blowhole', 2), ...mtd('MT_Free', 2), ...bottle('good', 2)];
     const a = await extractFeatures(files, { batchSize: 4, cacheDir: false, threads: 2 });
-    expect([a.n, a.m, a.d, a.gridH, a.gridW]).toEqual([6, 784, 768, 28, 28]);
+    expect([a.n, a.m, a.d, a.gridH, a.gridW]).toEqual([6, 784, 256, 28, 28]); // defaults: per-layer L2 + projection to 256
     expect(a.files).toEqual(files);
-    expect(a.data.length).toBe(6 * 784 * 768);
+    expect(a.data.length).toBe(6 * 784 * 256);
     expect(a.data.every(Number.isFinite)).toBe(true);
     const b = await extractFeatures(files, { batchSize: 1, cacheDir: false, threads: 1 });
     let maxDiff = 0;
@@ -233,7 +234,7 @@ describe.skipIf(!hasData)('real files (../shared/data)', () => {
     const npys = readdirSync(dir).filter((f) => f.endsWith('.npy'));
     expect(npys).toHaveLength(3);
     const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ format: 'anomaly-clustering/features@1', gridH: 28, gridW: 28, d: 768, backbone: { id: DEFAULT_BACKBONE.id } });
+    expect(cfg).toMatchObject({ format: 'anomaly-clustering/features@1', gridH: 28, gridW: 28, d: 256, backbone: { id: DEFAULT_BACKBONE.id } });
     const b = await extractFeatures(files, { cacheDir, threads: 2 });
     expect(b.timings.features).toBe(0);
     expect(sameFloats(b.data, a.data)).toBe(true);
@@ -246,7 +247,7 @@ describe.skipIf(!hasData)('real files (../shared/data)', () => {
     try { execFileSync(py, ['-c', 'import numpy'], { stdio: 'ignore' }); numpy = true; } catch { /* no numpy */ }
     if (numpy) {
       const out = execFileSync(py, ['-c', `import numpy as np,sys; x=np.load(sys.argv[1]); print(x.dtype, x.shape, float(x[0,0,0]))`, path.join(dir, npys[1]!)], { encoding: 'utf8' });
-      expect(out).toMatch(/^float32 \(28, 28, 768\)/);
+      expect(out).toMatch(/^float32 \(28, 28, 256\)/);
     } else {
       console.warn('numpy not available: skipped the Python read of the cache');
     }
@@ -263,7 +264,7 @@ describe.skipIf(!hasData)('real files (../shared/data)', () => {
     expect(r.skipped[0]!.file).toBe(bad);
     expect(r.skipped[0]!.error).toContain('broken.jpg');
     const one = await extractFeatures([files[2]!], { cacheDir: false, threads: 2 });
-    expect(sameFloats(r.data.subarray(784 * 768), one.data)).toBe(true);
+    expect(sameFloats(r.data.subarray(784 * r.d), one.data)).toBe(true);
     const e = await codeOf(extractFeatures(files, { cacheDir: false }));
     expect(e.code).toBe('ERR_IMAGE');
     expect(e.message).toContain('broken.jpg');
@@ -289,6 +290,60 @@ describe.skipIf(!hasData)('real files (../shared/data)', () => {
       onProgress: (e) => { if (e.stage === 'features') mid.abort('test'); },
     });
     expect((await codeOf(p)).code).toBe('ERR_ABORTED');
+  });
+});
+
+describe('feature post-processing (layerNorm, projectDim)', () => {
+  it('per-layer L2: each layer part of each patch has unit norm (zero parts stay zero)', () => {
+    const src = new Float32Array([3, 4, 1, 2, 2, /* patch 2 */ 0, 0, 0, 0, 5]);
+    const out = new Float32Array(10);
+    postprocessPatches(src, 2, 2, 3, 'l2', undefined, out, 0);
+    expect([...out].map((x) => +x.toFixed(6))).toEqual([0.6, 0.8, 1 / 3, 2 / 3, 2 / 3, 0, 0, 0, 0, 1].map((x) => +x.toFixed(6)));
+  });
+
+  it('gaussian projection: deterministic per seed, N(0,1/k) scale, x·P', () => {
+    const a = gaussianProjection(300, 64, 0), b = gaussianProjection(300, 64, 0), c = gaussianProjection(300, 64, 1);
+    expect(Buffer.compare(Buffer.from(a.buffer), Buffer.from(b.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(a.buffer), Buffer.from(c.buffer))).not.toBe(0);
+    let m = 0, v = 0;
+    for (const x of a) { m += x; v += x * x; }
+    expect(Math.abs(m / a.length)).toBeLessThan(0.01);
+    expect(v / a.length * 64).toBeCloseTo(1, 1);
+    const P = gaussianProjection(3, 2, 5);
+    const out = new Float32Array(2);
+    postprocessPatches(new Float32Array([1, 0, 2]), 1, 1, 2, 'none', { matrix: P, dOut: 2 }, out, 0);
+    expect(out[0]).toBeCloseTo(P[0]! + 2 * P[4]!, 6);
+    expect(out[1]).toBeCloseTo(P[1]! + 2 * P[5]!, 6);
+  });
+
+  it('the options change the cache key; none/false keeps the raw key', () => {
+    expect(aggregationKey('none', 768, false, 0)).toBe(AGGREGATION);
+    expect(aggregationKey('none', 768, 1000, 0)).toBe(AGGREGATION);
+    const keys = new Set([aggregationKey('l2', 768, false, 0), aggregationKey('l2', 768, 256, 0), aggregationKey('none', 768, 256, 0), aggregationKey('l2', 768, 256, 1), AGGREGATION]);
+    expect(keys.size).toBe(5);
+  });
+
+  it('extractFeatures applies them (tiny model) and validates them', async () => {
+    const img = await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 51, g: 102, b: 153 } } }).png().toBuffer();
+    const opts = { backbone: { model: tiny, layers: ['layer2', 'layer3'] as [string, string], inputSize: 32, resize: 32, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] }, cacheDir: false as const, threads: 1 };
+    const raw = await extractFeatures([{ name: 's.png', data: img }], { ...opts, layerNorm: 'none' });
+    const l2 = await extractFeatures([{ name: 's.png', data: img }], { ...opts, layerNorm: 'l2' });
+    const pj = await extractFeatures([{ name: 's.png', data: img }], { ...opts, layerNorm: 'l2', projectDim: 3 });
+    expect([raw.d, l2.d, pj.d]).toEqual([9, 9, 3]);
+    const row = (b: typeof raw, p: number) => b.data.subarray(p * b.d, (p + 1) * b.d);
+    for (const p of [0, 5]) {
+      const r = row(raw, p), n = row(l2, p);
+      const nf = Math.hypot(...r.subarray(0, 4)), nc = Math.hypot(...r.subarray(4));
+      for (let c = 0; c < 9; c++) expect(n[c]).toBeCloseTo(r[c]! / (c < 4 ? nf : nc), 5);
+      const P = gaussianProjection(9, 3, 0);
+      for (let j = 0; j < 3; j++) {
+        let acc = 0;
+        for (let c = 0; c < 9; c++) acc += n[c]! * P[c * 3 + j]!;
+        expect(row(pj, p)[j]).toBeCloseTo(acc, 5);
+      }
+    }
+    await expect(extractFeatures(['x.png'], { ...opts, layerNorm: 'l1' as never })).rejects.toThrow(RangeError);
+    await expect(extractFeatures(['x.png'], { ...opts, projectDim: 0 })).rejects.toThrow(RangeError);
   });
 });
 
