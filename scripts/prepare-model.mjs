@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * Converts nsfwjs's bundled tfjs model(s) to ONNX into the model cache and verifies the pinned SHA-256.
+ * Converts the embedded backbones' tfjs models (the ResNet-50 npm tarball, nsfwjs's bundled models) to ONNX into the
+ * model cache and verifies the pinned SHA-256.
  * A valid cached file is a hit (only hashed), a corrupt one is regenerated. Called by scripts/bootstrap.sh
  * after `tsc` (it imports the compiled dist/src/models).
  *
  *   node scripts/prepare-model.mjs                 # the default backbone
- *   node scripts/prepare-model.mjs --all           # all three embedded backbones
+ *   node scripts/prepare-model.mjs --all           # every embedded backbone
  *   node scripts/prepare-model.mjs nsfwjs:inception_v3 [--cache-dir DIR]
  *
  * Cache folder: $ANOMALY_CLUSTERING_CACHE/models, else <repo>/.cache/anomaly-clustering/models.

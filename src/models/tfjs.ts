@@ -116,22 +116,49 @@ export function loadNsfwjsModel(id: NsfwjsModelId): TfjsModel {
   } catch (e) {
     throw new KernelError('ERR_MODEL', `cannot read the nsfwjs model ${id} in ${dir}`, { cause: e });
   }
+  const weights = readWeights(json, id, (p) => Buffer.from(require(path.join(dir, `${p}.min.js`)) as string, 'base64'));
+  return { id, json, weights };
+}
+
+/**
+ * Loads a tfjs model stored as files (`model.json` + binary weight shards), e.g. the output of
+ * `tensorflowjs_converter`, from a map of file name → bytes (so it works on files unpacked from a tarball in memory).
+ * @param id model name used in messages
+ * @param files `model.json` and every shard it names, keyed by file name
+ * @throws {KernelError} `ERR_MODEL` if a file is missing, the JSON is malformed or the shards are short
+ */
+export function loadTfjsModelFiles(id: string, files: ReadonlyMap<string, Uint8Array>): TfjsModel {
+  const manifest = files.get('model.json');
+  if (!manifest) throw new KernelError('ERR_MODEL', `tfjs model ${id}: model.json is missing`);
+  let json: TfjsModelJson;
+  try {
+    json = JSON.parse(Buffer.from(manifest).toString('utf8')) as TfjsModelJson;
+  } catch (e) {
+    throw new KernelError('ERR_MODEL', `tfjs model ${id}: model.json is not valid JSON`, { cause: e });
+  }
+  if (!Array.isArray(json.weightsManifest)) throw new KernelError('ERR_MODEL', `tfjs model ${id}: model.json has no weightsManifest`);
+  const weights = readWeights(json, id, (p) => {
+    const b = files.get(p);
+    if (!b) throw new KernelError('ERR_MODEL', `tfjs model ${id}: weight shard ${p} is missing`);
+    return b;
+  });
+  return { id, json, weights };
+}
+
+/** Splits each manifest group's concatenated shards into named, dequantised weights. */
+function readWeights(json: TfjsModelJson, id: string, shard: (path: string) => Uint8Array): TfjsModel['weights'] {
   const weights = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const group of json.weightsManifest) {
-    const parts = group.paths.map((p) => {
-      const b64 = require(path.join(dir, `${p}.min.js`)) as string;
-      return Buffer.from(b64, 'base64');
-    });
-    const all = Buffer.concat(parts);
+    const all = Buffer.concat(group.paths.map(shard));
     let off = 0;
     for (const spec of group.weights) {
       const nb = storedBytes(spec);
       if (off + nb > all.length) {
-        throw new KernelError('ERR_MODEL', `nsfwjs model ${id}: weight ${spec.name} needs bytes ${off}..${off + nb}, shards hold ${all.length}`);
+        throw new KernelError('ERR_MODEL', `tfjs model ${id}: weight ${spec.name} needs bytes ${off}..${off + nb}, shards hold ${all.length}`);
       }
       weights.set(spec.name, { shape: spec.shape, data: dequantise(spec, all.subarray(off, off + nb)) });
       off += nb;
     }
   }
-  return { id, json, weights };
+  return weights;
 }

@@ -23,7 +23,7 @@ export interface Progress {
 
 /** Which CNN and which two layers give the patch embeddings. */
 export interface BackboneSpec {
-  /** `'default'` (embedded nsfwjs MobileNetV2, converted to ONNX at setup) or a path to an `.onnx` file. @default 'default' */
+  /** `'default'` (the embedded ImageNet ResNet-50, `'keras:resnet50'`), another embedded id (`'nsfwjs:mobilenet_v2'`, …) or a path to an `.onnx` file. @default 'default' */
   model?: string;
   /** The two feature layers (stride 8 and stride 16), e.g. `['layer2','layer3']` for torchvision WideResNet-50. */
   layers?: [string, string];

