@@ -6,7 +6,8 @@
  * outputs are dropped, so onnxruntime prunes the unused head). A layer name is either an exact tensor name
  * (a node output, e.g. `block_6_expand_relu` in the embedded MobileNetV2) or a module scope such as `layer2`
  * of a torchvision export (`/layer2/…` node names): the scope's last node output is used.
- * Decoding (sharp, libuv pool) of batch i+1 runs while batch i is inferred and batch i−1 aggregated.
+ * Decoding (sharp, libuv pool) of batch i+1 runs while batch i is inferred (in a worker thread, see
+ * `inference.ts`: onnxruntime-node runs synchronously on its calling thread) and batch i−1 aggregated.
  * @module pipeline/features
  */
 import { readFileSync, existsSync, statSync } from 'node:fs';
@@ -16,19 +17,13 @@ import onnxProto from 'onnx-proto';
 import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, Progress, Stage } from './types.js';
 import { KernelError } from '../errors.js';
 import { decodeImage, defaultResize, imageName, readImageBytes, toNCHW } from './image.js';
-import { aggregatePatches, gaussianProjection, postprocessPatches, type FeatureMap, type LayerNorm } from './aggregate.js';
+import { type FeatureMap, type LayerNorm } from './aggregate.js';
+import type { PatchSpec } from './batch-features.js';
 import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
 import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
+import { createInference, type InferenceEngine } from './inference.js';
 
 const { onnx } = onnxProto;
-type Ort = typeof import('onnxruntime-node');
-type Session = import('onnxruntime-node').InferenceSession;
-
-let ortPromise: Promise<Ort> | undefined;
-async function getOrt(): Promise<Ort> {
-  ortPromise ??= import('onnxruntime-node').then((m) => ((m as unknown as { default?: Ort }).default ?? m) as Ort);
-  return ortPromise;
-}
 
 /** ImageNet mean/std (torchvision), the default normalisation for a user-supplied ONNX model. */
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
@@ -53,7 +48,7 @@ export function aggregationKey(layerNorm: LayerNorm, dIn: number, projectDim: nu
 
 /** A fully resolved backbone. */
 export interface ResolvedBackbone {
-  /** `'nsfwjs:…'` for an embedded model, else the absolute model path. */
+  /** The embedded backbone's id (`'keras:resnet50'`, `'nsfwjs:…'`), else the absolute model path. */
   id: string;
   modelPath: string;
   modelSha256: string;
@@ -65,7 +60,7 @@ export interface ResolvedBackbone {
 }
 
 /**
- * Resolves a {@link BackboneSpec}: `'default'`/`'nsfwjs:<id>'` prepares the embedded model (converting it on first
+ * Resolves a {@link BackboneSpec}: `'default'` or an embedded id prepares the embedded model (converting it on first
  * use), anything else is an ONNX file path.
  * @throws {KernelError} `ERR_MODEL` if the path does not exist or layers are missing for a custom model
  */
@@ -97,7 +92,8 @@ export function resolveBackbone(spec: BackboneSpec = {}): ResolvedBackbone {
 /** An open backbone: an onnxruntime session that outputs the two feature maps. */
 export interface BackboneSession {
   backbone: ResolvedBackbone;
-  session: Session;
+  /** The session, in a worker thread when possible (`engine.where`). */
+  engine: InferenceEngine;
   inputName: string;
   /** Tensor names of the finer (stride 8) and coarser (stride 16) maps. */
   fine: string;
@@ -106,8 +102,17 @@ export interface BackboneSession {
   fineShape: [number, number, number];
   coarseShape: [number, number, number];
   threads: number;
-  /** Runs a batch `[n,3,S,S]` and returns the two maps. */
-  run(input: Float32Array, n: number): Promise<{ fine: FeatureMap; coarse: FeatureMap }>;
+  /**
+   * Runs a batch `[n,3,S,S]` and returns the two maps (the caller may reuse `input` at once). An abort of `signal`
+   * rejects with `ERR_ABORTED` immediately; a batch already running in the worker finishes there and is dropped,
+   * a queued one is cancelled (see `inference.ts`).
+   */
+  run(input: Float32Array, n: number, signal?: AbortSignal): Promise<{ fine: FeatureMap; coarse: FeatureMap }>;
+  /**
+   * Runs a batch and returns its images' patch embeddings (`n × m × d`, see `batch-features.ts`; `spec.fine` and
+   * `spec.coarse` are filled in), computed where the model runs — off the main thread with the worker.
+   */
+  features(input: Float32Array, n: number, spec: Omit<PatchSpec, 'fine' | 'coarse'>, signal?: AbortSignal): Promise<Float32Array>;
 }
 
 const sessions = new Map<string, Promise<BackboneSession>>();
@@ -117,7 +122,7 @@ export async function clearSessions(): Promise<void> {
   const all = [...sessions.values()];
   sessions.clear();
   for (const p of all) {
-    try { await (await p).session.release(); } catch { /* already failed */ }
+    try { await (await p).engine.release(); } catch { /* already failed */ }
   }
 }
 
@@ -190,10 +195,9 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
     return t;
   });
   graph.output = names.map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1 } } }));
-  const ort = await getOrt();
-  let session: Session;
+  let engine: InferenceEngine;
   try {
-    session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), {
+    engine = await createInference(onnx.ModelProto.encode(model).finish(), {
       intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       // No busy-waiting worker threads: the machine is usually shared with sharp's decoders (and other work);
@@ -204,17 +208,17 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
     throw new KernelError('ERR_MODEL', `${bb.modelPath}: onnxruntime cannot load the model (${(e as Error).message})`, { cause: e });
   }
   const initNames = new Set((graph.initializer ?? []).map((t) => t.name));
-  const inputName = session.inputNames.find((n) => !initNames.has(n)) ?? session.inputNames[0]!;
+  const inputName = engine.inputNames.find((n) => !initNames.has(n)) ?? engine.inputNames[0]!;
   const S = bb.inputSize;
-  const run = async (input: Float32Array, n: number) => {
-    const out = await session.run({ [inputName]: new ort.Tensor('float32', input, [n, 3, S, S]) });
+  const run = async (input: Float32Array, n: number, signal?: AbortSignal) => {
+    const out = await engine.run(inputName, input, [n, 3, S, S], signal);
     const maps = names.map((nm) => {
       const t = out[nm]!;
-      const dims = t.dims as number[];
+      const dims = t.dims;
       if (dims.length !== 4) {
         throw new KernelError('ERR_MODEL', `${bb.modelPath}: layer ${nm} has shape [${dims.join(',')}], expected a 4-D NCHW feature map`);
       }
-      return { data: t.data as Float32Array, n: dims[0]!, c: dims[1]!, h: dims[2]!, w: dims[3]! };
+      return { data: t.data, n: dims[0]!, c: dims[1]!, h: dims[2]!, w: dims[3]! };
     });
     return maps as [FeatureMap, FeatureMap];
   };
@@ -234,12 +238,14 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
       `found ${fn} [${f.c},${f.h},${f.w}] (stride ≈ ${(S / f.h).toFixed(1)}) and ${cn} [${c.c},${c.h},${c.w}] (stride ≈ ${(S / c.h).toFixed(1)})`);
   }
   return {
-    backbone: bb, session, inputName, fine: fn!, coarse: cn!, threads,
+    backbone: bb, engine, inputName, fine: fn!, coarse: cn!, threads,
     fineShape: [f.c, f.h, f.w], coarseShape: [c.c, c.h, c.w],
-    run: async (input, n) => {
-      const [a, b] = await run(input, n);
+    run: async (input, n, signal) => {
+      const [a, b] = await run(input, n, signal);
       return fineFirst ? { fine: a, coarse: b } : { fine: b, coarse: a };
     },
+    features: (input, n, spec, signal) =>
+      engine.runFeatures(inputName, input, [n, 3, S, S], { ...spec, fine: fn!, coarse: cn! }, signal),
   };
 }
 
@@ -295,17 +301,17 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const m = gridH * gridW;
   const cc = bs.coarseShape[0];
   const dRaw = fc + cc;
-  const proj = projectDim !== false && projectDim < dRaw ? { matrix: gaussianProjection(dRaw, projectDim, projectSeed), dOut: projectDim } : undefined;
-  const d = proj ? proj.dOut : dRaw;
+  const projected = projectDim !== false && projectDim < dRaw;
+  const d = projected ? projectDim : dRaw;
   const S = bb.inputSize;
   const n = inputs.length;
   const files = inputs.map(imageName);
   const progress = (stage: Stage, done: number) => onProgress?.({ stage, done, total: n } satisfies Progress);
 
   const config: FeatureConfig = {
-    backbone: { id: bb.id.startsWith('nsfwjs:') ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] },
+    backbone: { id: embeddedBackbone(bb.id) ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] },
     preprocess: { inputSize: S, resize: bb.resize, mean: [...bb.mean], std: [...bb.std] },
-    aggregation: aggregationKey(layerNorm, dRaw, proj ? proj.dOut : false, projectSeed),
+    aggregation: aggregationKey(layerNorm, dRaw, projected ? projectDim : false, projectSeed),
   };
   const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config);
 
@@ -351,7 +357,9 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     }));
     const good: number[] = [];
     const tensor = new Float32Array(idx.length * 3 * S * S);
-    settled.forEach((r, k) => {
+    for (const [k, r] of settled.entries()) {
+      // toNCHW is 10–30 ms of JS per image: let timers and I/O run between images.
+      if (k > 0) await new Promise((resolve) => setImmediate(resolve));
       if (r.status === 'fulfilled') {
         toNCHW(r.value, tensor, good.length * 3 * S * S, bb.mean, bb.std);
         good.push(idx[k]!);
@@ -359,21 +367,18 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
         fail(idx[k]!, r.reason);
       }
       progress('decode', ++done);
-    });
+    }
     timings.decode! += performance.now() - t0;
     return { good, tensor: tensor.subarray(0, good.length * 3 * S * S) };
   };
   let fdone = n - todo.length - bad.size;
   if (fdone > 0) progress('features', fdone);
-  const aggregate = (good: number[], maps: { fine: FeatureMap; coarse: FeatureMap }) => {
+  const patchSpec = { layerNorm, projectDim, projectSeed };
+  /** Stores a batch's patch rows (aggregated and projected with the inference, see `batch-features.ts`). */
+  const aggregate = (good: number[], rows: Float32Array) => {
     const t0 = performance.now();
-    const { fine, coarse } = maps;
-    const fsz = fine.c * fine.h * fine.w, csz = coarse.c * coarse.h * coarse.w;
-    const raw = new Float32Array(m * dRaw);
     good.forEach((i, k) => {
-      aggregatePatches({ ...fine, n: 1, data: fine.data.subarray(k * fsz, (k + 1) * fsz) },
-        { ...coarse, n: 1, data: coarse.data.subarray(k * csz, (k + 1) * csz) }, raw, 0);
-      postprocessPatches(raw, m, fine.c, coarse.c, layerNorm, proj, data, i * m * d);
+      data.set(rows.subarray(k * m * d, (k + 1) * m * d), i * m * d);
       ok[i] = 1;
       cache?.put(hashes[i]!, files[i]!, data.subarray(i * m * d, (i + 1) * m * d), gridH, gridW, d);
     });
@@ -384,13 +389,13 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
 
   let next = batches.length ? decodeBatch(batches[0]!) : undefined;
   next?.catch(() => undefined); // handled when awaited
-  let pending: { good: number[]; maps: Promise<{ fine: FeatureMap; coarse: FeatureMap }>; t0: number } | undefined;
+  let pending: { good: number[]; maps: Promise<Float32Array>; t0: number } | undefined;
   for (let b = 0; b < batches.length; b++) {
     const { good, tensor } = await raceAbort(next!, signal);
     next = b + 1 < batches.length ? decodeBatch(batches[b + 1]!) : undefined;
     next?.catch(() => undefined);
     const t0 = performance.now();
-    const maps = good.length ? bs.run(tensor, good.length) : Promise.resolve(undefined as never);
+    const maps = good.length ? bs.features(tensor, good.length, patchSpec, signal) : Promise.resolve(undefined as never);
     maps.catch(() => undefined);
     if (pending) {
       const r = await raceAbort(pending.maps, signal);

@@ -9,11 +9,12 @@
  */
 import type { GroupedNNArgs, KernelBackend, LinkageMethod } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
+import { expectGroupedArgs, expectString, expectTypedArray } from '../../bindings/guard.js';
 import { pdistRef, cdistRef } from './distance.js';
 import { groupedNNRef, groupedNNSelfRef } from './grouped.js';
 import { softmaxWeightsRef } from './weights.js';
 import { weightedMeanRef, maxPoolRef } from './pooling.js';
-import { linkageRef } from './linkage/index.js';
+import { linkageRef, wardFromVectorsRef } from './linkage/index.js';
 import { cutKRef, cutHeightRef } from './fcluster.js';
 import {
   expectCondensed,
@@ -31,11 +32,12 @@ export { pdistRef, cdistRef, sqDist } from './distance.js';
 export { groupedNNRef, groupedNNSelfRef } from './grouped.js';
 export { softmaxWeightsRef } from './weights.js';
 export { weightedMeanRef, maxPoolRef } from './pooling.js';
-export { linkageRef, primitiveLinkage, mstSingleLinkage, nnChainLinkage, genericLinkage } from './linkage/index.js';
+export { linkageRef, primitiveLinkage, mstSingleLinkage, nnChainLinkage, genericLinkage, wardFromVectorsRef } from './linkage/index.js';
 export { cutKRef, cutHeightRef, maxDists, scipyLabelOrder, scipyNumbering, maxclustThreshold } from './fcluster.js';
 export { condensedIndex, numObs } from './condensed.js';
 
 function rows(name: string, x: Float32Array, n: number, d: number): void {
+  expectTypedArray('js', name, x);
   expectCount(`${name} rows`, n, 0);
   expectCount('d', d, 0);
   expectNonEmpty(`${name} (rows)`, n);
@@ -65,6 +67,7 @@ function selfJoinHolds(a: GroupedNNArgs): boolean {
 }
 
 function checkGrouped(a: GroupedNNArgs): void {
+  expectGroupedArgs('groupedNN', a); // missing arrays, a non-string mode: ERR_INVALID_ARGUMENT as on native and wasm
   expectGroupedMode(a.mode);
   rows('queries', a.queries, a.nq, a.d);
   expectCount('d', a.d, 1);
@@ -90,6 +93,8 @@ function checkGrouped(a: GroupedNNArgs): void {
 }
 
 function checkBags(name: string, data: ArrayLike<number>, offsets: Uint32Array, d: number): number {
+  expectTypedArray('js', name, data);
+  expectTypedArray('js', 'bagOffsets', offsets);
   expectCount('d', d, 0);
   expectNonEmpty('d (dimension)', d);
   if (data.length % d !== 0) {
@@ -102,6 +107,8 @@ function checkBags(name: string, data: ArrayLike<number>, offsets: Uint32Array, 
 }
 
 function checkSoftmax(scores: Float32Array, offsets: Uint32Array, tau: number): void {
+  expectTypedArray('softmaxWeights', 'scores', scores);
+  expectTypedArray('softmaxWeights', 'bagOffsets', offsets);
   expectNonEmpty('scores', scores.length);
   expectFinite('scores', scores);
   expectOffsets('bagOffsets', offsets, scores.length);
@@ -112,6 +119,7 @@ function checkSoftmax(scores: Float32Array, offsets: Uint32Array, tau: number): 
 
 function checkWeightedMean(r: Float32Array, offsets: Uint32Array, d: number, w: Float32Array): void {
   checkBags('rows', r, offsets, d);
+  expectTypedArray('weightedMean', 'weights', w);
   expectLength('weights', w, r.length / d, 'one weight per row');
   expectFinite('weights', w);
   for (let i = 0; i < w.length; i++) {
@@ -125,11 +133,14 @@ function checkWeightedMean(r: Float32Array, offsets: Uint32Array, d: number, w: 
 }
 
 function checkLinkage(y: Float64Array | Float32Array, n: number, method: LinkageMethod): void {
+  expectTypedArray('linkage', 'y', y);
+  expectString('linkage', 'method', method);
   expectLinkageMethod(method);
   expectCondensed(y, n, method);
 }
 
 function checkCutK(z: Float64Array, n: number, k: number): void {
+  expectTypedArray('cutK', 'z', z);
   expectLinkageMatrix(z, n);
   if (!Number.isSafeInteger(k) || k < 1 || k > n) {
     throw new KernelError('ERR_K_OUT_OF_RANGE', `k: expected an integer in 1..${n}, got ${k}`);
@@ -137,6 +148,7 @@ function checkCutK(z: Float64Array, n: number, k: number): void {
 }
 
 function checkCutHeight(z: Float64Array, n: number, h: number): void {
+  expectTypedArray('cutHeight', 'z', z);
   expectLinkageMatrix(z, n);
   if (typeof h !== 'number' || Number.isNaN(h)) {
     throw new KernelError('ERR_INVALID_ARGUMENT', `height: expected a number, got ${h}`);
@@ -167,6 +179,10 @@ export function createJsBackend(): KernelBackend {
     checkLinkage(y, n, method);
     return linkageRef(y, n, method);
   };
+  const wardFromVectors = (x: Float32Array, n: number, d: number): Float64Array => {
+    checkPdist(x, n, d);
+    return wardFromVectorsRef(x, n, d);
+  };
   return {
     name: 'js',
     isa: 'js',
@@ -191,6 +207,8 @@ export function createJsBackend(): KernelBackend {
     },
     linkage,
     linkageAsync: (y, n, method) => later(() => linkage(y, n, method)),
+    wardFromVectors,
+    wardFromVectorsAsync: (x, n, d) => later(() => wardFromVectors(x, n, d)),
     cutK(z, n, k) {
       checkCutK(z, n, k);
       return cutKRef(z, n, k);

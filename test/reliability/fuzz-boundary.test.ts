@@ -9,7 +9,8 @@
  * exit, unhandled rejection), a hang (hard timeout) or a thrown non-Error fails the test. Reproduce with
  * `node test/reliability/children/fuzz.mjs <backend> <seed> 1e9 <iteration+1>` (prints the last call's arguments).
  *
- * The crashes and contract violations the fuzzer found are pinned below as regression tests.
+ * The crashes and contract violations the fuzzer found are pinned below as regression tests, with a table that
+ * passes null / undefined / detached / non-array values in every array argument of every method of every backend.
  * @module test/reliability/fuzz-boundary
  */
 import { readFileSync, rmSync } from 'node:fs';
@@ -17,6 +18,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { getBackend } from '../../bindings/select.js';
+import { loadWasmExports } from '../../bindings/wasm.js';
 import { KernelError } from '../../src/errors.js';
 import { backendsUnderTest } from '../helpers.js';
 import { CHILDREN, ensureDist, fuzzMs, lastJson, runNode, seedFrom, tempDir } from './helpers.js';
@@ -100,32 +102,49 @@ function codeOf(f: () => unknown): string {
 }
 
 describe.runIf(has('wasm'))('wasm boundary regressions', () => {
-  // Found by the fuzzer (seed 42): a non-string `method` / `mode` reaches wasm-bindgen's string marshalling, which
-  // writes out of bounds of linear memory: the instance traps ("memory access out of bounds"). The adapter
-  // survives it (ERR_INTERNAL + re-instantiation) but the native addon answers the same call with a coded argument
-  // error. Fix: check `typeof method/mode === 'string'` in bindings/wasm.ts before calling the glue.
-  it.fails('linkage with a non-string method is an argument error, not a trap (ERR_INTERNAL)', () => {
-    expect(codeOf(() => getBackend('wasm').linkage(Y, 9, 3 as never))).toMatch(/ERR_INVALID_(ARGUMENT|METHOD)/);
+  // Found by the fuzzer (seed 42): a non-string `method` / `mode` reached wasm-bindgen's string marshalling, which
+  // wrote out of bounds of linear memory: the instance trapped ("memory access out of bounds") and the adapter
+  // answered ERR_INTERNAL (after re-instantiating), where the native addon answers with a coded argument error.
+  // Fixed by type checks in bindings/wasm.ts (bindings/guard.ts) before calling the glue.
+  it('linkage with a non-string method is an argument error, not a trap (ERR_INTERNAL)', () => {
+    for (const m of [3, {}, null, undefined, Symbol('ward'), 2n]) {
+      expect(codeOf(() => getBackend('wasm').linkage(Y, 9, m as never)), String(m)).toMatch(/ERR_INVALID_(ARGUMENT|METHOD)/);
+    }
   });
-  it.fails('groupedNN with a non-string mode is an argument error, not a trap (ERR_INTERNAL)', () => {
-    const c = codeOf(() => getBackend('wasm').groupedNN({ queries: X, nq: 3, base: X, groupOffsets: new Uint32Array([0, 3]), d: 4, mode: {} as never }));
-    expect(c).toMatch(/ERR_INVALID_(ARGUMENT|METHOD)/);
+  it('groupedNN with a non-string mode is an argument error, not a trap (ERR_INTERNAL)', () => {
+    for (const mode of [{}, 3, null, undefined, ['min']]) {
+      const c = codeOf(() => getBackend('wasm').groupedNN({ queries: X, nq: 3, base: X, groupOffsets: new Uint32Array([0, 3]), d: 4, mode: mode as never }));
+      expect(c, JSON.stringify(mode)).toMatch(/ERR_INVALID_(ARGUMENT|METHOD)/);
+    }
+  });
+  it('the same bad method / mode gives the same code on every backend', () => {
+    const codes = BACKENDS.map((b) => [
+      codeOf(() => getBackend(b).linkage(Y, 9, 3 as never)),
+      codeOf(() => getBackend(b).groupedNN({ queries: X, nq: 3, base: X, groupOffsets: new Uint32Array([0, 3]), d: 4, mode: {} as never })),
+    ]);
+    for (const c of codes) expect(c).toEqual(['ERR_INVALID_ARGUMENT', 'ERR_INVALID_ARGUMENT']);
   });
   it('after a trap the module is re-instantiated and still gives correct answers', () => {
     const b = getBackend('wasm');
     const before = b.pdist(X, 3, 4, false);
-    expect(codeOf(() => b.linkage(Y, 9, 3 as never))).toMatch(/^ERR_/);
+    // A real trap (the panic test hook under panic=abort), no longer a bad method: those are caught before.
+    const raw = loadWasmExports();
+    expect(() => raw.hc_panic_for_tests('regression')).toThrow(WebAssembly.RuntimeError);
+    expect(codeOf(() => b.linkage(Y, 9, 3 as never))).toBe('ERR_INVALID_ARGUMENT');
     expect([...b.linkage(Y, 9, 'ward')]).toEqual([...getBackend('js').linkage(Y, 9, 'ward')]);
     expect([...b.pdist(X, 3, 4, false)]).toEqual([...before]);
   });
 });
 
 describe.runIf(has('native'))('native boundary regressions', () => {
-  // A missing array (null/undefined) at the KernelBackend level: the adapter's self-join check dereferences it in JS
-  // and the TypeError is mapped to ERR_INTERNAL instead of the argument error a wrong value type gets elsewhere.
-  it.fails('groupedNN with queries = null is ERR_INVALID_ARGUMENT, not ERR_INTERNAL', () => {
-    const c = codeOf(() => getBackend('native').groupedNN({ queries: null as never, nq: 3, base: X, groupOffsets: new Uint32Array([0, 3]), d: 4, mode: 'min', selfJoin: true }));
-    expect(c).toBe('ERR_INVALID_ARGUMENT');
+  // A missing array (null/undefined) at the KernelBackend level: the adapter's self-join check dereferenced it in JS
+  // and the TypeError was mapped to ERR_INTERNAL. Without `selfJoin` napi-rs rejected it (ERR_INVALID_ARGUMENT), so
+  // the outcome depended on the flag (and, for detached buffers, on the napi-rs build): the adapter now checks.
+  it('groupedNN with queries = null is ERR_INVALID_ARGUMENT, not ERR_INTERNAL (with and without selfJoin)', () => {
+    for (const selfJoin of [true, false, undefined]) {
+      const c = codeOf(() => getBackend('native').groupedNN({ queries: null as never, nq: 3, base: X, groupOffsets: new Uint32Array([0, 3]), d: 4, mode: 'min', selfJoin }));
+      expect(c, `selfJoin ${selfJoin}`).toBe('ERR_INVALID_ARGUMENT');
+    }
   });
   it('async calls copy their inputs: detaching the buffer right after the call changes nothing', async () => {
     const b = getBackend('native');
@@ -141,8 +160,105 @@ describe.runIf(has('native'))('native boundary regressions', () => {
 
 describe.runIf(has('js'))('js backend contract', () => {
   // The contract (bindings/backend.ts): "a backend must never crash on bad input: it throws a KernelError". The
-  // pure-TS reference throws a bare TypeError for a missing array (not reachable through the validating API).
-  it.fails('pdist with x = undefined throws a KernelError', () => {
-    expect(codeOf(() => getBackend('js').pdist(undefined as never, 3, 4, false))).toMatch(/^ERR_/);
+  // pure-TS reference threw a bare TypeError for a missing array (fuzzer: pdist, maxPool with null).
+  it('pdist with x = undefined throws a KernelError (ERR_INVALID_ARGUMENT)', () => {
+    expect(codeOf(() => getBackend('js').pdist(undefined as never, 3, 4, false))).toBe('ERR_INVALID_ARGUMENT');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Every method, every array argument: null, undefined, a detached array, a non-array → ERR_INVALID_ARGUMENT on
+// every backend (sync methods throw it, async twins reject with it and never throw synchronously).
+
+type Bad = 'null' | 'undefined' | 'detached' | 'number' | 'object';
+const BADS: Bad[] = ['null', 'undefined', 'detached', 'number', 'object'];
+function bad(kind: Bad, like: ArrayBufferView): unknown {
+  if (kind === 'null') return null;
+  if (kind === 'undefined') return undefined;
+  if (kind === 'number') return 3;
+  if (kind === 'object') return { length: (like as Float32Array).length };
+  const a = new (like.constructor as Float32ArrayConstructor)((like as Float32Array).length);
+  structuredClone(a.buffer, { transfer: [a.buffer] });
+  return a;
+}
+
+const OFF = new Uint32Array([0, 1, 3]);
+const Z = (() => {
+  const js = getBackend('js');
+  return js.linkage(Y, 9, 'average');
+})();
+/** Each method with valid arguments; `arrays` names the positions of its array arguments. */
+const CALLS: { name: string; args: unknown[]; arrays: number[]; async?: boolean }[] = [
+  { name: 'pdist', args: [X, 3, 4, false], arrays: [0] },
+  { name: 'pdistAsync', args: [X, 3, 4, false], arrays: [0], async: true },
+  { name: 'cdist', args: [X, 3, X, 3, 4, false], arrays: [0, 2] },
+  { name: 'cdistAsync', args: [X, 3, X, 3, 4, false], arrays: [0, 2], async: true },
+  { name: 'softmaxWeights', args: [new Float32Array([1, 2, 3]), OFF, 1], arrays: [0, 1] },
+  { name: 'weightedMean', args: [X, OFF, 4, new Float32Array([1, 1, 1])], arrays: [0, 1, 3] },
+  { name: 'maxPool', args: [X, OFF, 4], arrays: [0, 1] },
+  { name: 'linkage', args: [Y, 9, 'average'], arrays: [0] },
+  { name: 'linkageAsync', args: [Y, 9, 'average'], arrays: [0], async: true },
+  { name: 'cutK', args: [Z, 9, 2], arrays: [0] },
+  { name: 'cutHeight', args: [Z, 9, 3], arrays: [0] },
+];
+const GROUPED_ARRAYS = ['queries', 'base', 'groupOffsets', 'queryGroups'] as const;
+
+async function outcome(f: () => unknown, isAsync: boolean): Promise<string> {
+  let p: unknown;
+  try {
+    p = f();
+  } catch (e) {
+    return `${isAsync ? 'threw synchronously: ' : ''}${e instanceof KernelError ? e.code : (e as Error)?.constructor?.name}`;
+  }
+  if (!isAsync) return 'returned';
+  try {
+    await p;
+  } catch (e) {
+    return e instanceof KernelError ? e.code : `${(e as Error)?.constructor?.name}`;
+  }
+  return 'returned';
+}
+
+describe.each(BACKENDS)('missing / detached / non-array arguments on %s', (backend) => {
+  it('every method with valid arguments returns (the table is right)', async () => {
+    const b = getBackend(backend) as unknown as Record<string, (...a: unknown[]) => unknown>;
+    for (const c of CALLS) expect(await outcome(() => b[c.name]!(...c.args), !!c.async), c.name).toBe('returned');
+  });
+  it('each array argument replaced by null, undefined, a detached array, a number or an object: ERR_INVALID_ARGUMENT', async () => {
+    const b = getBackend(backend) as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const wrong: string[] = [];
+    for (const c of CALLS) {
+      for (const pos of c.arrays) {
+        for (const kind of BADS) {
+          const args = [...c.args];
+          args[pos] = bad(kind, c.args[pos] as ArrayBufferView);
+          const got = await outcome(() => b[c.name]!(...args), !!c.async);
+          if (got !== 'ERR_INVALID_ARGUMENT') wrong.push(`${c.name} arg ${pos} = ${kind}: ${got}`);
+        }
+      }
+    }
+    for (const isAsync of [false, true]) {
+      for (const selfJoin of [false, true]) {
+        for (const field of GROUPED_ARRAYS) {
+          for (const kind of BADS) {
+            // queryGroups is optional: null / undefined mean "none" (mode 'min' does not need it).
+            if (field === 'queryGroups' && (kind === 'null' || kind === 'undefined')) continue;
+            const a = { queries: X, nq: 3, base: X, groupOffsets: new Uint32Array([0, 1, 3]), d: 4, mode: 'min', queryGroups: new Int32Array([0, 1, 1]), selfJoin } as Record<string, unknown>;
+            a[field] = bad(kind, a[field] as ArrayBufferView);
+            const got = await outcome(() => (isAsync ? b.groupedNNAsync! : b.groupedNN!)(a), isAsync);
+            if (got !== 'ERR_INVALID_ARGUMENT') wrong.push(`groupedNN${isAsync ? 'Async' : ''} selfJoin=${selfJoin} ${field} = ${kind}: ${got}`);
+          }
+        }
+        const got = await outcome(() => (isAsync ? b.groupedNNAsync! : b.groupedNN!)(null), isAsync);
+        if (got !== 'ERR_INVALID_ARGUMENT') wrong.push(`groupedNN${isAsync ? 'Async' : ''}(null): ${got}`);
+        // A BigInt count reached the adapters' self-join arithmetic (fuzzer: TypeError → ERR_INTERNAL on wasm).
+        for (const field of ['nq', 'd']) {
+          const a = { queries: X, nq: 3, base: X, groupOffsets: new Uint32Array([0, 1, 3]), d: 4, mode: 'min', selfJoin, [field]: 3n };
+          const c = await outcome(() => (isAsync ? b.groupedNNAsync! : b.groupedNN!)(a), isAsync);
+          if (c !== 'ERR_INVALID_ARGUMENT') wrong.push(`groupedNN${isAsync ? 'Async' : ''} selfJoin=${selfJoin} ${field} = 3n: ${c}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
   });
 });

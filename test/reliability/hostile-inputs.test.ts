@@ -171,15 +171,82 @@ describe.each(BACKENDS)('hostile kernel inputs on %s', (backend) => {
   });
 });
 
-describe('finite but extreme values (kernel bugs, see the report)', () => {
-  // |x| ≈ 1e20: the squared distance overflows f32 when a backend accumulates in f32; the true distance (2e20)
-  // is a finite f32. The js reference computes it; the native and wasm kernels return +Infinity silently,
-  // which `linkage` then rejects as ERR_NON_FINITE "y: value … is Infinity" although the user gave finite data.
+describe('finite but extreme values: |x| ≥ 1e19 (f32 range of the GEMM form)', () => {
+  // |x| ≈ 1e20: ‖a‖² + ‖b‖² − 2a·b overflowed f32 in the native and wasm kernels (+Infinity, or NaN from ∞ − ∞),
+  // which `linkage` then rejected as ERR_NON_FINITE although the user gave finite data and the true distances are
+  // finite f32. Fixed in crates/kernels (distance.rs, grouped.rs): inputs whose max |x| exceeds 2^60/√d are scaled
+  // by a power of two and the results back, exactly. The js reference sums (a−b)² in f64.
   const big = new Float32Array([0, 0, 2e20, 0, 3e37, 0]);
+  const far = new Float32Array([1e19, -1e19, 3e19, 1e19, -2e20, 5e19, 1e19, -1e19 + 4e12, 3e19]); // rows 0 and 2: a near pair
+  const spread = new Float32Array([1e37, -3e37, 2e37, 5e37, -1e37, 4e37, -2e37, 0, 3e37]); // distances ≈ the norms
+  /** f64 distances (squared when asked) between rows of `q` and `b` (dimension `d`). */
+  const ref = (q: Float32Array, b: Float32Array, d: number, squared: boolean) => {
+    const nq = q.length / d, nb = b.length / d;
+    const out = new Float64Array(nq * nb);
+    for (let i = 0; i < nq; i++) {
+      for (let j = 0; j < nb; j++) {
+        let s = 0;
+        for (let k = 0; k < d; k++) s += (q[i * d + k]! - b[j * d + k]!) ** 2;
+        out[i * nb + j] = squared ? s : Math.sqrt(s);
+      }
+    }
+    return out;
+  };
+  /** Matches `want` to 1e-5 relative; a true value above f32's max must come back as +Infinity (squared only). */
+  const agree = (got: Float32Array, want: Float64Array, what: string) => {
+    expect(got.length, what).toBe(want.length);
+    for (let i = 0; i < got.length; i++) {
+      if (want[i]! > 3.4028234663852886e38) {
+        expect(got[i], `${what} [${i}]: true value ${want[i]} exceeds f32`).toBe(Infinity);
+      } else {
+        expect(Number.isFinite(got[i]!), `${what} [${i}]: ${got[i]} (expected ${want[i]})`).toBe(true);
+        expect(Math.abs(got[i]! - want[i]!), `${what} [${i}]: ${got[i]} vs ${want[i]}`).toBeLessThanOrEqual(1e-5 * want[i]! + 1e-30);
+      }
+    }
+  };
   for (const backend of BACKENDS) {
-    const known = backend !== 'js';
-    (known ? it.fails : it)(`${backend}: pdist of finite rows with |x| ≥ 1e20 is finite and correct (f32 overflow in squared distances)`, () => {
+    it(`${backend}: pdist of finite rows with |x| ≥ 1e20 is finite and correct (f32 overflow in squared distances)`, () => {
       check(sync(() => ac.pdist(big, { d: 2, backend })), { ok: closeTo(refPdist(big, 3, 2), 1e-5, 0) }, backend);
+    });
+    it(`${backend}: pdist / cdist / groupedNN of huge rows agree with f64, Euclidean and squared`, async () => {
+      for (const [x, d] of [[big, 2], [far, 3], [spread, 3]] as const) {
+        const n = x.length / d;
+        for (const squared of [false, true]) {
+          const what = `${backend} d=${d} squared=${squared}`;
+          const all = ref(x, x, d, squared);
+          const condensed = new Float64Array((n * (n - 1)) / 2);
+          for (let i = 0, p = 0; i < n; i++) for (let j = i + 1; j < n; j++) condensed[p++] = all[i * n + j]!;
+          agree(ac.pdist(x, { d, squared, backend }), condensed, `pdist ${what}`);
+          agree(await ac.pdistAsync(x, { d, squared, backend }), condensed, `pdistAsync ${what}`);
+          const q = x.subarray(d); // rows 1..n−1 against all rows
+          agree(ac.cdist(q, x, { d, squared, backend }), ref(q, x, d, squared), `cdist ${what}`);
+          // Groups {0}, {1..n−1}: per-group nearest distances of every row (self-join), and of the queries q.
+          const groups = [0, 1, n];
+          const want = new Float64Array(n * 2);
+          for (let i = 0; i < n; i++) {
+            want[i * 2] = all[i * n]!;
+            let m = Infinity;
+            for (let j = 1; j < n; j++) m = Math.min(m, all[i * n + j]!);
+            want[i * 2 + 1] = m;
+          }
+          const self = ac.groupedNN(x, x, groups, { d, squared, mode: 'per-group', backend });
+          const part = await ac.groupedNNAsync(q, x, groups, { d, squared, mode: 'per-group', backend });
+          if (x === spread) {
+            agree(self, want, `groupedNN self ${what}`);
+            agree(part, want.subarray(2), `groupedNNAsync ${what}`);
+          } else if (!squared) {
+            // The grouped kernel has no near-pair refinement: its error is relative to the rows' distance from the
+            // base's mean (documented in crates/kernels/src/grouped.rs), here up to max|x|. Finite, within that.
+            const maxAbs = x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+            for (const [got, w] of [[self, want], [part, want.subarray(2)]] as const) {
+              for (let i = 0; i < got.length; i++) {
+                expect(Number.isFinite(got[i]!), `groupedNN ${what} [${i}]: ${got[i]}`).toBe(true);
+                expect(Math.abs(got[i]! - w[i]!), `groupedNN ${what} [${i}]: ${got[i]} vs ${w[i]}`).toBeLessThanOrEqual(1e-3 * maxAbs * Math.sqrt(d));
+              }
+            }
+          }
+        }
+      }
     });
   }
 });

@@ -8,6 +8,16 @@
 //!
 //! Layouts: inputs are row-major `n × d`; `cdist` writes `nq × nb` row-major; `pdist` writes SciPy's condensed
 //! vector (see [`crate::condensed_index`]).
+//!
+//! Range: the GEMM form sums squares in f32, which would overflow for finite rows with large coordinates
+//! (`|x| ≳ 1e19`) although their distance is a finite f32. When the largest `|x|` of the inputs exceeds a safe
+//! bound ([`InputScale`]), the inputs are multiplied by a power of two `2^-e` first and the results by `2^e`
+//! (`2^2e` when squared) afterwards, on every ISA path alike: both steps are exact (short of underflow of
+//! coordinates below `2^-126+e`, negligible next to the large ones), so a Euclidean distance is finite and as
+//! accurate as for moderate inputs whenever it is representable in f32. A **squared** distance above `f32::MAX`
+//! (≈ 3.4e38) is `+∞`, correctly rounded, and so is that of the pure-TS reference.
+use std::borrow::Cow;
+
 use crate::simd::block::{self, Scratch, Tile, MC, QB};
 use crate::simd::{self, Kernels, NR};
 use crate::{Error, Result};
@@ -15,6 +25,68 @@ use crate::{Error, Result};
 /// Pairs whose squared distance is below this fraction of `‖a‖² + ‖b‖²` (centred) are recomputed directly:
 /// there the cancellation error of the GEMM form would be a visible fraction of the result.
 const REFINE_REL: f32 = 1e-4;
+
+/// Power-of-two input scaling that keeps the GEMM form's f32 sums (`‖a−μ‖² + ‖b−μ‖² − 2(a−μ)·(b−μ)` over `d`
+/// coordinates, each centred value at most `2·max|x|`) far below `f32::MAX`: `e = 0` (no copy, no change, the
+/// usual case) unless `max|x| > 2^60 / √d`, else the smallest `e` that brings it under that bound. The bound leaves
+/// a margin of `2^5` for the sums (`8·d·(2^60/√d)² = 2^123`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InputScale {
+    e: i32,
+}
+
+impl InputScale {
+    /// The scale for inputs `parts` of row dimension `d` (non-finite values are ignored: validated upstream).
+    pub(crate) fn of(d: usize, parts: &[&[f32]]) -> Self {
+        let mut m = 0.0f32;
+        for p in parts {
+            for &v in p.iter() {
+                let a = v.abs();
+                if a > m {
+                    m = a;
+                }
+            }
+        }
+        let safe = 2f64.powi(60) / (d.max(1) as f64).sqrt();
+        if !m.is_finite() || (m as f64) <= safe {
+            return InputScale { e: 0 };
+        }
+        let mut e = ((m as f64) / safe).log2().ceil() as i32;
+        while (m as f64) * 2f64.powi(-e) > safe {
+            e += 1;
+        }
+        InputScale { e }
+    }
+
+    /// Whether the inputs are used as they are.
+    #[inline]
+    pub(crate) fn is_identity(&self) -> bool {
+        self.e == 0
+    }
+
+    /// `x · 2^-e` (borrowed unchanged when `e = 0`).
+    pub(crate) fn apply<'a>(&self, x: &'a [f32]) -> Cow<'a, [f32]> {
+        if self.is_identity() {
+            return Cow::Borrowed(x);
+        }
+        // e ≤ 100 (max|x| < 2^128, bound ≥ 2^60/2^32), so 2^-e is a normal f64; the f32 product is exact unless
+        // it underflows.
+        let f = 2f64.powi(-self.e);
+        Cow::Owned(x.iter().map(|&v| (v as f64 * f) as f32).collect())
+    }
+
+    /// Undoes the scaling of distances in `out`: `· 2^e`, or `· 2^2e` for squared distances (exact; `+∞` when
+    /// the true value exceeds `f32::MAX`).
+    pub(crate) fn unscale(&self, out: &mut [f32], squared: bool) {
+        if self.is_identity() {
+            return;
+        }
+        let f = 2f64.powi(if squared { 2 * self.e } else { self.e });
+        for v in out.iter_mut() {
+            *v = (*v as f64 * f) as f32;
+        }
+    }
+}
 
 /// `len == rows * d`, or the matching error.
 pub(crate) fn check_matrix(what: &'static str, len: usize, rows: usize, d: usize) -> Result<()> {
@@ -207,8 +279,11 @@ pub fn pdist_f32(x: &[f32], n: usize, d: usize, squared: bool, out: &mut [f32]) 
     if n < 2 {
         return Ok(());
     }
-    let ctx = Ctx::new(x, x, d, squared);
+    let sc = InputScale::of(d, &[x]);
+    let x = sc.apply(x);
+    let ctx = Ctx::new(&x, &x, d, squared);
     pdist_rows(&ctx, n, 0, n, out);
+    sc.unscale(out, squared);
     Ok(())
 }
 
@@ -233,7 +308,9 @@ pub fn cdist_f32(q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, squared: 
     if nq == 0 || nb == 0 {
         return Ok(());
     }
-    let ctx = Ctx::new(q, b, d, squared);
+    let sc = InputScale::of(d, &[q, b]);
+    let (q, b) = (sc.apply(q), sc.apply(b));
+    let ctx = Ctx::new(&q, &b, d, squared);
     let mut q0 = 0;
     while q0 < nq {
         let q1 = (q0 + QB).min(nq);
@@ -241,6 +318,7 @@ pub fn cdist_f32(q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, squared: 
         ctx.block(q0, q1, 0, |_| 0, |i, j, v| rows[(i - q0) * nb + j] = v);
         q0 = q1;
     }
+    sc.unscale(out, squared);
     Ok(())
 }
 
@@ -279,7 +357,9 @@ pub fn pdist_f32_par(x: &[f32], n: usize, d: usize, squared: bool, out: &mut [f3
     if n < 2 {
         return Ok(());
     }
-    let ctx = Ctx::new(x, x, d, squared);
+    let sc = InputScale::of(d, &[x]);
+    let x = sc.apply(x);
+    let ctx = Ctx::new(&x, &x, d, squared);
     let parts = (8 * rayon::current_num_threads()).max(n.div_ceil(QB)).min(n);
     let bounds = triangle_blocks(n, parts);
     let mut jobs = Vec::with_capacity(bounds.len());
@@ -292,6 +372,7 @@ pub fn pdist_f32_par(x: &[f32], n: usize, d: usize, squared: bool, out: &mut [f3
     }
     jobs.into_par_iter()
         .for_each(|(r0, r1, o)| pdist_rows(&ctx, n, r0, r1, o));
+    sc.unscale(out, squared);
     Ok(())
 }
 
@@ -314,13 +395,16 @@ pub fn cdist_f32_par(
     if nq == 0 || nb == 0 {
         return Ok(());
     }
-    let ctx = Ctx::new(q, b, d, squared);
+    let sc = InputScale::of(d, &[q, b]);
+    let (q, b) = (sc.apply(q), sc.apply(b));
+    let ctx = Ctx::new(&q, &b, d, squared);
     let qb = query_block(nq, rayon::current_num_threads());
     out.par_chunks_mut(qb * nb).enumerate().for_each(|(bi, rows)| {
         let q0 = bi * qb;
         let q1 = (q0 + qb).min(nq);
         ctx.block(q0, q1, 0, |_| 0, |i, j, v| rows[(i - q0) * nb + j] = v);
     });
+    sc.unscale(out, squared);
     Ok(())
 }
 

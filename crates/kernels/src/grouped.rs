@@ -12,8 +12,9 @@
 //!
 //! Numerics: both sides are centred on the base's mean row (free, during packing), which removes the
 //! cancellation error a large common offset would cause; the remaining error of a squared distance is of the
-//! order of `1e-6 × (‖q−μ‖² + ‖b−μ‖²)`.
-use crate::distance::check_matrix;
+//! order of `1e-6 × (‖q−μ‖² + ‖b−μ‖²)`. Inputs with huge coordinates are scaled by a power of two first and the
+//! results back, exactly, as in [`crate::distance`] (a squared distance above `f32::MAX` is `+∞`).
+use crate::distance::{check_matrix, InputScale};
 use crate::simd::block::{self, Scratch, MC, QB};
 use crate::simd::{self, Kernels, NR};
 use crate::{Error, Result};
@@ -306,13 +307,16 @@ pub fn grouped_nn_f32(
     squared: bool,
     out: &mut [f32],
 ) -> Result<()> {
-    let Some((ctx, per)) = setup(q, nq, base, offsets, d, mode, query_groups, false, squared, out)? else {
+    let sc = InputScale::of(d, &[q, base]);
+    let (q, base) = (sc.apply(q), sc.apply(base));
+    let Some((ctx, per)) = setup(&q, nq, &base, offsets, d, mode, query_groups, false, squared, out)? else {
         return Ok(());
     };
     for (bi, o) in out.chunks_mut(QB * per).enumerate() {
         let q0 = bi * QB;
         ctx.block(q0, (q0 + QB).min(nq), o);
     }
+    sc.unscale(out, squared);
     Ok(())
 }
 
@@ -337,7 +341,9 @@ pub fn grouped_nn_f32_par(
     out: &mut [f32],
 ) -> Result<()> {
     use rayon::prelude::*;
-    let Some((ctx, per)) = setup(q, nq, base, offsets, d, mode, query_groups, false, squared, out)? else {
+    let sc = InputScale::of(d, &[q, base]);
+    let (q, base) = (sc.apply(q), sc.apply(base));
+    let Some((ctx, per)) = setup(&q, nq, &base, offsets, d, mode, query_groups, false, squared, out)? else {
         return Ok(());
     };
     let qb = crate::distance::query_block(nq, rayon::current_num_threads());
@@ -345,6 +351,7 @@ pub fn grouped_nn_f32_par(
         let q0 = bi * qb;
         ctx.block(q0, (q0 + qb).min(nq), o);
     });
+    sc.unscale(out, squared);
     Ok(())
 }
 
@@ -659,7 +666,9 @@ pub fn grouped_nn_self_f32(
     squared: bool,
     out: &mut [f32],
 ) -> Result<()> {
-    let Some(sj) = setup_self(base, offsets, d, mode, squared, out)? else {
+    let sc = InputScale::of(d, &[base]);
+    let base = sc.apply(base);
+    let Some(sj) = setup_self(&base, offsets, d, mode, squared, out)? else {
         return Ok(());
     };
     sj.drive(out, |sinks| {
@@ -668,6 +677,7 @@ pub fn grouped_nn_self_f32(
             sj.task(a, b, sinks, &mut w);
         }
     });
+    sc.unscale(out, squared);
     Ok(())
 }
 
@@ -687,7 +697,9 @@ pub fn grouped_nn_self_f32_par(
     out: &mut [f32],
 ) -> Result<()> {
     use rayon::prelude::*;
-    let Some(sj) = setup_self(base, offsets, d, mode, squared, out)? else {
+    let sc = InputScale::of(d, &[base]);
+    let base = sc.apply(base);
+    let Some(sj) = setup_self(&base, offsets, d, mode, squared, out)? else {
         return Ok(());
     };
     // Largest tasks first (off-diagonal stripe pairs), so the pool's tail is made of small ones.
@@ -696,5 +708,6 @@ pub fn grouped_nn_self_f32_par(
     sj.drive(out, |sinks| {
         tasks.par_iter().with_max_len(1).for_each_init(Work::default, |w, &(a, b)| sj.task(a, b, sinks, w))
     });
+    sc.unscale(out, squared);
     Ok(())
 }
