@@ -108,6 +108,15 @@ export interface KernelBackend {
   linkage(y: Float64Array | Float32Array, n: number, method: LinkageMethod): Float64Array;
   linkageAsync(y: Float64Array | Float32Array, n: number, method: LinkageMethod): Promise<Float64Array>;
 
+  /**
+   * Ward linkage straight from the `n ≥ 1` rows `x` (`n*d`, row-major): the NN-chain on cluster centroids, `O(n·d)`
+   * memory instead of the n(n−1)/2 condensed matrix, `O(n²·d)` time. Same Z as `linkage(pdist(x), n, 'ward')` up
+   * to floating-point rounding (heights ~1e-12 relative; merge order may differ only between merges whose heights
+   * tie up to that rounding). Centroids in f64.
+   */
+  wardFromVectors(x: Float32Array, n: number, d: number): Float64Array;
+  wardFromVectorsAsync(x: Float32Array, n: number, d: number): Promise<Float64Array>;
+
   /** Flat clusters: cut Z into exactly `k` clusters (1 ≤ k ≤ n). **0-based** labels numbered in order of first appearance over the observations. */
   cutK(z: Float64Array, n: number, k: number): Int32Array;
   /** Flat clusters: merges with height ≤ `height` are kept. **0-based** labels, numbered in order of first appearance. */

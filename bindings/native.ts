@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { GroupedNNArgs, Isa, KernelBackend } from './backend.js';
 import { isSelfJoin } from './selfjoin.js';
+import { expectGroupedArgs, expectTypedArray } from './guard.js';
 import { ABI_VERSION, NATIVE_EXPORT_NAMES, type NativeExports } from './abi.js';
 import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
 
@@ -209,38 +210,96 @@ export function createNativeBackend(raw: NativeExports): KernelBackend {
   const threads = call(() => raw.threads());
   const grouped = (a: GroupedNNArgs) =>
     [a.queries, a.nq, a.base, a.groupOffsets, a.d, a.mode, a.queryGroups ?? null, a.squared ?? false] as const;
+  // Missing (null/undefined) and detached arrays are checked here, before the adapter or napi-rs touch them: the
+  // self-join check would dereference them in JS (a TypeError, ERR_INTERNAL), and napi-rs' answer to a detached
+  // buffer depends on the build. Wrong kinds and values are napi-rs' and the addon's to reject, as before.
+  const arrays = (fn: string, named: Record<string, unknown>): void => {
+    for (const [name, v] of Object.entries(named)) expectTypedArray(fn, name, v);
+  };
   return {
     name: 'native',
     isa,
     threads,
-    pdist: (x, n, d, squared) => call(() => raw.pdist(x, n, d, squared)),
-    pdistAsync: (x, n, d, squared) => callAsync(() => raw.pdistAsync(x, n, d, squared)),
-    cdist: (q, nq, b, nb, d, squared) => call(() => raw.cdist(q, nq, b, nb, d, squared)),
-    cdistAsync: (q, nq, b, nb, d, squared) => callAsync(() => raw.cdistAsync(q, nq, b, nb, d, squared)),
+    pdist: (x, n, d, squared) =>
+      call(() => {
+        arrays('pdist', { x });
+        return raw.pdist(x, n, d, squared);
+      }),
+    pdistAsync: (x, n, d, squared) =>
+      callAsync(() => {
+        arrays('pdistAsync', { x });
+        return raw.pdistAsync(x, n, d, squared);
+      }),
+    cdist: (q, nq, b, nb, d, squared) =>
+      call(() => {
+        arrays('cdist', { q, b });
+        return raw.cdist(q, nq, b, nb, d, squared);
+      }),
+    cdistAsync: (q, nq, b, nb, d, squared) =>
+      callAsync(() => {
+        arrays('cdistAsync', { q, b });
+        return raw.cdistAsync(q, nq, b, nb, d, squared);
+      }),
     groupedNN: (a) =>
-      call(() =>
-        a.selfJoin && isSelfJoin(a)
+      call(() => {
+        expectGroupedArgs('groupedNN', a);
+        return a.selfJoin && isSelfJoin(a)
           ? raw.groupedNnSelf(a.base, a.groupOffsets, a.d, a.mode, a.squared ?? false)
-          : raw.groupedNn(...grouped(a)),
-      ),
+          : raw.groupedNn(...grouped(a));
+      }),
     groupedNNAsync: (a) =>
-      callAsync(() =>
-        a.selfJoin && isSelfJoin(a)
+      callAsync(() => {
+        expectGroupedArgs('groupedNNAsync', a);
+        return a.selfJoin && isSelfJoin(a)
           ? raw.groupedNnSelfAsync(a.base, a.groupOffsets, a.d, a.mode, a.squared ?? false)
-          : raw.groupedNnAsync(...grouped(a)),
-      ),
-    softmaxWeights: (scores, bagOffsets, tau) => call(() => raw.softmaxWeights(scores, bagOffsets, tau)),
-    weightedMean: (rows, bagOffsets, d, weights) => call(() => raw.weightedMean(rows, bagOffsets, d, weights)),
-    maxPool: (rows, bagOffsets, d) => call(() => raw.maxPool(rows, bagOffsets, d)),
+          : raw.groupedNnAsync(...grouped(a));
+      }),
+    softmaxWeights: (scores, bagOffsets, tau) =>
+      call(() => {
+        arrays('softmaxWeights', { scores, bagOffsets });
+        return raw.softmaxWeights(scores, bagOffsets, tau);
+      }),
+    weightedMean: (rows, bagOffsets, d, weights) =>
+      call(() => {
+        arrays('weightedMean', { rows, bagOffsets, weights });
+        return raw.weightedMean(rows, bagOffsets, d, weights);
+      }),
+    maxPool: (rows, bagOffsets, d) =>
+      call(() => {
+        arrays('maxPool', { rows, bagOffsets });
+        return raw.maxPool(rows, bagOffsets, d);
+      }),
     // Anything that is not a Float32Array goes to the f64 entry, whose argument check rejects non-Float64Arrays.
     linkage: (y, n, method) =>
-      call(() => (y instanceof Float32Array ? raw.linkageF32(y, n, method) : raw.linkageF64(y, n, method))),
+      call(() => {
+        arrays('linkage', { y });
+        return y instanceof Float32Array ? raw.linkageF32(y, n, method) : raw.linkageF64(y, n, method);
+      }),
     linkageAsync: (y, n, method) =>
-      callAsync(() =>
-        y instanceof Float32Array ? raw.linkageF32Async(y, n, method) : raw.linkageF64Async(y, n, method),
-      ),
-    cutK: (z, n, k) => call(() => raw.cutK(z, n, k)),
-    cutHeight: (z, n, height) => call(() => raw.cutHeight(z, n, height)),
+      callAsync(() => {
+        arrays('linkageAsync', { y });
+        return y instanceof Float32Array ? raw.linkageF32Async(y, n, method) : raw.linkageF64Async(y, n, method);
+      }),
+    wardFromVectors: (x, n, d) =>
+      call(() => {
+        arrays('wardFromVectors', { x });
+        return raw.wardFromVectors(x, n, d);
+      }),
+    wardFromVectorsAsync: (x, n, d) =>
+      callAsync(() => {
+        arrays('wardFromVectorsAsync', { x });
+        return raw.wardFromVectorsAsync(x, n, d);
+      }),
+    cutK: (z, n, k) =>
+      call(() => {
+        arrays('cutK', { z });
+        return raw.cutK(z, n, k);
+      }),
+    cutHeight: (z, n, height) =>
+      call(() => {
+        arrays('cutHeight', { z });
+        return raw.cutHeight(z, n, height);
+      }),
   };
 }
 

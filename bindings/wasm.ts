@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { ABI_VERSION } from './abi.js';
 import type { GroupedNNArgs, Isa, KernelBackend, LinkageMethod } from './backend.js';
 import { isSelfJoin } from './selfjoin.js';
+import { expectGroupedArgs, expectNumber, expectString, expectTypedArray as arr } from './guard.js';
 import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
 
 /** File names inside the build folder. */
@@ -52,6 +53,7 @@ export interface WasmExports {
   hc_max_pool(rows: Float32Array, offsets: Uint32Array, d: number): Float32Array;
   hc_linkage_f64(y: Float64Array, n: number, method: string): Float64Array;
   hc_linkage_f32(y: Float32Array, n: number, method: string): Float64Array;
+  hc_ward_from_vectors(x: Float32Array, n: number, d: number): Float64Array;
   hc_cut_k(z: Float64Array, n: number, k: number): Int32Array;
   hc_cut_height(z: Float64Array, n: number, height: number): Int32Array;
   /** Message of the last panic (empty if none), then forgets it. Read from a trapped instance. */
@@ -65,7 +67,7 @@ export interface WasmExports {
 /** Runtime list of the keys of {@link WasmExports}: a module missing one is refused with `ERR_ABI_MISMATCH`. */
 export const WASM_EXPORT_NAMES = [
   'hc_abi_version', 'hc_isa', 'hc_set_force_scalar', 'hc_pdist', 'hc_cdist', 'hc_grouped_nn', 'hc_grouped_nn_self', 'hc_softmax_weights',
-  'hc_weighted_mean', 'hc_max_pool', 'hc_linkage_f64', 'hc_linkage_f32', 'hc_cut_k', 'hc_cut_height',
+  'hc_weighted_mean', 'hc_max_pool', 'hc_linkage_f64', 'hc_linkage_f32', 'hc_ward_from_vectors', 'hc_cut_k', 'hc_cut_height',
   'hc_take_panic_message', 'hc_panic_for_tests', '__wbg_reset_state',
 ] as const satisfies readonly (keyof WasmExports)[];
 
@@ -75,6 +77,8 @@ const _allWasmNamesListed: [MissingWasmNames] extends [never] ? true : MissingWa
 void _allWasmNamesListed;
 
 const ISAS: readonly Isa[] = ['scalar', 'avx2', 'simd128', 'js'];
+// Array kinds the glue expects: it would convert another kind silently (or throw a TypeError for BigInt arrays).
+const F32 = [Float32Array], U32 = [Uint32Array], F64 = [Float64Array];
 const U32_MAX = 0xffff_ffff;
 
 /**
@@ -214,24 +218,40 @@ export function createWasmBackend(raw: WasmExports, env: NodeJS.ProcessEnv = pro
   }
 
   const pdist = (x: Float32Array, n: number, d: number, squared: boolean): Float32Array =>
-    call('pdist', () => raw.hc_pdist(x, u32('pdist', 'n', n), u32('pdist', 'd', d), !!squared));
+    call('pdist', () => {
+      arr('pdist', 'x', x, F32);
+      return raw.hc_pdist(x, u32('pdist', 'n', n), u32('pdist', 'd', d), !!squared);
+    });
   const cdist = (q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Float32Array =>
-    call('cdist', () => raw.hc_cdist(q, u32('cdist', 'nq', nq), b, u32('cdist', 'nb', nb), u32('cdist', 'd', d), !!squared));
+    call('cdist', () => {
+      arr('cdist', 'q', q, F32);
+      arr('cdist', 'b', b, F32);
+      return raw.hc_cdist(q, u32('cdist', 'nq', nq), b, u32('cdist', 'nb', nb), u32('cdist', 'd', d), !!squared);
+    });
   const groupedNN = (a: GroupedNNArgs): Float32Array =>
-    call('groupedNN', () =>
-      a.selfJoin && isSelfJoin(a)
+    call('groupedNN', () => {
+      // A non-string mode would reach wasm-bindgen's string marshalling, which traps (fuzzer, seed 42).
+      expectGroupedArgs('groupedNN', a, true);
+      return a.selfJoin && isSelfJoin(a)
         ? raw.hc_grouped_nn_self(a.base, a.groupOffsets, u32('groupedNN', 'd', a.d), a.mode, !!a.squared)
         : raw.hc_grouped_nn(
             a.queries, u32('groupedNN', 'nq', a.nq), a.base, a.groupOffsets, u32('groupedNN', 'd', a.d), a.mode,
             a.queryGroups ?? undefined, !!a.squared,
-          ),
-    );
+          );
+    });
   const linkage = (y: Float64Array | Float32Array, n: number, method: LinkageMethod): Float64Array =>
-    call('linkage', () =>
-      y instanceof Float64Array
+    call('linkage', () => {
+      arr('linkage', 'y', y, [Float64Array, Float32Array]);
+      expectString('linkage', 'method', method); // a non-string traps in wasm-bindgen's marshalling (see groupedNN)
+      return y instanceof Float64Array
         ? raw.hc_linkage_f64(y, u32('linkage', 'n', n), method)
-        : raw.hc_linkage_f32(y, u32('linkage', 'n', n), method),
-    );
+        : raw.hc_linkage_f32(y, u32('linkage', 'n', n), method);
+    });
+  const wardFromVectors = (x: Float32Array, n: number, d: number): Float64Array =>
+    call('wardFromVectors', () => {
+      arr('wardFromVectors', 'x', x, F32);
+      return raw.hc_ward_from_vectors(x, u32('wardFromVectors', 'n', n), u32('wardFromVectors', 'd', d));
+    });
 
   return {
     name: 'wasm',
@@ -244,18 +264,41 @@ export function createWasmBackend(raw: WasmExports, env: NodeJS.ProcessEnv = pro
     groupedNN,
     groupedNNAsync: async (a) => groupedNN(a),
     softmaxWeights: (scores, bagOffsets, tau) =>
-      call('softmaxWeights', () => raw.hc_softmax_weights(scores, bagOffsets, tau)),
+      call('softmaxWeights', () => {
+        arr('softmaxWeights', 'scores', scores, F32);
+        arr('softmaxWeights', 'bagOffsets', bagOffsets, U32);
+        expectNumber('softmaxWeights', 'tau', tau);
+        return raw.hc_softmax_weights(scores, bagOffsets, tau);
+      }),
     weightedMean: (rows, bagOffsets, d, weights) =>
-      call('weightedMean', () => raw.hc_weighted_mean(rows, bagOffsets, u32('weightedMean', 'd', d), weights)),
-    maxPool: (rows, bagOffsets, d) => call('maxPool', () => raw.hc_max_pool(rows, bagOffsets, u32('maxPool', 'd', d))),
+      call('weightedMean', () => {
+        arr('weightedMean', 'rows', rows, F32);
+        arr('weightedMean', 'bagOffsets', bagOffsets, U32);
+        arr('weightedMean', 'weights', weights, F32);
+        return raw.hc_weighted_mean(rows, bagOffsets, u32('weightedMean', 'd', d), weights);
+      }),
+    maxPool: (rows, bagOffsets, d) =>
+      call('maxPool', () => {
+        arr('maxPool', 'rows', rows, F32);
+        arr('maxPool', 'bagOffsets', bagOffsets, U32);
+        return raw.hc_max_pool(rows, bagOffsets, u32('maxPool', 'd', d));
+      }),
     linkage,
     linkageAsync: async (y, n, method) => linkage(y, n, method),
+    wardFromVectors,
+    wardFromVectorsAsync: async (x, n, d) => wardFromVectors(x, n, d),
     cutK: (z, n, k) =>
       call('cutK', () => {
+        arr('cutK', 'z', z, F64);
         // Same code as the kernels for a k they could never see (negative, fractional, beyond u32).
         if (!Number.isInteger(k) || k < 0 || k > U32_MAX) throw new KernelError('ERR_K_OUT_OF_RANGE', `k must be in 1..=${n}, got ${k}`);
         return raw.hc_cut_k(z, u32('cutK', 'n', n), k);
       }),
-    cutHeight: (z, n, height) => call('cutHeight', () => raw.hc_cut_height(z, u32('cutHeight', 'n', n), height)),
+    cutHeight: (z, n, height) =>
+      call('cutHeight', () => {
+        arr('cutHeight', 'z', z, F64);
+        expectNumber('cutHeight', 'height', height);
+        return raw.hc_cut_height(z, u32('cutHeight', 'n', n), height);
+      }),
   };
 }

@@ -14,8 +14,15 @@ export { loadImage, decodeImage } from './pipeline/image.js';
 export { DEFAULT_BACKBONE, EMBEDDED_BACKBONES, prepareModel } from './models/index.js';
 export { computeWeights, patchScores, WEIGHTINGS, DEFAULT_TAU } from './pipeline/weighting.js';
 export type { Tau, Weighting } from './pipeline/weighting.js';
+export {
+  f32ToF16, f16ToF32, kCenterGreedy, kCenterGreedyAsync, coresetSize, autoReferences, BANK_PRECISIONS, DEFAULT_CORESET_DIM, DEFAULT_AUTO_REFERENCES,
+  DEFAULT_EXACT_WORK_LIMIT,
+} from './pipeline/approx.js';
+export type { BankPrecision, KCenterOptions, KCenterResult, AutoReferences } from './pipeline/approx.js';
 export { clusterImages, listImages, InputError } from './pipeline/run.js';
 export type { ClusterOptions, ClusterResult } from './pipeline/run.js';
+export { chooseK, chooseKAsync, checkAutoKOptions, AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX } from './pipeline/autok.js';
+export type { AutoK, AutoKCriterion, AutoKInput, AutoKOptions, KCandidate } from './pipeline/autok.js';
 export { evaluate, hungarian } from './pipeline/metrics.js';
 export type { Metrics } from './pipeline/metrics.js';
 export { renderReport, writeReport } from './report/index.js';

@@ -567,6 +567,48 @@ export async function linkageAsync(y: Float64Array | Float32Array | readonly num
   return { Z: await p.b.linkageAsync(p.y, p.n, p.method), n: p.n };
 }
 
+/** Options of {@link wardFromVectors}. */
+export interface WardFromVectorsOptions extends BackendOption {
+  /** Row dimension; required when rows are a flat `Float32Array`, checked against the rows otherwise. */
+  d?: number;
+}
+
+function planWardFromVectors(x: RowsInput, options: WardFromVectorsOptions | undefined) {
+  expectObject('options', options);
+  const { d, backend } = options ?? {};
+  return { b: getBackend(backend), x: toRows('x', x, d) };
+}
+
+/**
+ * Ward linkage straight from the observations, without the n(n−1)/2 condensed matrix: the nearest-neighbour
+ * chain on cluster centroids (f64), `O(n·d)` memory and `O(n²·d)` time (native: each scan split over the thread
+ * pool). Use it when `pdist` + {@link linkage} would not fit in memory (100 000 rows: a 20 GB f32 condensed
+ * matrix, versus 100 MB of centroids at d = 128).
+ *
+ * Same Z as `linkage(pdist(x), {method: 'ward'})` up to floating-point rounding: Ward's distance between
+ * clusters A and B is `sqrt(2|A||B|/(|A|+|B|))·‖c_A − c_B‖`, which is what SciPy's Lance–Williams recurrence
+ * computes from Euclidean distances, so the heights agree to about 1e-12 relative against an f64 condensed
+ * matrix (about 1e-7 against `pdist`'s f32 distances), and the merges agree except between merges whose heights
+ * tie up to that rounding. Ties are broken like SciPy's NN-chain (previous chain element, then the lowest
+ * index); the three backends return the same Z bit for bit.
+ * @param x rows: `Float32Array` of size `n*d` (with `options.d`) or `number[][]`
+ * @param options `d`, `backend`
+ * @returns `{ Z, n }`, the same shape as {@link linkage}'s
+ * @throws {TypeError} x is not a Float32Array or array of rows; `d` missing for a flat array
+ * @throws {KernelError} `ERR_SHAPE_MISMATCH`, `ERR_NON_FINITE`, `ERR_EMPTY` (no rows or d = 0),
+ *   `ERR_BACKEND_UNAVAILABLE`
+ */
+export function wardFromVectors(x: RowsInput, options?: WardFromVectorsOptions): Linkage {
+  const p = planWardFromVectors(x, options);
+  return { Z: p.b.wardFromVectors(p.x.data, p.x.n, p.x.d), n: p.x.n };
+}
+
+/** Asynchronous {@link wardFromVectors} (native: on the libuv thread pool). Validation errors reject the promise. */
+export async function wardFromVectorsAsync(x: RowsInput, options?: WardFromVectorsOptions): Promise<Linkage> {
+  const p = planWardFromVectors(x, options);
+  return { Z: await p.b.wardFromVectorsAsync(p.x.data, p.x.n, p.x.d), n: p.x.n };
+}
+
 /**
  * Flat clusters with **0-based** labels numbered in order of first appearance over the observations
  * (SciPy `cut_tree` numbering).

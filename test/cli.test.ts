@@ -32,7 +32,7 @@ describe('cli: usage and bad input', () => {
   it('--help documents the options and exit codes', async () => {
     const r = await run('--help');
     expect(r.code).toBe(0);
-    for (const s of ['--k', '--normals', '--weighting', '--tau', '--linkage', '--backend', '--out', '--eval', '--json', '--skip-bad', 'demo', 'Exit codes']) {
+    for (const s of ['--k', '--k-criterion', '--k-max', '--normals', '--weighting', '--tau', '--linkage', '--backend', '--out', '--eval', '--json', '--skip-bad', 'demo', 'Exit codes']) {
       expect(r.out).toContain(s);
     }
   });
@@ -43,8 +43,10 @@ describe('cli: usage and bad input', () => {
   const cases: [string, string[], number, RegExp][] = [
     ['no folder', [], EXIT.USAGE, /missing <folder>/],
     ['unknown option', ['x', '--k', '2', '--frobnicate'], EXIT.USAGE, /frobnicate/],
-    ['missing --k', ['SAMPLE'], EXIT.USAGE, /--k: required/],
-    ['--k not a number', ['SAMPLE', '--k', 'three'], EXIT.USAGE, /--k: expected an integer/],
+    ['bad --k-max', ['SAMPLE', '--k-max', '1'], EXIT.USAGE, /--k-max: expected an integer ≥ 2/],
+    ['bad --k-criterion', ['SAMPLE', '--k-criterion', 'elbow'], EXIT.USAGE, /--k-criterion: expected one of height-gap, silhouette/],
+    ['--k-max with a fixed --k', ['SAMPLE', '--k', '3', '--k-max', '5'], EXIT.USAGE, /only with automatic K/],
+    ['--k not a number', ['SAMPLE', '--k', 'three'], EXIT.USAGE, /--k: expected an integer or 'auto', got "three"/],
     ['bad --weighting', ['SAMPLE', '--k', '2', '--weighting', 'magic'], EXIT.USAGE, /unsupervised, semi-supervised, uniform, max/],
     ['bad --linkage', ['SAMPLE', '--k', '2', '--linkage', 'nearest'], EXIT.USAGE, /ward/],
     ['bad --backend', ['SAMPLE', '--k', '2', '--backend', 'gpu'], EXIT.USAGE, /native, wasm, js/],
@@ -127,6 +129,38 @@ describe('cli: clustering a folder', () => {
     expect(r.out).toMatch(/Clustered 15 images into 5 clusters \(semi-supervised, ward/);
     expect(r.out).toMatch(/NMI \d\.\d{3}\s+ARI -?\d\.\d{3}\s+F1 \d\.\d{3}/);
     expect(r.out).toContain('report.html');
+  });
+
+  it('without --k chooses K automatically, prints the choice, writes it to result.json and the report', async () => {
+    const out = path.join(tmp, 'out-auto');
+    const r = await run(sample.testDir, '--quiet', '--eval', '--out', out, '--cache', cache);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultJson;
+    const a = j.kAuto!;
+    expect(a.criterion).toBe('height-gap');
+    expect(a.kMax).toBe(14); // min(20, n − 1)
+    expect(a.candidates.map((c) => c.k)).toEqual(Array.from({ length: 13 }, (_, i) => i + 2));
+    expect(a.chosen).toBe(j.k);
+    expect(a.candidates.find((c) => c.k === a.chosen)!.score).toBe(Math.max(...a.candidates.map((c) => c.score)));
+    expect(new Set(j.labels).size).toBe(j.k);
+    expect(j.options.k).toBe('auto');
+    expect(r.out).toContain(`Clustered 15 images into ${j.k} clusters`);
+    expect(r.out).toMatch(new RegExp(`K = ${j.k} chosen automatically \\(height-gap over 2\\.\\.14; best scores: K=${j.k} `));
+    const html = readFileSync(path.join(out, 'report.html'), 'utf8');
+    expect(html).toContain(`id="kauto" data-chosen="${j.k}"`);
+    expect(html.match(/<rect class="kbar[^"]*" data-k=/g)!.length).toBe(13);
+    expect(html).toContain(`<rect class="kbar chosen" data-k="${j.k}"`);
+    expect(html.match(/<section class="cluster"/g)!.length).toBe(j.k);
+
+    // --k auto is the same; --k-criterion / --k-max are honoured; a fixed --k has no kAuto
+    const r2 = await run(sample.testDir, '--k', 'auto', '--k-criterion', 'silhouette', '--k-max', '6', '--json', '--no-report', '--out', path.join(tmp, 'out-auto2'), '--cache', cache);
+    expect(r2.code).toBe(0);
+    const j2 = JSON.parse(r2.out) as ResultJson;
+    expect(j2.kAuto!.criterion).toBe('silhouette');
+    expect(j2.kAuto!.candidates.map((c) => c.k)).toEqual([2, 3, 4, 5, 6]);
+    expect(j2.k).toBe(j2.kAuto!.chosen);
+    const r3 = await run(sample.testDir, '--k', '4', '--json', '--no-report', '--out', path.join(tmp, 'out-auto3'), '--cache', cache);
+    expect((JSON.parse(r3.out) as ResultJson).kAuto).toBeUndefined();
   });
 
   it('--skip-bad skips unreadable images', async () => {

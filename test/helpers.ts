@@ -5,18 +5,9 @@
  */
 import type { BackendName } from '../bindings/backend.js';
 import { availableBackends, loadErrors } from '../bindings/select.js';
+import { mulberry32 as rng } from '../src/random.js';
+export { rng };
 
-/** SplitMix64-style seeded PRNG (32-bit variant: mulberry32), deterministic across platforms. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal sample from a uniform generator (Box–Muller). */
 export function gauss(r: () => number): number {

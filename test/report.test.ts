@@ -14,6 +14,8 @@ let sample: Sample;
 let result: ClusterResult;
 let truth: string[];
 let file: string;
+let autoResult: ClusterResult;
+let autoFile: string;
 
 function chromium(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(CHROMIUM, [
@@ -30,6 +32,10 @@ beforeAll(async () => {
   truth = result.files.map((f) => path.basename(path.dirname(f)));
   file = path.join(tmp, 'report.html');
   await writeReport(file, result, { truth, metrics: evaluate(result.labels, truth), title: 'Report test' });
+  // automatic K (no k given): the report gets the candidates panel
+  autoResult = await clusterImages(sample.testDir, { cacheDir: path.join(tmp, 'cache'), threads: 2, weighting: 'max' });
+  autoFile = path.join(tmp, 'report-auto.html');
+  await writeReport(autoFile, autoResult, { truth, title: 'Report test (automatic K)' });
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -54,6 +60,21 @@ describe('report helpers', () => {
     const html = await renderReport(result);
     expect(html.match(/<section class="cluster"/g)!.length).toBe(5);
     expect(html).not.toContain('id="metrics"');
+  });
+});
+
+describe('report: automatic K', () => {
+  it('shows every candidate K with the chosen one highlighted (and no panel for a fixed K)', () => {
+    const a = autoResult.kAuto!;
+    expect(a.candidates.length).toBe(18); // K = 2..19 for 20 images
+    const html = readFileSync(autoFile, 'utf8');
+    expect(html).toContain(`<div class="panel" id="kauto" data-chosen="${autoResult.k}" data-criterion="height-gap">`);
+    expect(html.match(/<rect class="kbar[^"]*" data-k="\d+"/g)!.length).toBe(18);
+    expect(html.match(/<rect class="kbar chosen"/g)!.length).toBe(1);
+    expect(html).toContain(`<rect class="kbar chosen" data-k="${a.chosen}"`);
+    expect(html).toContain(`<tr data-k="${a.chosen}" class="chosen"><th>${a.chosen}</th><td>${a.candidates.find((c) => c.k === a.chosen)!.score.toPrecision(4)}</td>`);
+    expect(html.match(/<section class="cluster"/g)!.length).toBe(autoResult.k);
+    expect(readFileSync(file, 'utf8')).not.toContain('id="kauto"');
   });
 });
 
@@ -83,6 +104,30 @@ describe.runIf(existsSync(CHROMIUM))('report in headless Chromium', () => {
     const sizes = new Array(5).fill(0);
     for (const l of result.labels) sizes[l]++;
     expect(p.sec).toEqual(sizes.map((s, c) => `${c}:${s}:${s}:true`));
+  });
+
+  it('lays out the automatic-K chart with the chosen bar in the highlight colour', () => {
+    const probe = path.join(tmp, 'probe-auto.html');
+    const check = `<script>addEventListener('load', () => {
+      const panel = document.getElementById('kauto');
+      const bars = [...document.querySelectorAll('#kauto rect.kbar')].map((r) => [r.dataset.k, getComputedStyle(r).fill, r.getBoundingClientRect().height > 0].join('|'));
+      document.body.setAttribute('data-probe', JSON.stringify({ h: panel.getBoundingClientRect().height, bars }));
+    });</script>`;
+    writeFileSync(probe, readFileSync(autoFile, 'utf8').replace('</body>', `${check}</body>`));
+    const r = chromium('--virtual-time-budget=10000', '--dump-dom', `file://${probe}`);
+    expect(r.status).toBe(0);
+    const m = /data-probe="([^"]*)"/.exec(r.stdout);
+    expect(m).not.toBeNull();
+    const p = JSON.parse(m![1]!.replace(/&quot;/g, '"')) as { h: number; bars: string[] };
+    expect(p.h).toBeGreaterThan(100);
+    const chosen = String(autoResult.k);
+    expect(p.bars.length).toBe(18);
+    for (const b of p.bars) {
+      const [k, fill, visible] = b.split('|');
+      expect(visible).toBe('true');
+      if (k === chosen) expect(fill).toBe('rgb(225, 87, 89)');
+      else expect(fill).toBe('rgb(184, 194, 209)');
+    }
   });
 
   it('renders a screenshot', () => {

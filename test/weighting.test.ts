@@ -3,18 +3,8 @@ import { availableBackends, getBackend } from '../bindings/select.js';
 import { computeWeights, meanWithinStd, patchScores, checkTau, DEFAULT_TAU } from '../src/pipeline/weighting.js';
 import type { FeatureBank, Progress } from '../src/pipeline/types.js';
 import { KernelError } from '../src/errors.js';
+import { mulberry32 as rng } from '../src/random.js';
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function bank(n: number, gridH: number, gridW: number, d: number, seed: number, f?: (i: number, p: number, k: number) => number): FeatureBank {
   const m = gridH * gridW;

@@ -12,10 +12,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, LINKAGE_METHODS, type BackendName, type LinkageMethod } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
+import { EMBEDDED_BACKBONES } from '../models/index.js';
 import { evaluate, type Metrics } from '../pipeline/metrics.js';
 import { clusterImages, InputError, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
 import type { BackboneSpec, Progress } from '../pipeline/types.js';
 import { WEIGHTINGS, DEFAULT_TAU, type Tau, type Weighting } from '../pipeline/weighting.js';
+import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
 import { createProgress, formatDuration } from './progress.js';
 
 /** Exit codes (documented in `--help`). */
@@ -42,11 +44,15 @@ export interface CliIO {
 }
 
 const HELP = `Usage:
-  anomaly-clustering <folder> --k N [options]     cluster the images under <folder> (recursively)
+  anomaly-clustering <folder> [--k N] [options]   cluster the images under <folder> (recursively)
   anomaly-clustering demo [options]               generate a synthetic defect sample and cluster it
 
 Clustering:
-  -k, --k N               number of clusters (required; 1 ≤ N ≤ number of images)
+  -k, --k N|auto          number of clusters (1 ≤ N ≤ number of images); omitted or 'auto': chosen from
+                          the dendrogram by --k-criterion among 2..--k-max (printed, in result.json and
+                          the report)                                             [auto]
+  --k-criterion C         height-gap | silhouette | calinski-harabasz | gap-statistic   [height-gap]
+  --k-max N               largest K tried by automatic K (clamped to images − 1)  [20]
   --weighting W           unsupervised | semi-supervised | uniform | max          [unsupervised]
   --normals DIR           folder of normal (defect-free) images; required for semi-supervised
   --tau T                 softmax temperature: a number (absolute; 0 = arg-max, inf = uniform)
@@ -56,7 +62,8 @@ Clustering:
   --linkage M             ward | single | complete | average | weighted | centroid | median   [ward]
   --backend B             native | wasm | js                 [first that loads, in that order]
 Features:
-  --model M               'default', nsfwjs:<id> or a path to an .onnx model     [default]
+  --model M               'default' (keras:resnet50), nsfwjs:mobilenet_v2 (fast),
+                          nsfwjs:mobilenet_v2_mid, nsfwjs:inception_v3, or an .onnx path [default]
   --layers A,B            the stride-8 and stride-16 layer names (custom models)
   --batch-size N          images per inference batch                              [8]
   --threads N             onnxruntime threads                                     [cores]
@@ -71,7 +78,8 @@ Output:
   -q, --quiet             no progress output
   -h, --help, -v, --version
 Demo:
-  --seed N, --per-class N (images per class, default 8); --k defaults to the number of classes.
+  --seed N, --per-class N (images per class, default 8); --k defaults to the number of classes (--k auto, --k-criterion or
+  --k-max choose it).
 
 Exit codes:
   0 success              1 internal error           2 bad usage or option value
@@ -132,6 +140,8 @@ function oneOf<T extends string>(name: string, s: string | undefined, values: re
 
 const OPTIONS = {
   k: { type: 'string', short: 'k' },
+  'k-criterion': { type: 'string' },
+  'k-max': { type: 'string' },
   normals: { type: 'string' },
   weighting: { type: 'string' },
   tau: { type: 'string' },
@@ -170,12 +180,20 @@ export function exitCodeOf(e: unknown): number {
       case 'ERR_MODEL': return EXIT.MODEL;
       case 'ERR_BACKEND_UNAVAILABLE': case 'ERR_ABI_MISMATCH': return EXIT.BACKEND;
       case 'ERR_ABORTED': return EXIT.INTERRUPTED;
-      case 'ERR_INVALID_METHOD': case 'ERR_INVALID_ARGUMENT': return EXIT.USAGE;
+      case 'ERR_INVALID_METHOD': case 'ERR_INVALID_ARGUMENT': case 'ERR_MEMORY_LIMIT': return EXIT.USAGE;
       default: return EXIT.INTERNAL;
     }
   }
   if (e instanceof RangeError || e instanceof TypeError) return EXIT.USAGE;
   return EXIT.INTERNAL;
+}
+
+/** One line on an automatic K: `K = 4 chosen automatically (height-gap over 2..20; best scores: K=4 0.266, K=5 0.161, K=3 0.104)`. */
+export function describeKAuto(a: AutoK): string {
+  if (a.candidates.length === 0) return `K = ${a.chosen} chosen automatically (${a.criterion}: too few images to compare candidates)`;
+  if (a.candidates.every((c) => c.score === 0) && a.chosen === 1) return `K = 1 chosen automatically (${a.criterion}: all embeddings identical)`;
+  const top = [...a.candidates].sort((x, y) => y.score - x.score || x.k - y.k).slice(0, 3);
+  return `K = ${a.chosen} chosen automatically (${a.criterion} over 2..${a.kMax}; best scores: ${top.map((c) => `K=${c.k} ${c.score.toPrecision(3)}`).join(', ')})`;
 }
 
 /** The true class of an image for `--eval`: its parent folder's name. */
@@ -193,6 +211,8 @@ export interface ResultJson {
   input: string;
   n: number;
   k: number;
+  /** Present when K was chosen automatically: criterion, chosen K and every candidate's score. */
+  kAuto?: AutoK;
   files: string[];
   labels: number[];
   truth?: string[];
@@ -249,16 +269,20 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     let backbone: BackboneSpec | undefined;
     if (v.model !== undefined || v.layers !== undefined) {
       backbone = {};
-      if (v.model !== undefined) backbone.model = v.model === 'default' || v.model.startsWith('nsfwjs:') ? v.model : path.resolve(cwd, v.model);
+      if (v.model !== undefined) backbone.model = v.model === 'default' || v.model in EMBEDDED_BACKBONES ? v.model : path.resolve(cwd, v.model);
       if (v.layers !== undefined) {
         const l = v.layers.split(',').map((s) => s.trim());
         if (l.length !== 2 || !l[0] || !l[1]) throw new CliError(`--layers: expected two comma-separated layer names, got ${JSON.stringify(v.layers)}`);
         backbone.layers = [l[0], l[1]];
       }
     }
-    let k = v.k !== undefined ? parseIntOpt('k', v.k, Number.MIN_SAFE_INTEGER) : undefined;
-    if (k !== undefined && k < 1) throw new KernelError('ERR_K_OUT_OF_RANGE', `--k: expected an integer ≥ 1, got ${k}`);
-    if (!demo && k === undefined) throw new CliError('--k: required (the number of clusters, e.g. --k 5)');
+    const kAutoAsked = v.k !== undefined && v.k.trim().toLowerCase() === 'auto';
+    if (v.k !== undefined && !kAutoAsked && !/^[+-]?\d+$/.test(v.k.trim())) throw new CliError(`--k: expected an integer or 'auto', got ${JSON.stringify(v.k)}`);
+    let k = v.k !== undefined && !kAutoAsked ? parseIntOpt('k', v.k, Number.MIN_SAFE_INTEGER) : undefined;
+    if (k !== undefined && k < 1) throw new KernelError('ERR_K_OUT_OF_RANGE', `--k: expected an integer ≥ 1 or 'auto', got ${k}`);
+    const kCriterion = oneOf<AutoKCriterion>('k-criterion', v['k-criterion'], AUTO_K_CRITERIA);
+    const kMax = parseIntOpt('k-max', v['k-max'], 2);
+    if (k !== undefined && (kCriterion !== undefined || kMax !== undefined)) throw new CliError('--k-criterion and --k-max: only with automatic K (no --k, or --k auto)');
     if (!demo && (v.seed !== undefined || v['per-class'] !== undefined)) throw new CliError('--seed and --per-class: only with the demo subcommand');
     const outDir = path.resolve(cwd, v.out ?? 'anomaly-clustering-out');
 
@@ -276,7 +300,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       const sample = await generateSample(sampleDir, { seed, perClass, trainNormals: Math.max(perClass, 5) });
       folder = sample.testDir;
       normals ??= sample.normalsDir;
-      k ??= sample.classes.length;
+      if (!kAutoAsked && kCriterion === undefined && kMax === undefined) k ??= sample.classes.length;
       doEval = true;
     } else {
       folder = path.resolve(cwd, positionals[0]!);
@@ -286,7 +310,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     }
 
     const options: ClusterOptions = {
-      k: k!, weighting, tau, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
+      k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, weighting, tau, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
       normals: weighting === 'semi-supervised' ? normals : undefined,
       skipBad: Boolean(v['skip-bad']), signal: io.signal,
       onProgress: (p: Progress) => progress!.update(p),
@@ -305,11 +329,13 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       input: folder,
       n: result.n,
       k: result.k,
+      ...(result.kAuto ? { kAuto: result.kAuto } : {}),
       files: result.files,
       labels: [...result.labels],
       ...(truth ? { truth } : {}),
       ...(metrics ? { metrics } : {}),
       options: {
+        k: k ?? 'auto', kCriterion: k === undefined ? kCriterion ?? DEFAULT_AUTO_K_CRITERION : null, kMax: k === undefined ? kMax ?? null : null,
         weighting, tau, linkage, references: references ?? null, normals: options.normals ?? null, backbone: backbone ?? 'default', batchSize: batchSize ?? null,
         threads: threads ?? null, cache: cacheDir === undefined ? 'default' : cacheDir, extensions: extensions ?? null, skipBad: options.skipBad,
       },
@@ -343,6 +369,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       const sizes = new Array<number>(result.k).fill(0);
       for (const l of result.labels) sizes[l]! += 1;
       stdout.write(`Clustered ${result.n} images into ${result.k} clusters (${weighting}, ${linkage}; ${result.backend.name}/${result.backend.isa}) in ${formatDuration(result.timings.total)}\n`);
+      if (result.kAuto) stdout.write(`  ${describeKAuto(result.kAuto)}\n`);
       stdout.write(`  sizes: ${sizes.map((s, c) => `${c}:${s}`).join('  ')}\n`);
       if (result.skipped.length) stdout.write(`  skipped ${result.skipped.length} unreadable image(s): see result.json\n`);
       if (metrics) stdout.write(`  NMI ${metrics.nmi.toFixed(3)}   ARI ${metrics.ari.toFixed(3)}   F1 ${metrics.f1.toFixed(3)}\n`);

@@ -11,6 +11,9 @@ import { getBackend } from '../../bindings/select.js';
 import { KernelError } from '../errors.js';
 import type { BackboneSpec, FeatureBank, ImageInput, Progress, Stage } from './types.js';
 import { computeWeights, checkTau, DEFAULT_TAU, WEIGHTINGS, type Tau, type Weighting } from './weighting.js';
+import { autoReferences, DEFAULT_AUTO_REFERENCES, DEFAULT_EXACT_WORK_LIMIT, type BankPrecision } from './approx.js';
+import { checkMemoryLimit, defaultMemoryLimit, planClustering, type ClusteringPlan } from './memory.js';
+import { checkAutoKOptions, chooseKAsync, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from './autok.js';
 
 /** File extensions treated as images when a folder is given (lower case, with the dot). */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.avif'] as const;
@@ -35,8 +38,14 @@ export class InputError extends KernelError {
 
 /** Options of {@link clusterImages}. */
 export interface ClusterOptions {
-  /** Number of clusters, 1 ≤ k ≤ number of images (required). */
-  k: number;
+  /**
+   * Number of clusters, 1 ≤ k ≤ number of images, or `'auto'` (the same as leaving it out): K is chosen from the
+   * dendrogram and the embeddings by `autoK.criterion` (see `pipeline/autok.ts`) and reported in `result.kAuto`.
+   * @default 'auto'
+   */
+  k?: number | 'auto';
+  /** How K is chosen when `k` is `'auto'` or not given. @default `{criterion: DEFAULT_AUTO_K_CRITERION, kMax: 20}` (kMax clamped to n−1) */
+  autoK?: { criterion?: AutoKCriterion; kMax?: number };
   /** @default 'unsupervised' */
   weighting?: Weighting;
   /** Softmax temperature, absolute or `{relative: r}`. @default {relative: 1} */
@@ -63,10 +72,29 @@ export interface ClusterOptions {
   layerNorm?: 'none' | 'l2';
   /** Random projection of the patch features (see `FeatureOptions.projectDim`). @default 256 */
   projectDim?: number | false;
-  /** Approximate unsupervised weighting: R random reference images per image (see `WeightingOptions.references`). @default exact */
-  references?: number;
+  /**
+   * Unsupervised weighting against R random reference images per image (see `WeightingOptions.references`), or
+   * `'exact'` (all N−1), or `'auto'`: exact while the estimated work N²·M²·D ≤ `exactWorkLimit`, else
+   * {@link DEFAULT_AUTO_REFERENCES} references; the switch is announced in the progress output and listed in
+   * `result.approximations`. @default 'auto'
+   */
+  references?: number | 'exact' | 'auto';
+  /** Multiply-adds above which `references: 'auto'` approximates. @default {@link DEFAULT_EXACT_WORK_LIMIT} (1e13 ≈ 5 CPU-minutes on AVX2) */
+  exactWorkLimit?: number;
+  /** Semi-supervised: coreset of the normal patches, a fraction in (0, 1] or a count (see `WeightingOptions.coreset`). @default exact */
+  coreset?: number;
+  /** Semi-supervised: storage of the normal patch bank (see `WeightingOptions.bankPrecision`). @default 'f32' */
+  bankPrecision?: BankPrecision;
   /** Work per grouped-NN call (see `WeightingOptions.chunkWork`). @default 2e9 */
   chunkWork?: number;
+  /**
+   * Memory budget of the clustering stage in bytes (`Infinity` = no limit). When the n(n−1)/2 condensed distance
+   * matrix (8 B per pair on native, 16 on wasm, 20 on js; see `pipeline/memory.ts`) would exceed it, `'ward'`
+   * switches to Ward on the embeddings (`wardFromVectors`, O(n·d) memory, same Z up to rounding) and any other
+   * linkage throws `ERR_MEMORY_LIMIT` before any work starts.
+   * @default 75 % of `os.freemem()` at the call
+   */
+  memoryLimit?: number;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }
@@ -90,6 +118,8 @@ export interface ClusterResult {
   scores: Float32Array;
   /** SciPy linkage matrix, `(n−1) × 4` row-major `[a, b, height, size]`. */
   Z: Float64Array;
+  /** How Z was computed: `'condensed'` (`pdist` + `linkage`) or `'vectors'` (Ward on the embeddings, see `memoryLimit`). */
+  linkageFrom: ClusteringPlan;
   weighting: Weighting;
   /** The absolute τ used. */
   tau: number;
@@ -101,6 +131,10 @@ export interface ClusterResult {
   skipped: { file: string; error: string }[];
   /** Number of normal images used (semi-supervised), else 0. */
   normals: number;
+  /** The approximations of the patch scores in effect, one sentence each; empty = exact. */
+  approximations: string[];
+  /** Present when K was chosen automatically (`k` not given or `'auto'`): the criterion, the chosen K (= `k`) and every candidate's score. */
+  kAuto?: AutoK;
 }
 
 /**
@@ -157,11 +191,12 @@ function checkK(k: number, n: number): void {
  * @throws {TypeError} / {RangeError} / {KernelError}
  */
 export function checkClusterOptions(options: ClusterOptions): void {
-  if (options == null || typeof options !== 'object') throw new TypeError('options: expected an object with at least {k}');
-  const { k, weighting = 'unsupervised', linkage = 'ward', backend, tau = DEFAULT_TAU } = options;
-  if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1) {
-    throw new KernelError('ERR_K_OUT_OF_RANGE', `k: expected an integer ≥ 1, got ${k}`);
+  if (options == null || typeof options !== 'object') throw new TypeError('options: expected an object (e.g. {k: 5}, or {} to choose K automatically)');
+  const { k = 'auto', weighting = 'unsupervised', linkage = 'ward', backend, tau = DEFAULT_TAU } = options;
+  if (k !== 'auto' && (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1)) {
+    throw new KernelError('ERR_K_OUT_OF_RANGE', `k: expected an integer ≥ 1 or 'auto', got ${typeof k === 'string' ? JSON.stringify(k) : k}`);
   }
+  checkAutoKOptions(options.autoK);
   if (!(WEIGHTINGS as readonly string[]).includes(weighting)) {
     throw new RangeError(`weighting: expected one of ${WEIGHTINGS.join(', ')}, got ${JSON.stringify(weighting)}`);
   }
@@ -172,6 +207,14 @@ export function checkClusterOptions(options: ClusterOptions): void {
     throw new TypeError(`backend: expected one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(backend)}`);
   }
   checkTau(tau);
+  checkMemoryLimit(options.memoryLimit);
+  const { references: refs, exactWorkLimit: lim } = options;
+  if (refs !== undefined && refs !== 'exact' && refs !== 'auto' && (typeof refs !== 'number' || !Number.isSafeInteger(refs) || refs < 1)) {
+    throw new RangeError(`references: expected an integer ≥ 1, 'exact' or 'auto', got ${JSON.stringify(refs)}`);
+  }
+  if (lim !== undefined && (typeof lim !== 'number' || Number.isNaN(lim) || lim < 0)) {
+    throw new RangeError(`exactWorkLimit: expected a number ≥ 0 (multiply-adds), got ${lim}`);
+  }
   if (weighting === 'semi-supervised' && options.normals === undefined) {
     throw new InputError('normals-required', "normals: weighting 'semi-supervised' needs normal images (a folder or a list)");
   }
@@ -184,24 +227,27 @@ function aborted(signal: AbortSignal | undefined): void {
 /**
  * Clusters images by anomaly type.
  * @param input a folder (searched recursively; sorted paths) or a list of paths / `{name, data}`
- * @param options see {@link ClusterOptions}; `k` is required
+ * @param options see {@link ClusterOptions}; without `k` (or with `k: 'auto'`) K is chosen automatically (`result.kAuto`)
  * @returns see {@link ClusterResult}
  * @throws {InputError} missing folder, no images, normals missing or empty
  * @throws {KernelError} `ERR_K_OUT_OF_RANGE` (k ∉ 1..n), `ERR_IMAGE` (a bad image without `skipBad`), `ERR_MODEL`,
- *   `ERR_BACKEND_UNAVAILABLE`, `ERR_ABORTED`, `ERR_INVALID_METHOD`
+ *   `ERR_BACKEND_UNAVAILABLE`, `ERR_ABORTED`, `ERR_INVALID_METHOD`, `ERR_MEMORY_LIMIT` (a non-Ward
+ *   linkage whose condensed matrix exceeds `memoryLimit`, thrown before any work)
  * @throws {TypeError} / {RangeError} for malformed options
  */
 export async function clusterImages(input: string | ImageInput[], options: ClusterOptions): Promise<ClusterResult> {
   const t0 = performance.now();
   checkClusterOptions(options);
   const {
-    k, weighting = 'unsupervised', tau = DEFAULT_TAU, linkage = 'ward', backbone, extensions,
+    k: kOpt = 'auto', weighting = 'unsupervised', tau = DEFAULT_TAU, linkage = 'ward', backbone, extensions,
     batchSize, threads, cacheDir, skipBad = false, chunkWork, references, onProgress, signal, layerNorm, projectDim,
   } = options;
   const inputs = resolveInputs(input, extensions, false);
-  checkK(k, inputs.length);
+  if (kOpt !== 'auto') checkK(kOpt, inputs.length);
   const normalInputs = weighting === 'semi-supervised' ? resolveInputs(options.normals!, extensions, true) : undefined;
   const be = getBackend(options.backend);
+  // Before any work: the n² matrix must fit, else Ward runs on the vectors and other linkages fail here.
+  const linkageFrom = planClustering(inputs.length, linkage, be.name, options.memoryLimit ?? defaultMemoryLimit());
   aborted(signal);
 
   const { extractFeatures } = await import('./features.js');
@@ -212,7 +258,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   };
   const skipped = [...bank.skipped];
   if (bank.n === 0) throw new InputError('no-images', 'input: every image was unreadable (all skipped)');
-  checkK(k, bank.n);
+  if (kOpt !== 'auto') checkK(kOpt, bank.n);
   let normals: FeatureBank | undefined;
   if (normalInputs) {
     normals = await extractFeatures(normalInputs, {
@@ -226,7 +272,16 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   }
 
   const tw = performance.now();
-  const w = await computeWeights(bank, { weighting, tau, normals, backend: be, chunkWork, references, onProgress, signal });
+  let refs: number | undefined = typeof references === 'number' ? references : undefined;
+  let autoMessage = '';
+  if (weighting === 'unsupervised' && (references === undefined || references === 'auto')) {
+    const auto = autoReferences(bank.n, bank.m, bank.d, options.exactWorkLimit ?? DEFAULT_EXACT_WORK_LIMIT);
+    refs = auto.references;
+    autoMessage = auto.message;
+    if (autoMessage) onProgress?.({ stage: 'weights', done: 0, total: bank.n * bank.m, message: autoMessage });
+  }
+  const { coreset, bankPrecision } = options;
+  const w = await computeWeights(bank, { weighting, tau, normals, backend: be, chunkWork, references: refs, coreset, bankPrecision, onProgress, signal });
   timings.weights = performance.now() - tw;
   aborted(signal);
 
@@ -235,15 +290,32 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   onProgress?.({ stage: 'clustering', done: 0, total: 3, message: 'distances' });
   let Z: Float64Array;
   let labels: Int32Array;
+  let y: Float32Array | undefined;
+  let kAuto: AutoK | undefined;
+  let k = kOpt === 'auto' ? 1 : kOpt;
   if (n === 1) {
+    if (kOpt === 'auto') kAuto = { criterion: options.autoK?.criterion ?? DEFAULT_AUTO_K_CRITERION, chosen: 1, kMax: 1, candidates: [] };
     Z = new Float64Array(0);
     labels = new Int32Array(1);
   } else {
-    const y = await be.pdistAsync(w.embeddings, n, w.d, false);
-    onProgress?.({ stage: 'clustering', done: 1, total: 3, message: `${linkage} linkage` });
-    aborted(signal);
-    Z = await be.linkageAsync(y, n, linkage);
-    onProgress?.({ stage: 'clustering', done: 2, total: 3, message: `cut into ${k}` });
+    if (linkageFrom === 'vectors') {
+      onProgress?.({ stage: 'clustering', done: 1, total: 3, message: 'ward linkage on the embeddings (condensed matrix over memoryLimit)' });
+      Z = await be.wardFromVectorsAsync(w.embeddings, n, w.d);
+    } else {
+      y = await be.pdistAsync(w.embeddings, n, w.d, false);
+      onProgress?.({ stage: 'clustering', done: 1, total: 3, message: `${linkage} linkage` });
+      aborted(signal);
+      Z = await be.linkageAsync(y, n, linkage);
+    }
+    if (kOpt === 'auto') {
+      // the condensed matrix is reused by the silhouette criterion; with the 'vectors' plan it computes in row blocks
+      kAuto = await chooseKAsync({ embeddings: w.embeddings, n, d: w.d, Z, distances: y }, {
+        criterion: options.autoK?.criterion, kMax: options.autoK?.kMax, backend: be, linkage,
+        ...(linkageFrom === 'vectors' ? { maxDistanceBytes: 0 } : {}),
+      });
+      k = kAuto.chosen;
+    }
+    onProgress?.({ stage: 'clustering', done: 2, total: 3, message: kAuto ? `cut into ${k} (automatic K, ${kAuto.criterion})` : `cut into ${k}` });
     labels = be.cutK(Z, n, k);
   }
   onProgress?.({ stage: 'clustering', done: 3, total: 3 });
@@ -252,7 +324,9 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
 
   return {
     files: bank.files, labels, k, n, embeddings: w.embeddings, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
-    scores: w.scores, Z, weighting, tau: w.tau, linkage, timings,
+    scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, linkage, timings,
     backend: { name: be.name, isa: be.isa, threads: be.threads }, skipped, normals: normals?.n ?? 0,
+    approximations: autoMessage ? [autoMessage, ...w.approximations] : w.approximations,
+    ...(kAuto ? { kAuto } : {}),
   };
 }

@@ -8,6 +8,10 @@
  *   chunks of whole images so that progress is reported and an `AbortSignal` is honoured between chunks, and the
  *   async kernel keeps the event loop free.
  * - `'semi-supervised'`: s_im = min over all patches z of the normal images of d(z_im, z) (mode `'min'`).
+ * - Approximations (approx.ts; each off by default, each with an exact setting; the result lists those in
+ *   effect in `approximations`): `references` R random other images per image (unsupervised), `coreset` a greedy
+ *   k-center subset of the normal patches (semi-supervised), `bankPrecision: 'f16'` the normal bank stored as
+ *   binary16. Their measured price: `benches/approx.mjs`.
  * - `'uniform'`: α = 1/M (mean pooling; scores are all 0).
  * - `'max'`: per-dimension max pooling over the patches instead of a weighted mean. Its "weights" (for the heat
  *   maps only) are the share of the D dimensions in which each patch holds the maximum.
@@ -19,7 +23,9 @@
 import type { BackendName, KernelBackend } from '../../bindings/backend.js';
 import { getBackend } from '../../bindings/select.js';
 import { KernelError } from '../errors.js';
+import { BANK_PRECISIONS, coresetSize, f16ToF32, f32ToF16, F16_CHUNK_VALUES, gatherRows, kCenterGreedyAsync, type BankPrecision } from './approx.js';
 import type { FeatureBank, Progress } from './types.js';
+import { mulberry32 } from '../random.js';
 
 /** How patches are weighted into an image embedding. */
 export type Weighting = 'unsupervised' | 'semi-supervised' | 'uniform' | 'max';
@@ -47,8 +53,23 @@ export interface WeightingOptions {
    * @default undefined (exact)
    */
   references?: number;
-  /** Seed of the reference subsets. @default 0 */
+  /** Seed of the reference subsets and of the coreset selection. @default 0 */
   seed?: number;
+  /**
+   * Approximate semi-supervised scores: distances to a greedy k-center coreset of the normal patches instead of
+   * all of them (approx.ts `kCenterGreedy`). A fraction in (0, 1] of the normal patches or a count > 1;
+   * `1` (or a count ≥ all patches) = exact, without any selection. Cost of the scores × the fraction, plus the
+   * selection. @default undefined (exact)
+   */
+  coreset?: number;
+  /** Dimension of the projection the coreset is selected on (`false` = the patches themselves). @default 64 (approx.ts `DEFAULT_CORESET_DIM`) */
+  coresetDim?: number | false;
+  /**
+   * Storage of the semi-supervised look-up bank (the normal patches, or their coreset): `'f16'` keeps it as
+   * binary16 (half the memory) and expands 2²² values at a time to f32 for the kernel. No effect on the
+   * unsupervised scores (their bank is also the query set). @default 'f32'
+   */
+  bankPrecision?: BankPrecision;
   /** Patch bank of normal images, required for `'semi-supervised'` (same `d`). */
   normals?: FeatureBank;
   /** Kernel backend, by name or as an object. @default the first that loads ({@link getBackend}) */
@@ -82,6 +103,8 @@ export interface WeightingResult {
   maps: Float32Array[];
   /** Image embeddings, size `n*d`. */
   embeddings: Float32Array;
+  /** The approximations in effect, one sentence each (empty when the scores are exact). */
+  approximations: string[];
 }
 
 /** `[0, m, 2m, …, n·m]`. */
@@ -162,12 +185,37 @@ export function meanWithinStd(scores: Float32Array, n: number, m: number): numbe
 export async function patchScores(
   bank: FeatureBank,
   mode: 'unsupervised' | 'semi-supervised',
-  options: Pick<WeightingOptions, 'normals' | 'backend' | 'chunkWork' | 'onProgress' | 'signal' | 'references' | 'seed'> = {},
+  options: Pick<WeightingOptions, ScoreOption> = {},
 ): Promise<Float32Array> {
-  const { normals, chunkWork = 2e9, onProgress, signal, references, seed = 0 } = options;
-  if (references !== undefined && (!Number.isSafeInteger(references) || references < 1)) {
-    throw new RangeError(`references: expected an integer ≥ 1, got ${references}`);
+  return (await scoresWithInfo(bank, mode, options)).scores;
+}
+
+type ScoreOption = 'normals' | 'backend' | 'chunkWork' | 'onProgress' | 'signal' | 'references' | 'seed' | 'coreset' | 'coresetDim' | 'bankPrecision';
+
+/** Throws a RangeError for a malformed approximation knob (whether or not the weighting uses it). */
+function checkApproxOptions(o: Pick<WeightingOptions, ScoreOption>): void {
+  if (o.references !== undefined && (!Number.isSafeInteger(o.references) || o.references < 1)) {
+    throw new RangeError(`references: expected an integer ≥ 1, got ${o.references}`);
   }
+  if (o.coreset !== undefined) coresetSize(o.coreset, 1);
+  if (o.coresetDim !== undefined && o.coresetDim !== false && (!Number.isSafeInteger(o.coresetDim) || o.coresetDim < 1)) {
+    throw new RangeError(`coresetDim: expected an integer ≥ 1 or false, got ${o.coresetDim}`);
+  }
+  if (o.bankPrecision !== undefined && !(BANK_PRECISIONS as readonly string[]).includes(o.bankPrecision)) {
+    throw new RangeError(`bankPrecision: expected one of ${BANK_PRECISIONS.join(', ')}, got ${JSON.stringify(o.bankPrecision)}`);
+  }
+  if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) throw new RangeError(`seed: expected an integer, got ${o.seed}`);
+}
+
+/** {@link patchScores} plus a description of the approximations used. */
+async function scoresWithInfo(
+  bank: FeatureBank,
+  mode: 'unsupervised' | 'semi-supervised',
+  options: Pick<WeightingOptions, ScoreOption>,
+): Promise<{ scores: Float32Array; approximations: string[] }> {
+  const { normals, chunkWork = 2e9, onProgress, signal, references, seed = 0, coreset, bankPrecision = 'f32' } = options;
+  checkApproxOptions(options);
+  const approximations: string[] = [];
   const be = resolveBackend(options.backend);
   const { n, m, d } = bank;
   const total = n * m;
@@ -175,9 +223,10 @@ export async function patchScores(
   let groupOffsets: Uint32Array;
   let groupedMode: 'mean-excluding-own' | 'min';
   if (mode === 'unsupervised') {
-    if (n < 2) return new Float32Array(total);
+    if (n < 2) return { scores: new Float32Array(total), approximations };
     if (references !== undefined && references < n - 1) {
-      return subsetScores(bank, references, seed, be, onProgress, signal);
+      approximations.push(`unsupervised scores against ${references} random reference images per image (of ${n - 1}; seed ${seed})`);
+      return { scores: await subsetScores(bank, references, seed, be, onProgress, signal), approximations };
     }
     base = bank.data;
     groupOffsets = bagOffsets(n, m);
@@ -191,7 +240,26 @@ export async function patchScores(
       throw new KernelError('ERR_SHAPE_MISMATCH', `normals: expected patches of d=${d} dims (as the clustered images), got d=${normals.d}`);
     }
     base = normals.data;
-    groupOffsets = new Uint32Array([0, normals.n * normals.m]);
+    let rows = normals.n * normals.m;
+    if (coreset !== undefined && coresetSize(coreset, rows) < rows) {
+      const k = coresetSize(coreset, rows);
+      const tc = performance.now();
+      onProgress?.({ stage: 'weights', done: 0, total, message: `coreset: selecting ${k} of ${rows} normal patches` });
+      const sel = await kCenterGreedyAsync(base, rows, d, k, {
+        seed, dim: options.coresetDim, backend: be, signal,
+        onProgress: onProgress && ((j, kk) => onProgress({ stage: 'weights', done: 0, total, message: `coreset: ${j}/${kk} normal patches selected` })),
+      });
+      base = gatherRows(base, d, sel.indices);
+      approximations.push(`semi-supervised scores against a greedy k-center coreset of ${k} of the ${rows} normal patches ` +
+        `(${((100 * k) / rows).toPrecision(3)} %, selected in ${((performance.now() - tc) / 1000).toFixed(1)} s)`);
+      rows = k;
+    }
+    if (bankPrecision === 'f16') {
+      approximations.push(`normal patch bank stored as f16 (${rows} × ${d})`);
+      const scores = await minScoresF16(bank, f32ToF16(base), rows, be, chunkWork, onProgress, signal);
+      return { scores, approximations };
+    }
+    groupOffsets = new Uint32Array([0, rows]);
     groupedMode = 'min';
   }
   const nb = base.length / d;
@@ -211,6 +279,41 @@ export async function patchScores(
     const s = await be.groupedNNAsync({ queries, nq, base, groupOffsets, d, mode: groupedMode, queryGroups });
     out.set(s, i0 * m);
     onProgress?.({ stage: 'weights', done: i1 * m, total, message: `${mode} patch scores` });
+  }
+  throwIfAborted(signal, 'weights');
+  return { scores: out, approximations };
+}
+
+/**
+ * Semi-supervised scores against a bank of `rows` normal patches stored as binary16: the bank is expanded to f32
+ * {@link F16_CHUNK_VALUES} values at a time and each score is the minimum over the chunks.
+ */
+async function minScoresF16(
+  bank: FeatureBank, base16: Uint16Array, rows: number, be: KernelBackend, chunkWork: number,
+  onProgress: WeightingOptions['onProgress'], signal: AbortSignal | undefined,
+): Promise<Float32Array> {
+  const { n, m, d } = bank;
+  const total = n * m;
+  const rowsPerChunk = Math.max(1, Math.min(rows, Math.floor(F16_CHUNK_VALUES / d)));
+  const nChunks = Math.ceil(rows / rowsPerChunk);
+  const buf = new Float32Array(rowsPerChunk * d);
+  const out = new Float32Array(total).fill(Infinity);
+  const message = `semi-supervised patch scores (f16 bank, ${nChunks} chunk${nChunks > 1 ? 's' : ''})`;
+  onProgress?.({ stage: 'weights', done: 0, total, message });
+  for (let c = 0; c < nChunks; c++) {
+    const r0 = c * rowsPerChunk;
+    const r1 = Math.min(rows, r0 + rowsPerChunk);
+    const base = buf.subarray(0, (r1 - r0) * d);
+    f16ToF32(base16.subarray(r0 * d, r1 * d), base);
+    const groupOffsets = new Uint32Array([0, r1 - r0]);
+    const imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * (r1 - r0) * d)));
+    for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
+      throwIfAborted(signal, 'weights');
+      const i1 = Math.min(n, i0 + imagesPerChunk);
+      const s = await be.groupedNNAsync({ queries: bank.data.subarray(i0 * m * d, i1 * m * d), nq: (i1 - i0) * m, base, groupOffsets, d, mode: 'min' });
+      for (let q = 0, o = i0 * m; q < s.length; q++, o++) if (s[q]! < out[o]!) out[o] = s[q]!;
+      onProgress?.({ stage: 'weights', done: Math.round(((c + i1 / n) / nChunks) * total), total, message });
+    }
   }
   throwIfAborted(signal, 'weights');
   return out;
@@ -249,16 +352,6 @@ async function subsetScores(
   return out;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Scores, weights and embeddings of every image of a bank.
@@ -274,6 +367,7 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
     throw new RangeError(`weighting: expected one of ${WEIGHTINGS.join(', ')}, got ${JSON.stringify(weighting)}`);
   }
   const tauN = checkTau(tauOpt);
+  checkApproxOptions(options);
   checkBank('bank', bank);
   throwIfAborted(signal, 'weights');
   const be = resolveBackend(options.backend);
@@ -285,6 +379,7 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
   let embeddings: Float32Array;
   let tau: number;
   let spread = 0;
+  let approximations: string[] = [];
   if (weighting === 'uniform' || weighting === 'max') {
     scores = new Float32Array(n * m);
     if (weighting === 'uniform') {
@@ -298,7 +393,7 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
     }
     onProgress?.({ stage: 'weights', done: n * m, total: n * m, message: weighting });
   } else {
-    scores = await patchScores(bank, weighting, { ...options, backend: be });
+    ({ scores, approximations } = await scoresWithInfo(bank, weighting, { ...options, backend: be }));
     spread = meanWithinStd(scores, n, m);
     tau = typeof tauN === 'number' ? tauN : tauN.relative * spread;
     weights = be.softmaxWeights(scores, offsets, tau);
@@ -306,7 +401,7 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
   }
   const maps: Float32Array[] = [];
   for (let i = 0; i < n; i++) maps.push(weights.subarray(i * m, (i + 1) * m));
-  return { weighting, tau, scoreSpread: spread, n, m, d, gridH, gridW, scores, weights, maps, embeddings };
+  return { weighting, tau, scoreSpread: spread, n, m, d, gridH, gridW, scores, weights, maps, embeddings, approximations };
 }
 
 /** For max pooling: the share of the d dimensions in which each patch attains its image's maximum (ties share). */

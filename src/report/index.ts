@@ -32,6 +32,8 @@ export interface ReportInput {
   timings?: Record<string, number | undefined>;
   backend?: { name: string; isa: string; threads?: number };
   skipped?: { file: string; error: string }[];
+  /** When K was chosen automatically (`ClusterResult.kAuto`): shown as a chart and table of the candidates. */
+  kAuto?: { criterion: string; chosen: number; kMax?: number; candidates: { k: number; score: number; se?: number }[] };
 }
 
 /** Options of {@link renderReport}. */
@@ -252,6 +254,39 @@ async function mapLimit<T, R>(items: T[], limit: number, f: (x: T, i: number) =>
   return out;
 }
 
+/**
+ * The automatic-K panel: one bar per candidate K (height = score, min–max scaled so that negative silhouettes
+ * show), the chosen K highlighted, and the same numbers as a table. Hooks: `#kauto`, `rect.kbar[data-k]`,
+ * `tr[data-k]`, `.chosen` on the chosen bar and row.
+ */
+export function kAutoPanel(a: NonNullable<ReportInput['kAuto']>): string {
+  const c = a.candidates;
+  const head = `<h3>Number of clusters <small>(automatic: ${esc(a.criterion)}, K = ${a.chosen})</small></h3>`;
+  if (c.length === 0) return `<div class="panel" id="kauto" data-chosen="${a.chosen}">${head}<p class="hint">Too few images to compare candidates: K = ${a.chosen}.</p></div>`;
+  const W = 560;
+  const H = 150;
+  const pad = { l: 40, r: 8, t: 10, b: 22 };
+  const lo = Math.min(0, ...c.map((x) => x.score));
+  const hi = Math.max(...c.map((x) => x.score));
+  const span = hi - lo || 1;
+  const bw = (W - pad.l - pad.r) / c.length;
+  const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - (v - lo) / span);
+  const bars = c.map((x, i) => {
+    const top = Math.min(y(x.score), y(0));
+    const h = Math.max(1, Math.abs(y(x.score) - y(0)));
+    const cls = x.k === a.chosen ? 'kbar chosen' : 'kbar';
+    const cx = pad.l + (i + 0.5) * bw;
+    return `<rect class="${cls}" data-k="${x.k}" x="${(pad.l + i * bw + bw * 0.15).toFixed(1)}" y="${top.toFixed(1)}" width="${(bw * 0.7).toFixed(1)}" height="${h.toFixed(1)}"><title>K = ${x.k}: ${x.score.toPrecision(4)}</title></rect>`
+      + `<text class="klabel${x.k === a.chosen ? ' chosen' : ''}" x="${cx.toFixed(1)}" y="${H - 6}" text-anchor="middle">${x.k}</text>`;
+  }).join('');
+  const axis = [hi, lo === 0 ? 0 : lo].map((v) => `<text class="ticklabel" x="${pad.l - 4}" y="${(y(v) + 3).toFixed(1)}" text-anchor="end">${v.toPrecision(2)}</text>`).join('')
+    + `<line class="tick" x1="${pad.l}" x2="${W - pad.r}" y1="${y(0).toFixed(1)}" y2="${y(0).toFixed(1)}"/>`;
+  const svg = `<svg id="kauto-chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="score of each candidate K">${axis}${bars}</svg>`;
+  const rows = c.map((x) => `<tr data-k="${x.k}"${x.k === a.chosen ? ' class="chosen"' : ''}><th>${x.k}</th><td>${x.score.toPrecision(4)}</td>${x.se !== undefined ? `<td>± ${x.se.toPrecision(2)}</td>` : ''}</tr>`).join('');
+  const table = `<table class="kv ktable"><tr><th>K</th><th>${esc(a.criterion)}</th>${c[0]!.se !== undefined ? '<th>s(K)</th>' : ''}</tr>${rows}</table>`;
+  return `<div class="panel" id="kauto" data-chosen="${a.chosen}" data-criterion="${esc(a.criterion)}">${head}<div class="kauto">${svg}<details><summary>scores</summary>${table}</details></div></div>`;
+}
+
 const fmtMs = (ms: number | undefined) => (ms === undefined ? '–' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`);
 
 /**
@@ -309,7 +344,7 @@ export async function renderReport(result: ReportInput, options: ReportOptions =
       + `<div class="bar"><i style="width:${Math.max(0, Math.min(100, metrics[m] * 100)).toFixed(1)}%"></i></div></div>`).join('')}</div>`
     : '';
   const run: [string, string][] = [
-    ['images', String(n)], ['clusters (K)', String(k)],
+    ['images', String(n)], ['clusters (K)', result.kAuto ? `${k} (automatic, ${result.kAuto.criterion})` : String(k)],
     ...(result.weighting ? [['weighting', result.weighting] as [string, string]] : []),
     ...(result.tau !== undefined && Number.isFinite(result.tau) ? [['τ (absolute)', result.tau.toPrecision(3)] as [string, string]] : []),
     ...(result.linkage ? [['linkage', result.linkage] as [string, string]] : []),
@@ -341,6 +376,7 @@ ${metricCards}
 ${timingRows ? `<div class="panel"><h3>Timings</h3><table class="kv">${timingRows}</table></div>` : ''}
 </div>
 ${skipped}
+${result.kAuto ? kAutoPanel(result.kAuto) : ''}
 <div class="charts">
 <div class="panel"><h3>Cluster sizes${truth ? ' <small>(coloured by true class)</small>' : ''}</h3>${sizesSvg(labels, k, truth, classes)}${legend}</div>
 <div class="panel wide"><h3>Dendrogram <small>(${esc(result.linkage ?? 'linkage')}, √ height scale, cut at K)</small></h3>${dendrogramSvg(Z, n, labels, k)}</div>
@@ -418,5 +454,13 @@ figcaption { font-size: 11px; color: var(--muted); margin-top: 3px; display: fle
 figcaption .name { overflow: hidden; text-overflow: ellipsis; }
 .cls { width: 8px; height: 8px; border-radius: 50%; background: var(--c); flex: none; font-size: 0; }
 details.skipped { margin: 0 0 16px; color: var(--muted); }
+#kauto { margin-bottom: 16px; }
+#kauto .kauto { display: flex; flex-wrap: wrap; gap: 12px 28px; align-items: flex-start; }
+#kauto svg { flex: 1 1 420px; width: 100%; max-width: 640px; height: auto; display: block; }
+#kauto .ticklabel { font-size: 10px; fill: var(--muted); } #kauto .tick { stroke: var(--muted); opacity: .5; }
+#kauto .ktable td { padding-right: 12px; }
+rect.kbar { fill: #b8c2d1; } rect.kbar.chosen { fill: #e15759; }
+text.klabel { font-size: 10px; fill: var(--muted); } text.klabel.chosen { fill: #e15759; font-weight: 700; }
+.ktable tr.chosen th, .ktable tr.chosen td { color: #e15759; font-weight: 650; }
 footer { text-align: center; color: var(--muted); font-size: 12px; padding: 20px; }
 `;

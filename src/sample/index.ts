@@ -12,6 +12,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { mulberry32 as prng } from '../random.js';
+export { prng };
 
 /** The defect types the generator draws. */
 export type DefectType = 'scratch' | 'spot' | 'crack' | 'contamination';
@@ -56,17 +58,6 @@ export interface SampleImage {
   channels: 3;
 }
 
-/** mulberry32: small, fast, deterministic. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Smooth value noise on a `cells × cells` lattice (periodic), sampled at (x, y) ∈ [0,1)². */
 function valueNoise(rand: () => number, cellsX: number, cellsY: number): (x: number, y: number) => number {

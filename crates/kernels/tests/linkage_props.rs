@@ -202,9 +202,8 @@ fn ward_from_vectors_validates() {
     assert_eq!(ward_from_vectors(&[1.0; 5], 2, 3), Err(Error::ShapeMismatch { what: "x", expected: 6, got: 5 }));
     assert_eq!(ward_from_vectors(&[1.0, f32::NAN, 0.0, 0.0], 2, 2), Err(Error::NonFinite { what: "x", index: 1 }));
     assert_eq!(ward_from_vectors(&[1.0, 2.0], 1, 2), Ok(vec![]));
-    // d = 0: every distance is 0.
-    let z = ward_from_vectors(&[], 4, 0).unwrap();
-    assert!(z.chunks_exact(4).all(|r| r[2] == 0.0));
+    // d = 0 is refused like an empty input (as the other backends and the public API do).
+    assert_eq!(ward_from_vectors(&[], 4, 0), Err(Error::Empty("d (dimension)")));
 }
 
 #[test]

@@ -267,6 +267,16 @@ pub fn hc_linkage_f32(y: &[f32], n: usize, method: &str) -> Result<Vec<f64>, JsE
     .map_err(js_err)
 }
 
+/// Ward linkage matrix Z (`(n-1)*4` f64) of the `n × d` rows `x`, without the condensed matrix (`O(n·d)` memory).
+#[wasm_bindgen]
+pub fn hc_ward_from_vectors(x: &[f32], n: usize, d: usize) -> Result<Vec<f64>, JsError> {
+    (|| {
+        check_len("x", x.len(), mul("x", n, d)?)?;
+        k::linkage::ward_from_vectors(x, n, d)
+    })()
+    .map_err(js_err)
+}
+
 /// Labels (0-based, `n` values) of the cut of Z into exactly `k` clusters.
 #[wasm_bindgen]
 pub fn hc_cut_k(z: &[f64], n: usize, k: usize) -> Result<Vec<i32>, JsError> {

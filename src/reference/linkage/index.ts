@@ -14,6 +14,7 @@ export { mstSingleLinkage } from './mst.js';
 export { nnChainLinkage } from './nn-chain.js';
 export { genericLinkage } from './generic.js';
 export { sortAndLabel } from './union-find.js';
+export { wardFromVectorsRef } from './ward-vectors.js';
 export { UPDATES } from './methods.js';
 
 /** Z of the condensed matrix `y` (any float array, widened to f64) of `n ≥ 1` points; inputs trusted. */

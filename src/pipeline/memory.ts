@@ -1,0 +1,78 @@
+/**
+ * @file Memory planning of the clustering stage (issue 6, large image sets): how many bytes the exact
+ * `pdist` + `linkage` path needs, the default budget, and the choice between the condensed matrix and Ward on the
+ * vectors ({@link planClustering}). Pure arithmetic, checked before any work starts.
+ *
+ * What the condensed path holds at its peak, per pair of images (n(n−1)/2 pairs), measured from the code:
+ * - `native`: the f32 `pdist` output in JS (4 B) + the addon's f32 working copy that the linkage updates in place
+ *   (4 B) = **8 B**;
+ * - `wasm`: the f32 output in JS (4 B) + its copy in linear memory (4 B) + the f64 matrix the kernel widens it to
+ *   (8 B) = **16 B**, of which 12 B live in the 32-bit linear memory (at most 4 GiB: about n = 26 000);
+ * - `js`: the f32 output (4 B) + an f64 copy (8 B) + the f64 working matrix of the NN-chain (8 B) = **20 B**.
+ *
+ * Ward on the vectors (`wardFromVectors`) holds `n·d` f64 centroids plus an f32 copy of the embeddings: 12 B per
+ * value, e.g. 300 MB for n = 100 000, d = 256, where the condensed path would need 40 GB (native).
+ * @module pipeline/memory
+ */
+import { freemem } from 'node:os';
+import type { BackendName, LinkageMethod } from '../../bindings/backend.js';
+import { KernelError } from '../errors.js';
+
+/** Peak bytes per pair of observations of `pdist` + `linkage` on each backend (see the module doc). */
+export const CONDENSED_BYTES_PER_PAIR: Readonly<Record<BackendName, number>> = { native: 8, wasm: 16, js: 20 };
+/** Of {@link CONDENSED_BYTES_PER_PAIR}, the bytes per pair inside the wasm module's 32-bit linear memory. */
+const WASM_LINEAR_BYTES_PER_PAIR = 12;
+/** Usable wasm32 linear memory (4 GiB less a margin for the module's own data). */
+const WASM_MAX_LINEAR = 4 * 2 ** 30 - 64 * 2 ** 20;
+/** Share of the currently available memory that the default budget takes. */
+export const DEFAULT_MEMORY_SHARE = 0.75;
+
+/**
+ * The default `memoryLimit`: {@link DEFAULT_MEMORY_SHARE} (75 %) of `os.freemem()` at the time of the call (on
+ * Linux: `MemAvailable`, i.e. free memory plus reclaimable caches), the rest being left for the feature bank,
+ * the embeddings and V8.
+ */
+export function defaultMemoryLimit(): number {
+  return Math.floor(DEFAULT_MEMORY_SHARE * freemem());
+}
+
+/** Peak bytes of `pdist` + `linkage` for `n` observations on `backend` (0 for n ≤ 1). */
+export function condensedBytes(n: number, backend: BackendName): number {
+  return n < 2 ? 0 : ((n * (n - 1)) / 2) * CONDENSED_BYTES_PER_PAIR[backend];
+}
+
+/** Peak bytes of `wardFromVectors` for `n × d` embeddings (f64 centroids + an f32 copy). */
+export function vectorsBytes(n: number, d: number): number {
+  return n * d * 12;
+}
+
+/** Checks a `memoryLimit` option: a number > 0 (bytes; `Infinity` = no limit) or undefined (the default). */
+export function checkMemoryLimit(v: unknown): void {
+  if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v) || v <= 0)) {
+    throw new RangeError(`memoryLimit: expected a number of bytes > 0 (Infinity = no limit), got ${String(v)}`);
+  }
+}
+
+/** How the clustering stage runs: on the condensed matrix (`pdist` + `linkage`), or Ward on the vectors. */
+export type ClusteringPlan = 'condensed' | 'vectors';
+
+const fmt = (b: number): string => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
+
+/**
+ * Chooses the clustering algorithm for `n` images before any work starts: the exact condensed path when it fits
+ * in `memoryLimit` bytes (and, on wasm, in the 4 GiB linear memory), else Ward on the vectors for `'ward'`.
+ * @throws {KernelError} `ERR_MEMORY_LIMIT` for another linkage whose condensed matrix does not fit
+ */
+export function planClustering(n: number, linkage: LinkageMethod, backend: BackendName, memoryLimit: number): ClusteringPlan {
+  const need = condensedBytes(n, backend);
+  const wasmTooBig = backend === 'wasm' && (n * (n - 1)) / 2 * WASM_LINEAR_BYTES_PER_PAIR > WASM_MAX_LINEAR;
+  if (need <= memoryLimit && !wasmTooBig) return 'condensed';
+  if (linkage === 'ward') return 'vectors';
+  const why = wasmTooBig && need <= memoryLimit ? `more than the wasm backend's 4 GiB linear memory` : `more than memoryLimit = ${fmt(memoryLimit)}`;
+  throw new KernelError(
+    'ERR_MEMORY_LIMIT',
+    `clustering: '${linkage}' linkage of ${n} images needs the n(n−1)/2 condensed distance matrix, about ${fmt(need)} on the ` +
+      `${backend} backend, ${why}; use linkage 'ward' (computed from the embeddings in O(n·d) memory), fewer images, ` +
+      `the native backend, or a larger memoryLimit`,
+  );
+}
