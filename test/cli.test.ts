@@ -51,6 +51,7 @@ describe('cli: usage and bad input', () => {
     ['bad --linkage', ['SAMPLE', '--k', '2', '--linkage', 'nearest'], EXIT.USAGE, /ward/],
     ['bad --backend', ['SAMPLE', '--k', '2', '--backend', 'gpu'], EXIT.USAGE, /native, wasm, js/],
     ['bad --tau', ['SAMPLE', '--k', '2', '--tau', '-3'], EXIT.USAGE, /--tau/],
+    ['bad --references', ['SAMPLE', '--k', '2', '--references', 'some'], EXIT.USAGE, /--references: expected an integer/],
     ['bad --batch-size', ['SAMPLE', '--k', '2', '--batch-size', '0'], EXIT.USAGE, /--batch-size/],
     ['semi-supervised without --normals', ['SAMPLE', '--k', '2', '--weighting', 'semi-supervised'], EXIT.USAGE, /--normals: required/],
     ['missing folder', ['does-not-exist', '--k', '2'], EXIT.NOT_FOUND, /folder not found/],
@@ -116,8 +117,10 @@ describe('cli: clustering a folder', () => {
     expect(r.err).toContain('weights');
 
     // deterministic across runs
-    const r2 = await run(sample.testDir, '--k', '5', '--json', '--out', path.join(tmp, 'out2'), '--cache', cache, '--no-report');
+    expect(j.approximations).toEqual([]); // 15 images: exact scores
+    const r2 = await run(sample.testDir, '--k', '5', '--json', '--out', path.join(tmp, 'out2'), '--cache', cache, '--no-report', '--references', 'exact');
     expect((JSON.parse(r2.out) as ResultJson).labels).toEqual(j.labels);
+    expect((JSON.parse(r2.out) as ResultJson).options.references).toBe('exact');
     expect(existsSync(path.join(tmp, 'out2', 'report.html'))).toBe(false);
   });
 

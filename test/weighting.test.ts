@@ -53,6 +53,21 @@ describe('weighting', () => {
         for (let i = 0; i < s.length; i++) expect(s[i]).toBeCloseTo(ref[i]!, 5);
       });
 
+      it('exact unsupervised: the symmetric self-join and the per-image chunks give the same scores', async () => {
+        const b = bank(7, 4, 5, 9, 11);
+        const joined = await patchScores(b, 'unsupervised', { backend: be }); // small: one self-join call
+        const chunked = await patchScores(b, 'unsupervised', { backend: be, selfJoinWork: 0, chunkWork: 1 });
+        const ref = bruteUnsup(b);
+        for (let i = 0; i < joined.length; i++) {
+          expect(Math.abs(joined[i]! - chunked[i]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, ref[i]!));
+          expect(joined[i]).toBeCloseTo(ref[i]!, 5);
+        }
+        const msgs: string[] = [];
+        await patchScores(b, 'unsupervised', { backend: be, onProgress: (p) => msgs.push(p.message ?? '') });
+        expect(msgs).toContain('unsupervised patch scores (symmetric self-join)');
+        await expect(patchScores(b, 'unsupervised', { backend: be, selfJoinWork: -1 })).rejects.toThrow(RangeError);
+      });
+
       it('a bag with one outlier patch gives that patch the highest weight', async () => {
         const b = bank(6, 4, 4, 8, 2);
         // image 3, patch 5 is a "defect": far from every other patch
@@ -122,12 +137,12 @@ describe('weighting', () => {
       it('fires progress per chunk and honours an AbortSignal', async () => {
         const b = bank(6, 3, 3, 4, 9);
         const events: Progress[] = [];
-        await computeWeights(b, { backend: be, chunkWork: 1, onProgress: (p) => events.push(p) });
+        await computeWeights(b, { backend: be, chunkWork: 1, selfJoinWork: 0, onProgress: (p) => events.push(p) });
         expect(events.length).toBe(7); // start + one per image
         expect(events.at(-1)).toMatchObject({ stage: 'weights', done: 54, total: 54 });
         const ac = new AbortController();
         const p = computeWeights(b, {
-          backend: be, chunkWork: 1, signal: ac.signal,
+          backend: be, chunkWork: 1, selfJoinWork: 0, signal: ac.signal,
           onProgress: (e) => { if (e.done >= 18) ac.abort(); },
         });
         await expect(p).rejects.toMatchObject({ code: 'ERR_ABORTED' });

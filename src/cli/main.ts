@@ -57,8 +57,9 @@ Clustering:
   --normals DIR           folder of normal (defect-free) images; required for semi-supervised
   --tau T                 softmax temperature: a number (absolute; 0 = arg-max, inf = uniform)
                           or rel:R = R × mean within-image std of the patch scores  [rel:1]
-  --references R          approximate unsupervised weighting: R random reference images per image
-                          (cost N·R instead of N² image pairs)                    [exact]
+  --references R          unsupervised weighting against R random reference images per image
+                          (cost N·R instead of N² image pairs), 'exact', or 'auto' = exact up to
+                          N²·M²·D = 1e13 multiply-adds, else R = 32                [auto]
   --linkage M             ward | single | complete | average | weighted | centroid | median   [ward]
   --backend B             native | wasm | js                 [first that loads, in that order]
 Features:
@@ -213,6 +214,8 @@ export interface ResultJson {
   k: number;
   /** Present when K was chosen automatically: criterion, chosen K and every candidate's score. */
   kAuto?: AutoK;
+  /** Approximations of the patch scores in effect (one sentence each; empty = exact), see `ClusterResult.approximations`. */
+  approximations: string[];
   files: string[];
   labels: number[];
   truth?: string[];
@@ -261,7 +264,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const tau = v.tau !== undefined ? parseTau(v.tau) : DEFAULT_TAU;
     const batchSize = parseIntOpt('batch-size', v['batch-size'], 1);
     const threads = parseIntOpt('threads', v.threads, 1);
-    const references = parseIntOpt('references', v.references, 1);
+    const references = v.references === 'exact' || v.references === 'auto' ? v.references : parseIntOpt('references', v.references, 1);
     if (v.cache !== undefined && v['no-cache']) throw new CliError('--cache and --no-cache: give at most one');
     const cacheDir = v['no-cache'] ? false : v.cache !== undefined ? path.resolve(cwd, v.cache) : undefined;
     const extensions = v.ext?.split(',').map((e) => e.trim()).filter(Boolean).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
@@ -330,6 +333,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       n: result.n,
       k: result.k,
       ...(result.kAuto ? { kAuto: result.kAuto } : {}),
+      approximations: result.approximations,
       files: result.files,
       labels: [...result.labels],
       ...(truth ? { truth } : {}),

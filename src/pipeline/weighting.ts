@@ -79,9 +79,18 @@ export interface WeightingOptions {
    * of whole images of about this size. Smaller = more frequent progress and abort checks. @default 2e9
    */
   chunkWork?: number;
+  /**
+   * Exact unsupervised scores run as one symmetric self-join call (each image pair once: half the work) while
+   * N²·M²·D ≤ this many multiply-adds; above it, per-image chunks of `chunkWork` (finer progress and abort).
+   * `0` disables the self-join. @default 2e12 (≈ 10–20 s of kernel time on 2 cores)
+   */
+  selfJoinWork?: number;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }
+
+/** Default of {@link WeightingOptions.selfJoinWork}. */
+export const DEFAULT_SELF_JOIN_WORK = 2e12;
 
 /** Output of {@link computeWeights}. */
 export interface WeightingResult {
@@ -190,7 +199,7 @@ export async function patchScores(
   return (await scoresWithInfo(bank, mode, options)).scores;
 }
 
-type ScoreOption = 'normals' | 'backend' | 'chunkWork' | 'onProgress' | 'signal' | 'references' | 'seed' | 'coreset' | 'coresetDim' | 'bankPrecision';
+type ScoreOption = 'normals' | 'backend' | 'chunkWork' | 'selfJoinWork' | 'onProgress' | 'signal' | 'references' | 'seed' | 'coreset' | 'coresetDim' | 'bankPrecision';
 
 /** Throws a RangeError for a malformed approximation knob (whether or not the weighting uses it). */
 function checkApproxOptions(o: Pick<WeightingOptions, ScoreOption>): void {
@@ -205,6 +214,9 @@ function checkApproxOptions(o: Pick<WeightingOptions, ScoreOption>): void {
     throw new RangeError(`bankPrecision: expected one of ${BANK_PRECISIONS.join(', ')}, got ${JSON.stringify(o.bankPrecision)}`);
   }
   if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) throw new RangeError(`seed: expected an integer, got ${o.seed}`);
+  if (o.selfJoinWork !== undefined && !(typeof o.selfJoinWork === 'number' && o.selfJoinWork >= 0)) {
+    throw new RangeError(`selfJoinWork: expected a number ≥ 0, got ${o.selfJoinWork}`);
+  }
 }
 
 /** {@link patchScores} plus a description of the approximations used. */
@@ -213,7 +225,7 @@ async function scoresWithInfo(
   mode: 'unsupervised' | 'semi-supervised',
   options: Pick<WeightingOptions, ScoreOption>,
 ): Promise<{ scores: Float32Array; approximations: string[] }> {
-  const { normals, chunkWork = 2e9, onProgress, signal, references, seed = 0, coreset, bankPrecision = 'f32' } = options;
+  const { normals, chunkWork = 2e9, onProgress, signal, references, seed = 0, coreset, bankPrecision = 'f32', selfJoinWork = DEFAULT_SELF_JOIN_WORK } = options;
   checkApproxOptions(options);
   const approximations: string[] = [];
   const be = resolveBackend(options.backend);
@@ -231,6 +243,18 @@ async function scoresWithInfo(
     base = bank.data;
     groupOffsets = bagOffsets(n, m);
     groupedMode = 'mean-excluding-own';
+    if (n * n * m * m * d <= selfJoinWork) {
+      // One symmetric self-join call: each image pair's M×M tile once, reduced both ways (half the multiply-adds
+      // of the per-image loop below, same scores); progress only at its start and end, hence the work bound.
+      throwIfAborted(signal, 'weights');
+      onProgress?.({ stage: 'weights', done: 0, total, message: 'unsupervised patch scores (symmetric self-join)' });
+      const queryGroups = new Int32Array(total);
+      for (let i = 0; i < n; i++) queryGroups.fill(i, i * m, (i + 1) * m);
+      const scores = await be.groupedNNAsync({ queries: base, nq: total, base, groupOffsets, d, mode: groupedMode, queryGroups, selfJoin: true });
+      throwIfAborted(signal, 'weights');
+      onProgress?.({ stage: 'weights', done: total, total, message: 'unsupervised patch scores (symmetric self-join)' });
+      return { scores, approximations };
+    }
   } else {
     if (!normals) {
       throw new KernelError('ERR_INVALID_ARGUMENT', "normals: required for weighting 'semi-supervised' (a FeatureBank of normal images)");
