@@ -67,6 +67,8 @@ describe('clusterImages', () => {
     expect(r.Z.length).toBe(14 * 4);
     expect(r.Z[13 * 4 + 3]).toBe(15);
     for (const s of ['decode', 'features', 'weights', 'clustering', 'total'] as const) expect(r.timings[s]).toBeGreaterThanOrEqual(0);
+    // stages are wall-clock intervals inside the run (decode overlaps features, but none can exceed the whole)
+    for (const s of ['decode', 'features', 'weights', 'clustering'] as const) expect(r.timings[s]!).toBeLessThanOrEqual(r.timings.total + 1);
     expect(['native', 'wasm', 'js']).toContain(r.backend.name);
     expect(new Set(events.map((e) => e.stage))).toEqual(new Set(['decode', 'features', 'weights', 'clustering']));
     expect(evaluate(r.labels, truthOf(r.files)).nmi).toBeGreaterThan(0.6);

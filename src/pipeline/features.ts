@@ -390,6 +390,13 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   let next = batches.length ? decodeBatch(batches[0]!) : undefined;
   next?.catch(() => undefined); // handled when awaited
   let pending: { good: number[]; maps: Promise<Float32Array>; t0: number } | undefined;
+  // Two batches are in flight (one computing, one queued): count the union of their intervals, not the sum.
+  let featEnd = 0;
+  const featuresDone = (t0: number) => {
+    const now = performance.now();
+    timings.features! += Math.max(0, now - Math.max(t0, featEnd));
+    featEnd = now;
+  };
   for (let b = 0; b < batches.length; b++) {
     const { good, tensor } = await raceAbort(next!, signal);
     next = b + 1 < batches.length ? decodeBatch(batches[b + 1]!) : undefined;
@@ -399,14 +406,14 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     maps.catch(() => undefined);
     if (pending) {
       const r = await raceAbort(pending.maps, signal);
-      timings.features! += performance.now() - pending.t0;
+      featuresDone(pending.t0);
       aggregate(pending.good, r);
     }
     pending = good.length ? { good, maps, t0 } : undefined;
   }
   if (pending) {
     const r = await raceAbort(pending.maps, signal);
-    timings.features! += performance.now() - pending.t0;
+    featuresDone(pending.t0);
     aggregate(pending.good, r);
   }
 
