@@ -42,7 +42,7 @@ export const DEFAULT_PROJECT_DIM = 256;
 export function aggregationKey(layerNorm: LayerNorm, dIn: number, projectDim: number | false, projectSeed: number): string {
   let s = AGGREGATION;
   if (layerNorm !== 'none') s += ` + per-layer ${layerNorm}`;
-  if (projectDim !== false && projectDim < dIn) s += ` + gaussian projection ${dIn}→${projectDim} (N(0,1/k), mulberry32 seed ${projectSeed})`;
+  if (projectDim !== false && projectDim < dIn) s += ` + gaussian projection ${dIn}→${projectDim} (N(0,1/k), mulberry32 seed ${projectSeed}; f32 sgemm)`;
   return s;
 }
 

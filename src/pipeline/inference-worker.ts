@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     try {
       const out = await session.run({ [inputName]: new ort.Tensor('float32', data, dims) }); // all graph outputs, as on the main thread
       if (post) {
-        const features = batchFeatures(
+        const features = await batchFeatures(
           Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { data: t.data as Float32Array, dims: [...(t.dims as readonly number[])] }])),
           post,
         );
