@@ -75,7 +75,7 @@ async function sample() {
 async function cachedScores(tag, b, compute) {
   const dir = path.join(root, 'benches', 'out');
   mkdirSync(dir, { recursive: true });
-  const h = createHash('sha256').update(tag).update(featTag).update(b.files.join('\n')).update(`${b.m}x${b.d}`).digest('hex').slice(0, 16);
+  const h = createHash('sha256').update(tag).update(featTag).update(b.files.join('\n')).update(`${b.m}x${b.d}`).update(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength)).digest('hex').slice(0, 16);
   const file = path.join(dir, `scores-${h}.f32`);
   if (existsSync(file)) {
     const buf = readFileSync(file);
