@@ -6,6 +6,7 @@
  * mode='bilinear')`), then channel concatenation (finer layer's channels first).
  * @module pipeline/aggregate
  */
+import { mulberry32 } from '../random.js';
 
 /** 3×3 mean with zero padding over one `h×w` plane, divided by 9. Writes `out` (may not alias `src`). */
 export function avgPool3x3(src: Float32Array, srcOff: number, h: number, w: number, out: Float32Array, tmp: Float32Array): void {
@@ -180,14 +181,8 @@ export type LayerNorm = 'none' | 'l2';
  * (mulberry32 + Box–Muller), so the same (dIn, dOut, seed) always gives the same matrix on every platform.
  */
 export function gaussianProjection(dIn: number, dOut: number, seed = 0): Float32Array {
-  let a = (seed * 0x9e3779b1 + 0x632be5ab) >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296; // (0, 1)
-  };
+  const u = mulberry32((seed * 0x9e3779b1 + 0x632be5ab) >>> 0);
+  const rand = () => u() + 0.5 / 4294967296; // (0, 1): never log(0); exact in f64
   const p = new Float32Array(dIn * dOut);
   const s = 1 / Math.sqrt(dOut);
   for (let i = 0; i < p.length; i += 2) {
