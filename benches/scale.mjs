@@ -164,6 +164,10 @@ async function runOne(N) {
   }
 
   // Clustering.
+  if (process.env.SCALE_DUMP) {
+    // Debug aid: the N × D embeddings as raw f32, to time the clustering alone.
+    (await import('node:fs')).writeFileSync(`${process.env.SCALE_DUMP}-${N}x${D}.f32`, embeddings);
+  }
   const truth = Int32Array.from({ length: N }, (_, i) => classOf(i));
   let quality = null;
   if (N <= CLUSTER_MAX) {

@@ -8,7 +8,9 @@
  * Stable error codes. Most name a bad value (shape, finiteness, emptiness, range, method); `ERR_MEMORY_LIMIT` is
  * thrown by `clusterImages` *before any work starts* when an explicitly requested exact computation (a linkage
  * other than Ward, which needs the n(n−1)/2 condensed distance matrix) would exceed the `memoryLimit` option;
- * Ward never throws it, it switches to `wardFromVectors` (O(n·d) memory) instead.
+ * Ward never throws it, it switches to `wardFromVectors` (O(n·d) memory) instead; the same holds for exact
+ * unsupervised weights (`references: 'exact'`), which need the whole feature bank in memory. `ERR_IO` is a file
+ * of a streamed feature bank (see `FeatureBank.store`) that could not be written or read.
  */
 export type ErrorCode =
   | 'ERR_SHAPE_MISMATCH'
@@ -23,13 +25,14 @@ export type ErrorCode =
   | 'ERR_MODEL'
   | 'ERR_ABORTED'
   | 'ERR_MEMORY_LIMIT'
+  | 'ERR_IO'
   | 'ERR_INTERNAL';
 
 /** Runtime list of {@link ErrorCode}s. */
 export const ERROR_CODES: readonly ErrorCode[] = [
   'ERR_SHAPE_MISMATCH', 'ERR_NON_FINITE', 'ERR_EMPTY', 'ERR_INVALID_ARGUMENT', 'ERR_K_OUT_OF_RANGE',
   'ERR_INVALID_METHOD', 'ERR_BACKEND_UNAVAILABLE', 'ERR_ABI_MISMATCH', 'ERR_IMAGE', 'ERR_MODEL',
-  'ERR_ABORTED', 'ERR_MEMORY_LIMIT', 'ERR_INTERNAL',
+  'ERR_ABORTED', 'ERR_MEMORY_LIMIT', 'ERR_IO', 'ERR_INTERNAL',
 ];
 
 /** Error thrown by the library for any failure it can name. `code` is stable; `message` says what was expected and what came. */

@@ -8,7 +8,8 @@ export * from './errors.js';
 export type { BackendName, Isa, LinkageMethod, GroupedMode, KernelBackend } from '../bindings/backend.js';
 export { getBackend, availableBackends, loadErrors } from '../bindings/select.js';
 // Pipeline: images → patch bags → weights → embeddings → clusters.
-export type { ImageInput, Stage, Progress, BackboneSpec, FeatureOptions, FeatureBank } from './pipeline/types.js';
+export type { ImageInput, Stage, Progress, BackboneSpec, FeatureOptions, FeatureBank, BankPlan } from './pipeline/types.js';
+export type { BagStore } from './pipeline/bank-store.js';
 export { extractFeatures, IMAGENET_MEAN, IMAGENET_STD } from './pipeline/features.js';
 export { loadImage, decodeImage } from './pipeline/image.js';
 export { DEFAULT_BACKBONE, EMBEDDED_BACKBONES, prepareModel } from './models/index.js';
@@ -19,7 +20,7 @@ export {
   DEFAULT_EXACT_WORK_LIMIT,
 } from './pipeline/approx.js';
 export type { BankPrecision, KCenterOptions, KCenterResult, AutoReferences } from './pipeline/approx.js';
-export { clusterImages, listImages, InputError } from './pipeline/run.js';
+export { clusterImages, listImages, InputError, checkBankPlan } from './pipeline/run.js';
 export type { ClusterOptions, ClusterResult } from './pipeline/run.js';
 export { chooseK, chooseKAsync, checkAutoKOptions, AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX } from './pipeline/autok.js';
 export type { AutoK, AutoKCriterion, AutoKInput, AutoKOptions, KCandidate } from './pipeline/autok.js';

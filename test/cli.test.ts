@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { main, EXIT, parseTau } from '../src/cli/main.js';
+import { main, EXIT, parseBytes, parseTau } from '../src/cli/main.js';
 import { generateSample, type Sample } from '../src/sample/index.js';
 import type { ResultJson } from '../src/cli/main.js';
 
@@ -53,6 +53,10 @@ describe('cli: usage and bad input', () => {
     ['bad --tau', ['SAMPLE', '--k', '2', '--tau', '-3'], EXIT.USAGE, /--tau/],
     ['bad --references', ['SAMPLE', '--k', '2', '--references', 'some'], EXIT.USAGE, /--references: expected an integer/],
     ['bad --batch-size', ['SAMPLE', '--k', '2', '--batch-size', '0'], EXIT.USAGE, /--batch-size/],
+    ['bad --memory-limit', ['SAMPLE', '--k', '2', '--memory-limit', '8 apples'], EXIT.USAGE, /--memory-limit: expected a size > 0 such as 8G/],
+    ['--memory-limit 0', ['SAMPLE', '--k', '2', '--memory-limit', '0'], EXIT.USAGE, /--memory-limit: expected a size > 0/],
+    ['--references exact over --memory-limit', ['SAMPLE', '--k', '2', '--references', 'exact', '--memory-limit', '1M', '--no-cache'], EXIT.USAGE,
+      /references 'exact' .* needs the whole feature bank in memory: 15 images × 784 patches × 256 dims = 0\.01 GiB, more than half the memory limit/],
     ['semi-supervised without --normals', ['SAMPLE', '--k', '2', '--weighting', 'semi-supervised'], EXIT.USAGE, /--normals: required/],
     ['missing folder', ['does-not-exist', '--k', '2'], EXIT.NOT_FOUND, /folder not found/],
     ['no images', ['EMPTY', '--k', '2'], EXIT.NO_IMAGES, /no images/],
@@ -122,6 +126,33 @@ describe('cli: clustering a folder', () => {
     expect((JSON.parse(r2.out) as ResultJson).labels).toEqual(j.labels);
     expect((JSON.parse(r2.out) as ResultJson).options.references).toBe('exact');
     expect(existsSync(path.join(tmp, 'out2', 'report.html'))).toBe(false);
+    expect(j.featureBank).toBe('memory');
+    expect(j.linkageFrom).toBe('condensed');
+    expect(j.options.memoryLimit).toBe('default');
+
+    // Under a small --memory-limit the bank streams from disk and Ward runs on the vectors: same clusters here
+    // (15 images: the automatic references are all 14 others).
+    const r3 = await run(sample.testDir, '--k', '5', '--json', '--out', path.join(tmp, 'out2b'), '--cache', cache, '--no-report', '--memory-limit', '512');
+    expect(r3.code).toBe(0);
+    const j3 = JSON.parse(r3.out) as ResultJson;
+    expect(j3.featureBank).toBe('disk');
+    expect(j3.linkageFrom).toBe('vectors');
+    expect(j3.options.memoryLimit).toBe(512);
+    expect(j3.approximations[0]).toMatch(/feature bank streamed from disk/);
+    expect(j3.labels).toEqual(j.labels);
+  });
+
+  it('--memory-limit sizes', () => {
+    expect(parseBytes('m', '8G')).toBe(8 * 2 ** 30);
+    expect(parseBytes('m', '512m')).toBe(512 * 2 ** 20);
+    expect(parseBytes('m', '2.5GiB')).toBe(2.5 * 2 ** 30);
+    expect(parseBytes('m', '1e9')).toBe(1e9);
+    expect(parseBytes('m', '100 KB')).toBe(102400);
+    expect(parseBytes('m', 'inf')).toBe(Infinity);
+    expect(parseBytes('m', undefined)).toBeUndefined();
+    for (const bad of ['', 'G', '-1G', '1X', '1e999', 'NaN']) {
+      expect(() => parseBytes('m', bad), bad).toThrow(/expected a size > 0/);
+    }
   });
 
   it('human-readable summary, semi-supervised with --normals, --eval metrics', async () => {

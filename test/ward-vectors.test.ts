@@ -86,6 +86,25 @@ describe.each(backendsUnderTest())('wardFromVectors on %s', (backend) => {
     });
   });
 
+  it('n ≥ 256 (the f32 lower-bound screen is on): identical to the js reference on clustered, offset and tied data', () => {
+    const r = rng(4242);
+    for (const [n, d, kind] of [[300, 40, 'clustered'], [400, 16, 'offset'], [260, 8, 'grid']] as const) {
+      const centres = randomRows(6, d, n + d, 5);
+      const x = new Float32Array(n * d);
+      for (let i = 0; i < n; i++) {
+        for (let k = 0; k < d; k++) {
+          const v = centres[(i % 6) * d + k]! + (r() - 0.5);
+          x[i * d + k] = kind === 'grid' ? Math.floor(r() * 3) : kind === 'offset' ? 1000 + 1e-3 * v : v;
+        }
+      }
+      const got = K.wardFromVectors(x, { d, backend });
+      expect(arr(got.Z), kind).toEqual(arr(K.wardFromVectors(x, { d, backend: 'js' }).Z));
+      if (kind === 'clustered') {
+        expect(merges(got.Z)).toEqual(merges(K.linkage(condensed64(x, n, d), { method: 'ward', backend: 'js' }).Z));
+      }
+    }
+  });
+
   it('accepts number[][] rows and gives the same Z as the flat Float32Array', () => {
     const x = randomRows(12, 5, 7);
     const rows = Array.from({ length: 12 }, (_, i) => Array.from(x.subarray(i * 5, i * 5 + 5)));

@@ -32,6 +32,7 @@ export const EXIT = {
   IMAGE: 7,
   MODEL: 8,
   BACKEND: 9,
+  IO: 10,
   INTERRUPTED: 130,
 } as const;
 
@@ -61,6 +62,10 @@ Clustering:
                           (cost N·R instead of N² image pairs), 'exact', or 'auto' = exact up to
                           N²·M²·D = 1e13 multiply-adds, else R = 32                [auto]
   --linkage M             ward | single | complete | average | weighted | centroid | median   [ward]
+  --memory-limit SIZE     memory budget, e.g. 8G, 512M, 2.5GiB, 1e9 (bytes) or inf: over half of it the
+                          feature bank is streamed from disk (unsupervised weights then use R references);
+                          a condensed n² matrix over it makes Ward run on the vectors, other linkages
+                          and --references exact fail before any work               [75% of free memory]
   --backend B             native | wasm | js                 [first that loads, in that order]
 Features:
   --model M               'default' (keras:resnet50), nsfwjs:mobilenet_v2 (fast),
@@ -86,7 +91,8 @@ Exit codes:
   0 success              1 internal error           2 bad usage or option value
   3 folder not found     4 no images found          5 k < 1 or k > number of images
   6 normals folder missing/empty (semi-supervised)   7 unreadable image (see --skip-bad)
-  8 model error          9 backend unavailable      130 interrupted
+  8 model error          9 backend unavailable      10 streamed feature bank: disk write/read failed
+  130 interrupted        (a memory limit that forbids what was asked, e.g. --references exact: 2)
 `;
 
 /** A usage problem: exit code 2 (or another given code) with a message. */
@@ -133,6 +139,22 @@ function parseIntOpt(name: string, s: string | undefined, min: number): number |
   return v;
 }
 
+/**
+ * Parses a byte size: a number with an optional binary unit (`K`, `M`, `G`, `T`, optionally followed by `iB` or
+ * `B`, any case: powers of 1024), or `inf` / `infinity` (no limit).
+ */
+export function parseBytes(name: string, s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const t = s.trim().toLowerCase();
+  if (t === 'inf' || t === 'infinity') return Infinity;
+  const m = /^(\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+)\s*([kmgt]?)(?:i?b)?$/.exec(t);
+  const v = m ? Number(m[1]) * 1024 ** ' kmgt'.indexOf(m[2] || ' ') : NaN;
+  if (!m || !Number.isFinite(v) || v <= 0) {
+    throw new CliError(`--${name}: expected a size > 0 such as 8G, 512M, 2.5GiB, 1e9 or inf, got ${JSON.stringify(s)}`);
+  }
+  return Math.floor(v) || 1;
+}
+
 function oneOf<T extends string>(name: string, s: string | undefined, values: readonly T[]): T | undefined {
   if (s === undefined) return undefined;
   if (!(values as readonly string[]).includes(s)) throw new CliError(`--${name}: expected one of ${values.join(', ')}, got ${JSON.stringify(s)}`);
@@ -148,6 +170,7 @@ const OPTIONS = {
   tau: { type: 'string' },
   linkage: { type: 'string' },
   references: { type: 'string' },
+  'memory-limit': { type: 'string' },
   backend: { type: 'string' },
   model: { type: 'string' },
   layers: { type: 'string' },
@@ -181,6 +204,7 @@ export function exitCodeOf(e: unknown): number {
       case 'ERR_MODEL': return EXIT.MODEL;
       case 'ERR_BACKEND_UNAVAILABLE': case 'ERR_ABI_MISMATCH': return EXIT.BACKEND;
       case 'ERR_ABORTED': return EXIT.INTERRUPTED;
+      case 'ERR_IO': return EXIT.IO;
       case 'ERR_INVALID_METHOD': case 'ERR_INVALID_ARGUMENT': case 'ERR_MEMORY_LIMIT': return EXIT.USAGE;
       default: return EXIT.INTERNAL;
     }
@@ -216,6 +240,10 @@ export interface ResultJson {
   kAuto?: AutoK;
   /** Approximations of the patch scores in effect (one sentence each; empty = exact), see `ClusterResult.approximations`. */
   approximations: string[];
+  /** Where the feature bank was: `'memory'`, or `'disk'` (streamed; see `--memory-limit`). */
+  featureBank: 'memory' | 'disk';
+  /** How Z was computed: `'condensed'` matrix, or Ward on the `'vectors'` (condensed matrix over the memory limit). */
+  linkageFrom: 'condensed' | 'vectors';
   files: string[];
   labels: number[];
   truth?: string[];
@@ -265,6 +293,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const batchSize = parseIntOpt('batch-size', v['batch-size'], 1);
     const threads = parseIntOpt('threads', v.threads, 1);
     const references = v.references === 'exact' || v.references === 'auto' ? v.references : parseIntOpt('references', v.references, 1);
+    const memoryLimit = parseBytes('memory-limit', v['memory-limit']);
     if (v.cache !== undefined && v['no-cache']) throw new CliError('--cache and --no-cache: give at most one');
     const cacheDir = v['no-cache'] ? false : v.cache !== undefined ? path.resolve(cwd, v.cache) : undefined;
     const extensions = v.ext?.split(',').map((e) => e.trim()).filter(Boolean).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
@@ -314,7 +343,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
 
     const options: ClusterOptions = {
       k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, weighting, tau, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
-      normals: weighting === 'semi-supervised' ? normals : undefined,
+      memoryLimit, normals: weighting === 'semi-supervised' ? normals : undefined,
       skipBad: Boolean(v['skip-bad']), signal: io.signal,
       onProgress: (p: Progress) => progress!.update(p),
     };
@@ -342,7 +371,10 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
         k: k ?? 'auto', kCriterion: k === undefined ? kCriterion ?? DEFAULT_AUTO_K_CRITERION : null, kMax: k === undefined ? kMax ?? null : null,
         weighting, tau, linkage, references: references ?? null, normals: options.normals ?? null, backbone: backbone ?? 'default', batchSize: batchSize ?? null,
         threads: threads ?? null, cache: cacheDir === undefined ? 'default' : cacheDir, extensions: extensions ?? null, skipBad: options.skipBad,
+        memoryLimit: memoryLimit === undefined ? 'default' : Number.isFinite(memoryLimit) ? memoryLimit : 'inf',
       },
+      featureBank: result.featureBank,
+      linkageFrom: result.linkageFrom,
       tau: Number.isFinite(result.tau) ? result.tau : null,
       timings: Object.fromEntries(Object.entries(result.timings).map(([s, ms]) => [s, Math.round((ms ?? 0) * 10) / 10])),
       versions: { package: pkg.version, node: process.version, backend: result.backend },

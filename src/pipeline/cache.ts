@@ -16,8 +16,9 @@
  * @module pipeline/cache
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { BagLocation } from './bank-store.js';
 
 /** Cache format tag written into config.json. */
 export const FEATURE_CACHE_FORMAT = 'anomaly-clustering/features@1';
@@ -53,19 +54,27 @@ export function encodeNpy(data: Float32Array, shape: number[]): Uint8Array {
   return out;
 }
 
-/** Parses a float32 C-order `.npy` file; returns undefined if it is anything else. */
-export function decodeNpy(b: Uint8Array): { data: Float32Array; shape: number[] } | undefined {
+/** The shape and data offset of a float32 C-order `.npy` header (`b` holds at least the header), or undefined. */
+function parseNpyHeader(b: Uint8Array): { shape: number[]; start: number } | undefined {
   if (b.length < 10 || b[0] !== 0x93 || String.fromCharCode(...b.subarray(1, 6)) !== 'NUMPY') return undefined;
   const major = b[6]!;
   const hlen = major === 1 ? b[8]! | (b[9]! << 8) : b[8]! | (b[9]! << 8) | (b[10]! << 16) | (b[11]! << 24);
   const pre = major === 1 ? 10 : 12;
+  if (b.length < pre + hlen) return undefined;
   const header = new TextDecoder().decode(b.subarray(pre, pre + hlen));
   if (!/'descr':\s*'<f4'/.test(header) || /'fortran_order':\s*True/.test(header)) return undefined;
   const m = /'shape':\s*\(([^)]*)\)/.exec(header);
   if (!m) return undefined;
   const shape = m[1]!.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  return { shape, start: pre + hlen };
+}
+
+/** Parses a float32 C-order `.npy` file; returns undefined if it is anything else. */
+export function decodeNpy(b: Uint8Array): { data: Float32Array; shape: number[] } | undefined {
+  const h = parseNpyHeader(b);
+  if (!h) return undefined;
+  const { shape, start } = h;
   const n = shape.reduce((a, c) => a * c, 1);
-  const start = pre + hlen;
   if (b.length - start !== n * 4) return undefined;
   const data = new Float32Array(n);
   new Uint8Array(data.buffer).set(b.subarray(start, start + n * 4));
@@ -99,8 +108,34 @@ export class FeatureCache {
     }
   }
 
-  /** Stores one image's bag (size gridH*gridW*d). Failures to write are ignored (the cache is an optimisation). */
-  put(contentSha: string, name: string, bag: Float32Array, gridH: number, gridW: number, d: number): void {
+  /**
+   * Where an entry's floats start, if the entry exists with this shape: reads only its header (streamed banks
+   * read the bag itself later, see `bank-store.ts`).
+   */
+  locate(contentSha: string, gridH: number, gridW: number, d: number): BagLocation | undefined {
+    const f = this.file(contentSha);
+    let fd = -1;
+    try {
+      fd = openSync(f, 'r');
+      const head = new Uint8Array(4096);
+      const got = readSync(fd, head, 0, head.length, 0);
+      const h = parseNpyHeader(head.subarray(0, got));
+      const size = fstatSync(fd).size;
+      if (!h || h.shape.length !== 3 || h.shape[0] !== gridH || h.shape[1] !== gridW || h.shape[2] !== d) return undefined;
+      if (size - h.start !== gridH * gridW * d * 4) return undefined;
+      return { file: f, offset: h.start };
+    } catch {
+      return undefined;
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+  }
+
+  /**
+   * Stores one image's bag (size gridH*gridW*d). Failures to write are ignored (the cache is an optimisation).
+   * @returns where the floats were written, or undefined if the write failed
+   */
+  put(contentSha: string, name: string, bag: Float32Array, gridH: number, gridW: number, d: number): BagLocation | undefined {
     try {
       mkdirSync(this.dir, { recursive: true });
       if (!this.configWritten) {
@@ -110,10 +145,13 @@ export class FeatureCache {
         }
         this.configWritten = true;
       }
-      atomicWrite(this.file(contentSha), encodeNpy(bag, [gridH, gridW, d]));
+      const npy = encodeNpy(bag, [gridH, gridW, d]);
+      atomicWrite(this.file(contentSha), npy);
       appendFileSync(path.join(this.dir, 'index.jsonl'), JSON.stringify({ file: name, sha256: contentSha }) + '\n');
+      return { file: this.file(contentSha), offset: npy.length - bag.byteLength };
     } catch {
       /* read-only or full disk: carry on without caching */
+      return undefined;
     }
   }
 }

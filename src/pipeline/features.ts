@@ -10,8 +10,8 @@
  * `inference.ts`: onnxruntime-node runs synchronously on its calling thread) and batch i−1 aggregated.
  * @module pipeline/features
  */
-import { readFileSync, existsSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { readFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, Progress, Stage } from './types.js';
@@ -20,6 +20,7 @@ import { decodeImage, defaultResize, imageName, readImageBytes, toNCHW } from '.
 import { type FeatureMap, type LayerNorm } from './aggregate.js';
 import type { PatchSpec } from './batch-features.js';
 import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
+import { DiskBags } from './bank-store.js';
 import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
 import { createInference, type InferenceEngine } from './inference.js';
 
@@ -282,7 +283,11 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const {
     backbone: spec = {}, batchSize = 8, threads = availableParallelism(), cacheDir = defaultFeatureCacheDir(),
     skipBad = false, onProgress, signal, layerNorm = DEFAULT_LAYER_NORM, projectDim = DEFAULT_PROJECT_DIM, projectSeed = 0,
+    streamAbove = Infinity, onPlan,
   } = options;
+  if (typeof streamAbove !== 'number' || Number.isNaN(streamAbove) || streamAbove < 0) {
+    throw new RangeError(`streamAbove: expected a number of bytes ≥ 0 (Infinity = never stream), got ${String(streamAbove)}`);
+  }
   if (layerNorm !== 'none' && layerNorm !== 'l2') throw new RangeError(`layerNorm: expected 'none' or 'l2', got ${JSON.stringify(layerNorm)}`);
   if (projectDim !== false && (!Number.isSafeInteger(projectDim) || projectDim < 1)) {
     throw new RangeError(`projectDim: expected an integer ≥ 1 or false, got ${projectDim}`);
@@ -315,120 +320,162 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   };
   const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config);
 
-  const data = new Float32Array(n * m * d);
-  const ok = new Uint8Array(n);
-  const skipped: { file: string; error: string }[] = [];
-  const bad = new Map<number, string>();
-  const hashes: string[] = new Array(n);
-  const fail = (i: number, e: unknown) => {
-    if (!skipBad || !(e instanceof KernelError) || e.code !== 'ERR_IMAGE') throw e;
-    bad.set(i, e.message);
-  };
-
-  // 1. Cache lookup (reads and hashes each file once; misses are decoded below).
-  let todo: number[] = [];
-  let done = 0;
-  const tLook = performance.now();
-  if (cache) {
-    for (let i = 0; i < n; i++) {
-      if (signal?.aborted) throw abortError(signal);
-      try {
-        const bytes = await readImageBytes(inputs[i]!);
-        hashes[i] = sha256Hex(bytes);
-        const hit = cache.get(hashes[i]!, gridH, gridW, d);
-        if (hit) { data.set(hit, i * m * d); ok[i] = 1; progress('decode', ++done); continue; }
-      } catch (e) { fail(i, e); progress('decode', ++done); continue; }
-      todo.push(i);
-    }
-  } else {
-    todo = inputs.map((_, i) => i);
+  // The bank's size is known now, before any image is read: stream it from disk if it is over `streamAbove`.
+  const bytes = n * m * d * 4;
+  const streamed = bytes > streamAbove;
+  onPlan?.({ n, m, d, gridH, gridW, bytes, streamed });
+  if (!streamed) return collect(new Float32Array(n * m * d), undefined);
+  const store = new DiskBags(n, m, d, spillFolder(cacheDir));
+  try {
+    return await collect(new Float32Array(0), store);
+  } catch (e) {
+    store.close();
+    throw e;
   }
-  timings.decode! += performance.now() - tLook;
 
-  // 2. Decode (batch i+1) ‖ infer (batch i) ‖ aggregate (batch i−1).
-  const batches: number[][] = [];
-  for (let k = 0; k < todo.length; k += batchSize) batches.push(todo.slice(k, k + batchSize));
-  const decodeBatch = async (idx: number[]) => {
-    const t0 = performance.now();
-    const settled = await Promise.allSettled(idx.map(async (i) => {
-      const bytes = await readImageBytes(inputs[i]!);
-      if (cache && !hashes[i]) hashes[i] = sha256Hex(bytes);
-      return decodeImage(bytes, files[i]!, { inputSize: S, resize: bb.resize });
-    }));
-    const good: number[] = [];
-    const tensor = new Float32Array(idx.length * 3 * S * S);
-    for (const [k, r] of settled.entries()) {
-      // toNCHW is 10–30 ms of JS per image: let timers and I/O run between images.
-      if (k > 0) await new Promise((resolve) => setImmediate(resolve));
-      if (r.status === 'fulfilled') {
-        toNCHW(r.value, tensor, good.length * 3 * S * S, bb.mean, bb.std);
-        good.push(idx[k]!);
-      } else {
-        fail(idx[k]!, r.reason);
+  /** The rest of the extraction, into `data` (in memory) or `store` (streamed; `data` is then empty). */
+  async function collect(data: Float32Array, store: DiskBags | undefined): Promise<FeatureBank> {
+    const ok = new Uint8Array(n);
+    const skipped: { file: string; error: string }[] = [];
+    const bad = new Map<number, string>();
+    const hashes: string[] = new Array(n);
+    const fail = (i: number, e: unknown) => {
+      if (!skipBad || !(e instanceof KernelError) || e.code !== 'ERR_IMAGE') throw e;
+      bad.set(i, e.message);
+    };
+
+    // 1. Cache lookup (reads and hashes each file once; misses are decoded below).
+    let todo: number[] = [];
+    let done = 0;
+    const tLook = performance.now();
+    if (cache) {
+      for (let i = 0; i < n; i++) {
+        if (signal?.aborted) throw abortError(signal);
+        try {
+          const bytes = await readImageBytes(inputs[i]!);
+          hashes[i] = sha256Hex(bytes);
+          if (store) {
+            const loc = cache.locate(hashes[i]!, gridH, gridW, d);
+            if (loc) { store.addLocation(i, loc); ok[i] = 1; progress('decode', ++done); continue; }
+          } else {
+            const hit = cache.get(hashes[i]!, gridH, gridW, d);
+            if (hit) { data.set(hit, i * m * d); ok[i] = 1; progress('decode', ++done); continue; }
+          }
+        } catch (e) { fail(i, e); progress('decode', ++done); continue; }
+        todo.push(i);
       }
-      progress('decode', ++done);
+    } else {
+      todo = inputs.map((_, i) => i);
     }
-    timings.decode! += performance.now() - t0;
-    return { good, tensor: tensor.subarray(0, good.length * 3 * S * S) };
-  };
-  let fdone = n - todo.length - bad.size;
-  if (fdone > 0) progress('features', fdone);
-  const patchSpec = { layerNorm, projectDim, projectSeed };
-  /** Stores a batch's patch rows (aggregated and projected with the inference, see `batch-features.ts`). */
-  const aggregate = (good: number[], rows: Float32Array) => {
-    const t0 = performance.now();
-    good.forEach((i, k) => {
-      data.set(rows.subarray(k * m * d, (k + 1) * m * d), i * m * d);
-      ok[i] = 1;
-      cache?.put(hashes[i]!, files[i]!, data.subarray(i * m * d, (i + 1) * m * d), gridH, gridW, d);
-    });
-    fdone += good.length;
-    progress('features', fdone);
-    timings.features! += performance.now() - t0;
-  };
+    timings.decode! += performance.now() - tLook;
 
-  let next = batches.length ? decodeBatch(batches[0]!) : undefined;
-  next?.catch(() => undefined); // handled when awaited
-  let pending: { good: number[]; maps: Promise<Float32Array>; t0: number } | undefined;
-  // Two batches are in flight (one computing, one queued): count the union of their intervals, not the sum.
-  let featEnd = 0;
-  const featuresDone = (t0: number) => {
-    const now = performance.now();
-    timings.features! += Math.max(0, now - Math.max(t0, featEnd));
-    featEnd = now;
-  };
-  for (let b = 0; b < batches.length; b++) {
-    const { good, tensor } = await raceAbort(next!, signal);
-    next = b + 1 < batches.length ? decodeBatch(batches[b + 1]!) : undefined;
-    next?.catch(() => undefined);
-    const t0 = performance.now();
-    const maps = good.length ? bs.features(tensor, good.length, patchSpec, signal) : Promise.resolve(undefined as never);
-    maps.catch(() => undefined);
+    // 2. Decode (batch i+1) ‖ infer (batch i) ‖ aggregate (batch i−1).
+    const batches: number[][] = [];
+    for (let k = 0; k < todo.length; k += batchSize) batches.push(todo.slice(k, k + batchSize));
+    const decodeBatch = async (idx: number[]) => {
+      const t0 = performance.now();
+      const settled = await Promise.allSettled(idx.map(async (i) => {
+        const bytes = await readImageBytes(inputs[i]!);
+        if (cache && !hashes[i]) hashes[i] = sha256Hex(bytes);
+        return decodeImage(bytes, files[i]!, { inputSize: S, resize: bb.resize });
+      }));
+      const good: number[] = [];
+      const tensor = new Float32Array(idx.length * 3 * S * S);
+      for (const [k, r] of settled.entries()) {
+        // toNCHW is 10–30 ms of JS per image: let timers and I/O run between images.
+        if (k > 0) await new Promise((resolve) => setImmediate(resolve));
+        if (r.status === 'fulfilled') {
+          toNCHW(r.value, tensor, good.length * 3 * S * S, bb.mean, bb.std);
+          good.push(idx[k]!);
+        } else {
+          fail(idx[k]!, r.reason);
+        }
+        progress('decode', ++done);
+      }
+      timings.decode! += performance.now() - t0;
+      return { good, tensor: tensor.subarray(0, good.length * 3 * S * S) };
+    };
+    let fdone = n - todo.length - bad.size;
+    if (fdone > 0) progress('features', fdone);
+    const patchSpec = { layerNorm, projectDim, projectSeed };
+    /** Stores a batch's patch rows (aggregated and projected with the inference, see `batch-features.ts`). */
+    const aggregate = (good: number[], rows: Float32Array) => {
+      const t0 = performance.now();
+      good.forEach((i, k) => {
+        const bag = rows.subarray(k * m * d, (k + 1) * m * d);
+        ok[i] = 1;
+        const loc = cache?.put(hashes[i]!, files[i]!, bag, gridH, gridW, d);
+        if (!store) data.set(bag, i * m * d);
+        else if (loc) store.addLocation(i, loc);
+        else store.addRows(i, bag);
+      });
+      fdone += good.length;
+      progress('features', fdone);
+      timings.features! += performance.now() - t0;
+    };
+
+    let next = batches.length ? decodeBatch(batches[0]!) : undefined;
+    next?.catch(() => undefined); // handled when awaited
+    let pending: { good: number[]; maps: Promise<Float32Array>; t0: number } | undefined;
+    // Two batches are in flight (one computing, one queued): count the union of their intervals, not the sum.
+    let featEnd = 0;
+    const featuresDone = (t0: number) => {
+      const now = performance.now();
+      timings.features! += Math.max(0, now - Math.max(t0, featEnd));
+      featEnd = now;
+    };
+    for (let b = 0; b < batches.length; b++) {
+      const { good, tensor } = await raceAbort(next!, signal);
+      next = b + 1 < batches.length ? decodeBatch(batches[b + 1]!) : undefined;
+      next?.catch(() => undefined);
+      const t0 = performance.now();
+      const maps = good.length ? bs.features(tensor, good.length, patchSpec, signal) : Promise.resolve(undefined as never);
+      maps.catch(() => undefined);
+      if (pending) {
+        const r = await raceAbort(pending.maps, signal);
+        featuresDone(pending.t0);
+        aggregate(pending.good, r);
+      }
+      pending = good.length ? { good, maps, t0 } : undefined;
+    }
     if (pending) {
       const r = await raceAbort(pending.maps, signal);
       featuresDone(pending.t0);
       aggregate(pending.good, r);
     }
-    pending = good.length ? { good, maps, t0 } : undefined;
-  }
-  if (pending) {
-    const r = await raceAbort(pending.maps, signal);
-    featuresDone(pending.t0);
-    aggregate(pending.good, r);
-  }
 
-  if (fdone < n) progress('features', n); // skipped images count as done
+    if (fdone < n) progress('features', n); // skipped images count as done
 
-  // 3. Compact out skipped images (in place, order kept).
-  let w = 0;
-  const kept: string[] = [];
-  for (let i = 0; i < n; i++) {
-    if (!ok[i]) { skipped.push({ file: files[i]!, error: bad.get(i) ?? 'not processed' }); continue; }
-    if (w !== i) data.copyWithin(w * m * d, i * m * d, (i + 1) * m * d);
-    kept.push(files[i]!);
-    w++;
+    // 3. Compact out skipped images (in place, order kept).
+    let w = 0;
+    const kept: string[] = [];
+    const keptIdx: number[] = [];
+    for (let i = 0; i < n; i++) {
+      if (!ok[i]) { skipped.push({ file: files[i]!, error: bad.get(i) ?? 'not processed' }); continue; }
+      if (w !== i && !store) data.copyWithin(w * m * d, i * m * d, (i + 1) * m * d);
+      kept.push(files[i]!);
+      keptIdx.push(i);
+      w++;
+    }
+    if (store) {
+      store.compact(keptIdx);
+      return { n: w, m, d, gridH, gridW, data, store, files: kept, skipped, timings };
+    }
+    return {
+      n: w, m, d, gridH, gridW, data: w === n ? data : data.slice(0, w * m * d), files: kept, skipped, timings,
+    };
   }
-  return {
-    n: w, m, d, gridH, gridW, data: w === n ? data : data.slice(0, w * m * d), files: kept, skipped, timings,
-  };
+}
+
+/** The folder of a streamed bank's spill file: the feature cache folder if there is one, else the OS temp dir. */
+function spillFolder(cacheDir: string | false): string {
+  if (cacheDir !== false) {
+    try {
+      mkdirSync(cacheDir, { recursive: true });
+      return cacheDir;
+    } catch {
+      /* not writable: fall back */
+    }
+  }
+  return tmpdir();
 }

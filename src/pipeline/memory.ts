@@ -10,8 +10,9 @@
  *   (8 B) = **16 B**, of which 12 B live in the 32-bit linear memory (at most 4 GiB: about n = 26 000);
  * - `js`: the f32 output (4 B) + an f64 copy (8 B) + the f64 working matrix of the NN-chain (8 B) = **20 B**.
  *
- * Ward on the vectors (`wardFromVectors`) holds `n·d` f64 centroids plus an f32 copy of the embeddings: 12 B per
- * value, e.g. 300 MB for n = 100 000, d = 256, where the condensed path would need 40 GB (native).
+ * Ward on the vectors (`wardFromVectors`) holds `n·d` f64 centroids plus an f32 copy of the embeddings (12 B per
+ * value) and a 32-float f32 head per row for its nearest-neighbour screen: e.g. 320 MB for n = 100 000, d = 256,
+ * where the condensed path would need 40 GB (native).
  * @module pipeline/memory
  */
 import { freemem } from 'node:os';
@@ -41,9 +42,9 @@ export function condensedBytes(n: number, backend: BackendName): number {
   return n < 2 ? 0 : ((n * (n - 1)) / 2) * CONDENSED_BYTES_PER_PAIR[backend];
 }
 
-/** Peak bytes of `wardFromVectors` for `n × d` embeddings (f64 centroids + an f32 copy). */
+/** Peak bytes of `wardFromVectors` for `n × d` embeddings (f64 centroids + an f32 copy + 128 B screen heads). */
 export function vectorsBytes(n: number, d: number): number {
-  return n * d * 12;
+  return n * d * 12 + n * 128;
 }
 
 /** Checks a `memoryLimit` option: a number > 0 (bytes; `Infinity` = no limit) or undefined (the default). */

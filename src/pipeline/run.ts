@@ -9,7 +9,7 @@ import type { BackendName, Isa, LinkageMethod } from '../../bindings/backend.js'
 import { BACKEND_NAMES, LINKAGE_METHODS } from '../../bindings/backend.js';
 import { getBackend } from '../../bindings/select.js';
 import { KernelError } from '../errors.js';
-import type { BackboneSpec, FeatureBank, ImageInput, Progress, Stage } from './types.js';
+import type { BackboneSpec, BankPlan, FeatureBank, ImageInput, Progress, Stage } from './types.js';
 import { computeWeights, checkTau, DEFAULT_TAU, WEIGHTINGS, type Tau, type Weighting } from './weighting.js';
 import { autoReferences, DEFAULT_AUTO_REFERENCES, DEFAULT_EXACT_WORK_LIMIT, type BankPrecision } from './approx.js';
 import { checkMemoryLimit, defaultMemoryLimit, planClustering, type ClusteringPlan } from './memory.js';
@@ -92,6 +92,12 @@ export interface ClusterOptions {
    * matrix (8 B per pair on native, 16 on wasm, 20 on js; see `pipeline/memory.ts`) would exceed it, `'ward'`
    * switches to Ward on the embeddings (`wardFromVectors`, O(n·d) memory, same Z up to rounding) and any other
    * linkage throws `ERR_MEMORY_LIMIT` before any work starts.
+   * The same budget bounds the **feature bank** (`n·m·d·4` bytes, e.g. 800 KB per image with the default
+   * backbone): while it takes at most half of `memoryLimit` it is held in memory, above that it is streamed from
+   * disk (the feature-cache entries, or a spill file; `result.featureBank = 'disk'`). A streamed bank cannot give
+   * exact unsupervised weights (every image against every other): `references: 'auto'` then uses
+   * {@link DEFAULT_AUTO_REFERENCES} references, and `references: 'exact'` throws `ERR_MEMORY_LIMIT` before any
+   * image is read; likewise when the semi-supervised normal bank alone exceeds half the budget.
    * @default 75 % of `os.freemem()` at the call
    */
   memoryLimit?: number;
@@ -120,6 +126,8 @@ export interface ClusterResult {
   Z: Float64Array;
   /** How Z was computed: `'condensed'` (`pdist` + `linkage`) or `'vectors'` (Ward on the embeddings, see `memoryLimit`). */
   linkageFrom: ClusteringPlan;
+  /** Where the patch bank was during the run: `'memory'`, or `'disk'` (streamed, over half of `memoryLimit`). */
+  featureBank: 'memory' | 'disk';
   weighting: Weighting;
   /** The absolute τ used. */
   tau: number;
@@ -246,87 +254,132 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   if (kOpt !== 'auto') checkK(kOpt, inputs.length);
   const normalInputs = weighting === 'semi-supervised' ? resolveInputs(options.normals!, extensions, true) : undefined;
   const be = getBackend(options.backend);
+  const memoryLimit = options.memoryLimit ?? defaultMemoryLimit();
   // Before any work: the n² matrix must fit, else Ward runs on the vectors and other linkages fail here.
-  const linkageFrom = planClustering(inputs.length, linkage, be.name, options.memoryLimit ?? defaultMemoryLimit());
+  const linkageFrom = planClustering(inputs.length, linkage, be.name, memoryLimit);
   aborted(signal);
 
   const { extractFeatures } = await import('./features.js');
   const featureOptions = { backbone, batchSize, threads, cacheDir, skipBad, signal, layerNorm, projectDim };
-  const bank: FeatureBank = await extractFeatures(inputs, { ...featureOptions, onProgress });
-  const timings: Partial<Record<Stage, number>> & { total: number } = {
-    decode: bank.timings.decode ?? 0, features: bank.timings.features ?? 0, total: 0,
-  };
-  const skipped = [...bank.skipped];
-  if (bank.n === 0) throw new InputError('no-images', 'input: every image was unreadable (all skipped)');
-  if (kOpt !== 'auto') checkK(kOpt, bank.n);
-  let normals: FeatureBank | undefined;
-  if (normalInputs) {
-    normals = await extractFeatures(normalInputs, {
-      ...featureOptions,
-      onProgress: onProgress && ((p) => onProgress({ ...p, message: p.message ? `normal images: ${p.message}` : 'normal images' })),
-    });
-    timings.decode! += normals.timings.decode ?? 0;
-    timings.features! += normals.timings.features ?? 0;
-    skipped.push(...normals.skipped);
-    if (normals.n === 0) throw new InputError('normals-empty', 'normals: every normal image was unreadable (all skipped)');
+  // Once the backbone fixes m and d (before any image is read): stream the bank if it is over half the budget,
+  // and refuse what a streamed or oversized bank cannot do.
+  const onPlan = (p: BankPlan) => checkBankPlan(p, memoryLimit, weighting, references, normalInputs?.length ?? 0);
+  const bank: FeatureBank = await extractFeatures(inputs, { ...featureOptions, onProgress, onPlan, streamAbove: memoryLimit / 2 });
+  try {
+    return await clusterBank(bank);
+  } finally {
+    bank.store?.close();
   }
 
-  const tw = performance.now();
-  let refs: number | undefined = typeof references === 'number' ? references : undefined;
-  let autoMessage = '';
-  if (weighting === 'unsupervised' && (references === undefined || references === 'auto')) {
-    const auto = autoReferences(bank.n, bank.m, bank.d, options.exactWorkLimit ?? DEFAULT_EXACT_WORK_LIMIT);
-    refs = auto.references;
-    autoMessage = auto.message;
-    if (autoMessage) onProgress?.({ stage: 'weights', done: 0, total: bank.n * bank.m, message: autoMessage });
-  }
-  const { coreset, bankPrecision } = options;
-  const w = await computeWeights(bank, { weighting, tau, normals, backend: be, chunkWork, references: refs, coreset, bankPrecision, onProgress, signal });
-  timings.weights = performance.now() - tw;
-  aborted(signal);
-
-  const tc = performance.now();
-  const n = bank.n;
-  onProgress?.({ stage: 'clustering', done: 0, total: 3, message: 'distances' });
-  let Z: Float64Array;
-  let labels: Int32Array;
-  let y: Float32Array | undefined;
-  let kAuto: AutoK | undefined;
-  let k = kOpt === 'auto' ? 1 : kOpt;
-  if (n === 1) {
-    if (kOpt === 'auto') kAuto = { criterion: options.autoK?.criterion ?? DEFAULT_AUTO_K_CRITERION, chosen: 1, kMax: 1, candidates: [] };
-    Z = new Float64Array(0);
-    labels = new Int32Array(1);
-  } else {
-    if (linkageFrom === 'vectors') {
-      onProgress?.({ stage: 'clustering', done: 1, total: 3, message: 'ward linkage on the embeddings (condensed matrix over memoryLimit)' });
-      Z = await be.wardFromVectorsAsync(w.embeddings, n, w.d);
-    } else {
-      y = await be.pdistAsync(w.embeddings, n, w.d, false);
-      onProgress?.({ stage: 'clustering', done: 1, total: 3, message: `${linkage} linkage` });
-      aborted(signal);
-      Z = await be.linkageAsync(y, n, linkage);
-    }
-    if (kOpt === 'auto') {
-      // the condensed matrix is reused by the silhouette criterion; with the 'vectors' plan it computes in row blocks
-      kAuto = await chooseKAsync({ embeddings: w.embeddings, n, d: w.d, Z, distances: y }, {
-        criterion: options.autoK?.criterion, kMax: options.autoK?.kMax, backend: be, linkage,
-        ...(linkageFrom === 'vectors' ? { maxDistanceBytes: 0 } : {}),
+  async function clusterBank(bank: FeatureBank): Promise<ClusterResult> {
+    const timings: Partial<Record<Stage, number>> & { total: number } = {
+      decode: bank.timings.decode ?? 0, features: bank.timings.features ?? 0, total: 0,
+    };
+    const skipped = [...bank.skipped];
+    if (bank.n === 0) throw new InputError('no-images', 'input: every image was unreadable (all skipped)');
+    if (kOpt !== 'auto') checkK(kOpt, bank.n);
+    let normals: FeatureBank | undefined;
+    if (normalInputs) {
+      normals = await extractFeatures(normalInputs, {
+        ...featureOptions,
+        onProgress: onProgress && ((p) => onProgress({ ...p, message: p.message ? `normal images: ${p.message}` : 'normal images' })),
       });
-      k = kAuto.chosen;
+      timings.decode! += normals.timings.decode ?? 0;
+      timings.features! += normals.timings.features ?? 0;
+      skipped.push(...normals.skipped);
+      if (normals.n === 0) throw new InputError('normals-empty', 'normals: every normal image was unreadable (all skipped)');
     }
-    onProgress?.({ stage: 'clustering', done: 2, total: 3, message: kAuto ? `cut into ${k} (automatic K, ${kAuto.criterion})` : `cut into ${k}` });
-    labels = be.cutK(Z, n, k);
-  }
-  onProgress?.({ stage: 'clustering', done: 3, total: 3 });
-  timings.clustering = performance.now() - tc;
-  timings.total = performance.now() - t0;
 
-  return {
-    files: bank.files, labels, k, n, embeddings: w.embeddings, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
-    scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, linkage, timings,
-    backend: { name: be.name, isa: be.isa, threads: be.threads }, skipped, normals: normals?.n ?? 0,
-    approximations: autoMessage ? [autoMessage, ...w.approximations] : w.approximations,
-    ...(kAuto ? { kAuto } : {}),
-  };
+    const tw = performance.now();
+    let refs: number | undefined = typeof references === 'number' ? references : undefined;
+    let autoMessage = '';
+    if (weighting === 'unsupervised' && (references === undefined || references === 'auto')) {
+      const auto = autoReferences(bank.n, bank.m, bank.d, options.exactWorkLimit ?? DEFAULT_EXACT_WORK_LIMIT);
+      refs = auto.references;
+      autoMessage = auto.message;
+      if (bank.store && refs === undefined) {
+        refs = Math.min(DEFAULT_AUTO_REFERENCES, bank.n - 1);
+        autoMessage = `feature bank streamed from disk (${gib(bank.n * bank.m * bank.d * 4)} > half the memory limit): unsupervised ` +
+          `weights against ${refs} random reference images per image${refs < bank.n - 1 ? ` instead of all ${bank.n - 1}` : ' (all of them)'}`;
+      }
+      if (autoMessage) onProgress?.({ stage: 'weights', done: 0, total: bank.n * bank.m, message: autoMessage });
+    }
+    const { coreset, bankPrecision } = options;
+    const w = await computeWeights(bank, { weighting, tau, normals, backend: be, chunkWork, references: refs, coreset, bankPrecision, onProgress, signal });
+    timings.weights = performance.now() - tw;
+    aborted(signal);
+
+    const tc = performance.now();
+    const n = bank.n;
+    onProgress?.({ stage: 'clustering', done: 0, total: 3, message: 'distances' });
+    let Z: Float64Array;
+    let labels: Int32Array;
+    let y: Float32Array | undefined;
+    let kAuto: AutoK | undefined;
+    let k = kOpt === 'auto' ? 1 : kOpt;
+    if (n === 1) {
+      if (kOpt === 'auto') kAuto = { criterion: options.autoK?.criterion ?? DEFAULT_AUTO_K_CRITERION, chosen: 1, kMax: 1, candidates: [] };
+      Z = new Float64Array(0);
+      labels = new Int32Array(1);
+    } else {
+      if (linkageFrom === 'vectors') {
+        onProgress?.({ stage: 'clustering', done: 1, total: 3, message: 'ward linkage on the embeddings (condensed matrix over memoryLimit)' });
+        Z = await be.wardFromVectorsAsync(w.embeddings, n, w.d);
+      } else {
+        y = await be.pdistAsync(w.embeddings, n, w.d, false);
+        onProgress?.({ stage: 'clustering', done: 1, total: 3, message: `${linkage} linkage` });
+        aborted(signal);
+        Z = await be.linkageAsync(y, n, linkage);
+      }
+      if (kOpt === 'auto') {
+        // the condensed matrix is reused by the silhouette criterion; with the 'vectors' plan it computes in row blocks
+        kAuto = await chooseKAsync({ embeddings: w.embeddings, n, d: w.d, Z, distances: y }, {
+          criterion: options.autoK?.criterion, kMax: options.autoK?.kMax, backend: be, linkage,
+          ...(linkageFrom === 'vectors' ? { maxDistanceBytes: 0 } : {}),
+        });
+        k = kAuto.chosen;
+      }
+      onProgress?.({ stage: 'clustering', done: 2, total: 3, message: kAuto ? `cut into ${k} (automatic K, ${kAuto.criterion})` : `cut into ${k}` });
+      labels = be.cutK(Z, n, k);
+    }
+    onProgress?.({ stage: 'clustering', done: 3, total: 3 });
+    timings.clustering = performance.now() - tc;
+    timings.total = performance.now() - t0;
+
+    return {
+      files: bank.files, labels, k, n, embeddings: w.embeddings, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
+      scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, linkage, timings,
+      backend: { name: be.name, isa: be.isa, threads: be.threads }, skipped, normals: normals?.n ?? 0,
+      approximations: autoMessage ? [autoMessage, ...w.approximations] : w.approximations,
+      featureBank: bank.store ? 'disk' : 'memory',
+      ...(kAuto ? { kAuto } : {}),
+    };
+  }
+}
+
+const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
+/**
+ * The memory checks of {@link clusterImages} once the bank's shape is known, before any image is read.
+ * @throws {KernelError} `ERR_MEMORY_LIMIT`: exact unsupervised weights on a bank that must be streamed, or a
+ *   semi-supervised normal bank over half the budget
+ */
+export function checkBankPlan(p: BankPlan, memoryLimit: number, weighting: Weighting, references: ClusterOptions['references'], normals: number): void {
+  if (p.streamed && weighting === 'unsupervised' && references === 'exact') {
+    throw new KernelError(
+      'ERR_MEMORY_LIMIT',
+      `unsupervised weights: references 'exact' compares every image with every other and needs the whole feature bank in ` +
+        `memory: ${p.n} images × ${p.m} patches × ${p.d} dims = ${gib(p.bytes)}, more than half the memory limit ` +
+        `(${gib(memoryLimit)}); use references 'auto' or a number (R random reference images per image), or a larger memory limit`,
+    );
+  }
+  const normalBytes = normals * p.m * p.d * 4;
+  if (weighting === 'semi-supervised' && normalBytes > memoryLimit / 2) {
+    throw new KernelError(
+      'ERR_MEMORY_LIMIT',
+      `semi-supervised weights: the normal bank is searched whole and must fit in memory: ${normals} normal images × ${p.m} ` +
+        `patches × ${p.d} dims = ${gib(normalBytes)}, more than half the memory limit (${gib(memoryLimit)}); use fewer normal ` +
+        'images or a larger memory limit',
+    );
+  }
 }

@@ -4,6 +4,8 @@
  * @module pipeline/types
  */
 
+import type { BagStore } from './bank-store.js';
+
 /** An image given to the pipeline: a file path, or encoded bytes with a name to report. */
 export type ImageInput = string | { name: string; data: Uint8Array };
 
@@ -62,8 +64,32 @@ export interface FeatureOptions {
   projectSeed?: number;
   /** Skip unreadable images and report them in `skipped` instead of failing. @default false */
   skipBad?: boolean;
+  /**
+   * Bank size in bytes (`n·m·d·4`) above which the bags are **streamed from disk** instead of held in memory:
+   * the returned bank then has an empty `data` and a `store` that reads bags on demand (from the feature-cache
+   * entries, or a spill file when the cache is off or not writable). `0` always streams. @default Infinity
+   */
+  streamAbove?: number;
+  /**
+   * Called once the bank's shape is known (the backbone is open) and before any image is read; throwing from it
+   * stops the extraction with that error (`clusterImages` uses it for its memory checks).
+   */
+  onPlan?: (plan: BankPlan) => void;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+}
+
+/** The shape of a feature bank about to be extracted (see `FeatureOptions.onPlan`). */
+export interface BankPlan {
+  n: number;
+  m: number;
+  d: number;
+  gridH: number;
+  gridW: number;
+  /** `n·m·d·4`: the bank held in memory. */
+  bytes: number;
+  /** Whether the bank will be streamed from disk (`bytes > streamAbove`). */
+  streamed: boolean;
 }
 
 /** Patch embeddings of N images: one bag of M patches × D dims each, stored contiguously. */
@@ -76,8 +102,13 @@ export interface FeatureBank {
   d: number;
   gridH: number;
   gridW: number;
-  /** Size `n*m*d`, image-major, then patch (row-major over the grid), then dimension. */
+  /** Size `n*m*d`, image-major, then patch (row-major over the grid), then dimension; empty if `store` is set. */
   data: Float32Array;
+  /**
+   * Set when the bank is streamed from disk (`FeatureOptions.streamAbove`): reads bags on demand; `data` is then
+   * empty. Call `store.close()` when done with the bank (it deletes the spill file, if any).
+   */
+  store?: BagStore;
   /** The name of each image (path or given name), in bag order. */
   files: string[];
   /** Images skipped with `skipBad` and why. */

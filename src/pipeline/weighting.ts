@@ -149,8 +149,42 @@ export function checkBank(name: string, bank: FeatureBank): void {
   if (bank.gridH * bank.gridW !== bank.m) {
     throw new KernelError('ERR_SHAPE_MISMATCH', `${name}: expected m = gridH×gridW = ${bank.gridH * bank.gridW}, got m=${bank.m}`);
   }
+  if (bank.store) {
+    if (typeof bank.store.read !== 'function' || bank.store.n !== bank.n || bank.store.m !== bank.m || bank.store.d !== bank.d) {
+      throw new KernelError('ERR_SHAPE_MISMATCH', `${name}.store: expected a bag store of n=${bank.n} bags of m=${bank.m} × d=${bank.d}`);
+    }
+    return;
+  }
   if (bank.data.length !== bank.n * bank.m * bank.d) {
     throw new KernelError('ERR_SHAPE_MISMATCH', `${name}.data: expected length n*m*d = ${bank.n * bank.m * bank.d}, got ${bank.data.length}`);
+  }
+}
+
+/** Bags `[i0, i1)` of a bank: a view of `data`, or (streamed bank) read from disk into `out` if given. */
+export function bags(bank: FeatureBank, i0: number, i1: number, out?: Float32Array): Float32Array {
+  const len = bank.m * bank.d;
+  return bank.store ? bank.store.read(i0, i1, out) : bank.data.subarray(i0 * len, i1 * len);
+}
+
+/** Images per chunk when a streamed bank is read chunk by chunk: about {@link STREAM_CHUNK_BYTES} of bags. */
+function streamChunk(bank: FeatureBank): number {
+  return Math.max(1, Math.floor(STREAM_CHUNK_BYTES / (bank.m * bank.d * 4)));
+}
+
+/** Bytes of bags a streamed bank reads per chunk (pooling, semi-supervised queries). */
+export const STREAM_CHUNK_BYTES = 64 * 2 ** 20;
+
+/**
+ * `f(bagsOfChunk, i0, i1)` over the bank in chunks; in-memory banks in one call (their data is already there),
+ * streamed banks {@link STREAM_CHUNK_BYTES} at a time through one reused buffer.
+ */
+function forChunks(bank: FeatureBank, f: (rows: Float32Array, i0: number, i1: number) => void): void {
+  if (!bank.store) return f(bank.data, 0, bank.n);
+  const step = streamChunk(bank);
+  const buf = new Float32Array(Math.min(step, bank.n) * bank.m * bank.d);
+  for (let i0 = 0; i0 < bank.n; i0 += step) {
+    const i1 = Math.min(bank.n, i0 + step);
+    f(bags(bank, i0, i1, buf).subarray(0, (i1 - i0) * bank.m * bank.d), i0, i1);
   }
 }
 
@@ -240,6 +274,18 @@ async function scoresWithInfo(
       approximations.push(`unsupervised scores against ${references} random reference images per image (of ${n - 1}; seed ${seed})`);
       return { scores: await subsetScores(bank, references, seed, be, onProgress, signal), approximations };
     }
+    if (references !== undefined && bank.store) {
+      // R ≥ n−1 on a streamed bank: every other image as a reference, read per image (exact up to summation order).
+      return { scores: await subsetScores(bank, n - 1, seed, be, onProgress, signal), approximations };
+    }
+    if (bank.store) {
+      throw new KernelError(
+        'ERR_MEMORY_LIMIT',
+        `unsupervised weights: exact scores compare every image with every other and need the whole feature bank in ` +
+          `memory (${(n * m * d * 4 / 2 ** 30).toFixed(1)} GiB), but this bank is streamed from disk; use references: R ` +
+          `(R random reference images per image) or a larger memory limit`,
+      );
+    }
     base = bank.data;
     groupOffsets = bagOffsets(n, m);
     groupedMode = 'mean-excluding-own';
@@ -263,7 +309,7 @@ async function scoresWithInfo(
     if (normals.d !== d) {
       throw new KernelError('ERR_SHAPE_MISMATCH', `normals: expected patches of d=${d} dims (as the clustered images), got d=${normals.d}`);
     }
-    base = normals.data;
+    base = normals.store ? normals.store.read(0, normals.n) : normals.data; // the normal bank is searched whole
     let rows = normals.n * normals.m;
     if (coreset !== undefined && coresetSize(coreset, rows) < rows) {
       const k = coresetSize(coreset, rows);
@@ -287,14 +333,15 @@ async function scoresWithInfo(
     groupedMode = 'min';
   }
   const nb = base.length / d;
-  const imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * nb * d)));
+  let imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * nb * d)));
+  if (bank.store) imagesPerChunk = Math.min(imagesPerChunk, streamChunk(bank));
   const out = new Float32Array(total);
   onProgress?.({ stage: 'weights', done: 0, total, message: `${mode} patch scores` });
   for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
     throwIfAborted(signal, 'weights');
     const i1 = Math.min(n, i0 + imagesPerChunk);
     const nq = (i1 - i0) * m;
-    const queries = bank.data.subarray(i0 * m * d, i1 * m * d);
+    const queries = bags(bank, i0, i1);
     let queryGroups: Int32Array | undefined;
     if (groupedMode === 'mean-excluding-own') {
       queryGroups = new Int32Array(nq);
@@ -330,11 +377,12 @@ async function minScoresF16(
     const base = buf.subarray(0, (r1 - r0) * d);
     f16ToF32(base16.subarray(r0 * d, r1 * d), base);
     const groupOffsets = new Uint32Array([0, r1 - r0]);
-    const imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * (r1 - r0) * d)));
+    let imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * (r1 - r0) * d)));
+    if (bank.store) imagesPerChunk = Math.min(imagesPerChunk, streamChunk(bank));
     for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
       throwIfAborted(signal, 'weights');
       const i1 = Math.min(n, i0 + imagesPerChunk);
-      const s = await be.groupedNNAsync({ queries: bank.data.subarray(i0 * m * d, i1 * m * d), nq: (i1 - i0) * m, base, groupOffsets, d, mode: 'min' });
+      const s = await be.groupedNNAsync({ queries: bags(bank, i0, i1), nq: (i1 - i0) * m, base, groupOffsets, d, mode: 'min' });
       for (let q = 0, o = i0 * m; q < s.length; q++, o++) if (s[q]! < out[o]!) out[o] = s[q]!;
       onProgress?.({ stage: 'weights', done: Math.round(((c + i1 / n) / nChunks) * total), total, message });
     }
@@ -347,10 +395,11 @@ async function minScoresF16(
 async function subsetScores(
   bank: FeatureBank, r: number, seed: number, be: KernelBackend, onProgress: WeightingOptions['onProgress'], signal: AbortSignal | undefined,
 ): Promise<Float32Array> {
-  const { n, m, d, data } = bank;
+  const { n, m, d } = bank;
   const total = n * m;
   const out = new Float32Array(total);
   const base = new Float32Array(r * m * d);
+  const query = bank.store ? new Float32Array(m * d) : undefined;
   const groupOffsets = bagOffsets(r, m);
   const queryGroups = new Int32Array(m).fill(-1); // the image itself is never among its references
   const others = new Int32Array(n - 1);
@@ -365,10 +414,11 @@ async function subsetScores(
       const tmp = others[t]!;
       others[t] = others[u]!;
       others[u] = tmp;
-      base.set(data.subarray(others[t]! * m * d, (others[t]! + 1) * m * d), t * m * d);
+      if (bank.store) bank.store.read(others[t]!, others[t]! + 1, base.subarray(t * m * d, (t + 1) * m * d));
+      else base.set(bank.data.subarray(others[t]! * m * d, (others[t]! + 1) * m * d), t * m * d);
     }
     const s = await be.groupedNNAsync({
-      queries: data.subarray(i * m * d, (i + 1) * m * d), nq: m, base, groupOffsets, d, mode: 'mean-excluding-own', queryGroups,
+      queries: bags(bank, i, i + 1, query), nq: m, base, groupOffsets, d, mode: 'mean-excluding-own', queryGroups,
     });
     out.set(s, i * m);
     onProgress?.({ stage: 'weights', done: (i + 1) * m, total, message: `unsupervised patch scores (${r} references per image)` });
@@ -409,11 +459,16 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
     if (weighting === 'uniform') {
       tau = Infinity;
       weights = new Float32Array(n * m).fill(1 / m);
-      embeddings = be.weightedMean(bank.data, offsets, d, weights);
+      embeddings = pool(bank, be, weights);
     } else {
       tau = NaN;
-      embeddings = be.maxPool(bank.data, offsets, d);
-      weights = argmaxShare(bank, embeddings);
+      embeddings = new Float32Array(n * d);
+      weights = new Float32Array(n * m);
+      forChunks(bank, (rows, i0, i1) => {
+        const mx = be.maxPool(rows, bagOffsets(i1 - i0, m), d);
+        embeddings.set(mx, i0 * d);
+        weights.set(argmaxShare(rows, i1 - i0, m, d, mx), i0 * m);
+      });
     }
     onProgress?.({ stage: 'weights', done: n * m, total: n * m, message: weighting });
   } else {
@@ -421,16 +476,28 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
     spread = meanWithinStd(scores, n, m);
     tau = typeof tauN === 'number' ? tauN : tauN.relative * spread;
     weights = be.softmaxWeights(scores, offsets, tau);
-    embeddings = be.weightedMean(bank.data, offsets, d, weights);
+    embeddings = pool(bank, be, weights);
   }
   const maps: Float32Array[] = [];
   for (let i = 0; i < n; i++) maps.push(weights.subarray(i * m, (i + 1) * m));
   return { weighting, tau, scoreSpread: spread, n, m, d, gridH, gridW, scores, weights, maps, embeddings, approximations };
 }
 
-/** For max pooling: the share of the d dimensions in which each patch attains its image's maximum (ties share). */
-function argmaxShare(bank: FeatureBank, maxes: Float32Array): Float32Array {
-  const { n, m, d, data } = bank;
+/** Weighted mean of every bag (`weights`: `n·m`), chunk by chunk for a streamed bank (same values either way). */
+function pool(bank: FeatureBank, be: KernelBackend, weights: Float32Array): Float32Array {
+  const { n, m, d } = bank;
+  const out = new Float32Array(n * d);
+  forChunks(bank, (rows, i0, i1) => {
+    out.set(be.weightedMean(rows, bagOffsets(i1 - i0, m), d, weights.subarray(i0 * m, i1 * m)), i0 * d);
+  });
+  return out;
+}
+
+/**
+ * For max pooling: the share of the d dimensions in which each patch attains its image's maximum (ties share).
+ * `data`: `n` bags of `m × d`; `maxes`: their `n × d` maxima.
+ */
+function argmaxShare(data: Float32Array, n: number, m: number, d: number, maxes: Float32Array): Float32Array {
   const w = new Float32Array(n * m);
   const ties = new Uint32Array(d);
   for (let i = 0; i < n; i++) {

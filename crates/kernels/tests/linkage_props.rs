@@ -178,6 +178,47 @@ fn ward_from_vectors_matches_ward_on_pdist() {
     }
 }
 
+/// The f32 lower-bound screen of `ward_from_vectors` (n ≥ 256) must never change the result: bit-identical Z
+/// to the unscreened scan on clustered data, near-duplicates, exact duplicates and integer ties, a large common
+/// offset (rounding margins scale with the spread), tiny and huge scales, and d below, at and above the screen's
+/// 32 dimensions.
+#[test]
+fn ward_from_vectors_screen_is_exact() {
+    use ac_kernels::linkage::ward_from_vectors_unscreened;
+    let mut cases: Vec<(String, usize, usize, Vec<f32>)> = Vec::new();
+    for &(n, d) in &[(300usize, 8usize), (400, 32), (600, 64), (500, 200)] {
+        let mut r = Rng(1000 + n as u64 + d as u64);
+        let k = 7;
+        let centres: Vec<f64> = (0..k * d).map(|_| 4.0 * r.normal()).collect();
+        let clustered: Vec<f32> =
+            (0..n * d).map(|t| (centres[((t / d) % k) * d + t % d] + r.normal()) as f32).collect();
+        cases.push((format!("clustered n={n} d={d}"), n, d, clustered.clone()));
+        let offset: Vec<f32> = clustered.iter().map(|&v| v * 1e-3 + 1000.0).collect();
+        cases.push((format!("offset 1e3, spread 1e-3, n={n} d={d}"), n, d, offset));
+        let tiny: Vec<f32> = clustered.iter().map(|&v| v * 1e-30).collect();
+        cases.push((format!("scale 1e-30 n={n} d={d}"), n, d, tiny));
+        let huge: Vec<f32> = clustered.iter().map(|&v| v * 1e15).collect();
+        cases.push((format!("scale 1e15 n={n} d={d}"), n, d, huge));
+        // Near-duplicates: each point repeated with a perturbation in the last bit.
+        let near: Vec<f32> = (0..n * d)
+            .map(|t| {
+                let v = clustered[((t / d) / 2) * d + t % d];
+                if (t / d) % 2 == 1 { f32::from_bits(v.to_bits() ^ 1) } else { v }
+            })
+            .collect();
+        cases.push((format!("near-duplicates n={n} d={d}"), n, d, near));
+        let grid: Vec<f32> = (0..n * d).map(|_| (r.next_u64() % 3) as f32).collect();
+        cases.push((format!("integer grid n={n} d={d}"), n, d, grid));
+    }
+    for (name, n, d, x) in &cases {
+        let want = ward_from_vectors_unscreened(x, *n, *d).unwrap();
+        let got = ward_from_vectors(x, *n, *d).unwrap();
+        assert!(got == want, "{name}: screened Z differs from the unscreened scan");
+        #[cfg(feature = "parallel")]
+        assert!(ac_kernels::linkage::ward_from_vectors_par(x, *n, *d).unwrap() == want, "{name}: parallel");
+    }
+}
+
 #[test]
 fn ward_from_vectors_with_ties_is_valid() {
     // Integer grid points: duplicates and tied distances. The tree may resolve exact ties differently from the

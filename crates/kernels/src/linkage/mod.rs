@@ -47,6 +47,8 @@ mod ward_vectors;
 
 pub use method::Method;
 pub use ward_vectors::ward_from_vectors;
+#[doc(hidden)]
+pub use ward_vectors::ward_from_vectors_unscreened;
 #[cfg(feature = "parallel")]
 pub use ward_vectors::ward_from_vectors_par;
 
