@@ -5,6 +5,8 @@
 //   node benches/scale.mjs [--sizes 10000,50000,100000] [--m 49] [--d 256] [--refs 8] [--classes 10]
 //                          [--chunk 1000] [--cluster-max 100000] [--backend native] [--seed 1]
 //
+// `SCALE_DUMP=prefix` also writes each size's N × D embeddings to `prefix-N×D.f32` (to time the clustering alone).
+//
 // Data: K anomaly types. Image i has M patches of D dims: "normal" patches are one of 64 shared normal prototypes
 // plus uniform noise, and 3 patches (random positions) are its type's anomaly prototype plus noise. The
 // generating type is the ground truth of the NMI.
