@@ -9,7 +9,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 if (process.env.ANOMALY_CLUSTERING_THREADS !== '1') {
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit', env: { ...process.env, ANOMALY_CLUSTERING_THREADS: '1' },
   });
   process.exit(r.status ?? 1);
