@@ -10,7 +10,8 @@
  *   npx tsc -p tsconfig.json && nice node benches/evaluate.mjs [--sets mvtec,mtd6,mtd5] [--references 16]
  *        [--mtd-normals 32] [--taus 0.25,0.5,1,2,4] [--backend native] [--json out.json]
  *        [--layer-norm l2|none] [--project-dim 256|0]   (feature post-processing; default = the library's defaults)
- *        [--model x.onnx --layers a,b [--mean r,g,b --std r,g,b]]   (a custom ONNX backbone)
+ *        [--model x.onnx|embedded-id --layers a,b [--mean r,g,b --std r,g,b]]   (another backbone / layers)
+ *        [--fit crop|stretch|pad] [--input-size 224]   (preprocessing geometry; default = the library's)
  *
  * `--references R` makes the unsupervised scores of the MTD sets approximate (R random reference images per
  * image; exact is O(N²M²D), ≈1.6e14 multiply-adds for 583 images); MVTec is always exact, and the effect of R on
@@ -42,6 +43,8 @@ const { values: opt } = parseArgs({
     'layer-norm': { type: 'string' },
     'project-dim': { type: 'string' },
     model: { type: 'string' },
+    fit: { type: 'string' },
+    'input-size': { type: 'string' },
     layers: { type: 'string' },
     mean: { type: 'string' },
     std: { type: 'string' },
@@ -55,9 +58,11 @@ const be = getBackend(opt.backend);
 const featOpts = {
   ...(opt['layer-norm'] ? { layerNorm: opt['layer-norm'] } : {}),
   ...(opt['project-dim'] !== undefined ? { projectDim: Number(opt['project-dim']) > 0 ? Number(opt['project-dim']) : false } : {}),
-  ...(opt.model ? {
+  ...(opt.model || opt.fit || opt['input-size'] || opt.layers ? {
     backbone: {
-      model: path.resolve(opt.model),
+      ...(opt.model ? { model: opt.model.endsWith('.onnx') ? path.resolve(opt.model) : opt.model } : {}),
+      ...(opt.fit ? { fit: opt.fit } : {}),
+      ...(opt['input-size'] ? { inputSize: Number(opt['input-size']) } : {}),
       ...(opt.layers ? { layers: opt.layers.split(',') } : {}),
       ...(opt.mean ? { mean: opt.mean.split(',').map(Number) } : {}),
       ...(opt.std ? { std: opt.std.split(',').map(Number) } : {}),

@@ -10,7 +10,7 @@ export { getBackend, availableBackends, loadErrors } from '../bindings/select.js
 // Pipeline: images → patch bags → weights → embeddings → clusters.
 export type { ImageInput, Stage, Progress, BackboneSpec, FeatureOptions, FeatureBank } from './pipeline/types.js';
 export { extractFeatures, IMAGENET_MEAN, IMAGENET_STD } from './pipeline/features.js';
-export { loadImage, decodeImage } from './pipeline/image.js';
+export { loadImage, decodeImage, DEFAULT_FIT, FITS, type Fit } from './pipeline/image.js';
 export { DEFAULT_BACKBONE, EMBEDDED_BACKBONES, prepareModel } from './models/index.js';
 export { computeWeights, patchScores, WEIGHTINGS, DEFAULT_TAU } from './pipeline/weighting.js';
 export type { Tau, Weighting } from './pipeline/weighting.js';
