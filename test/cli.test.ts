@@ -84,6 +84,7 @@ describe('cli: usage and bad input', () => {
     expect(parseTau('inf')).toBe(Infinity);
     expect(parseTau('rel:2')).toEqual({ relative: 2 });
     expect(parseTau('1.5x')).toEqual({ relative: 1.5 });
+    expect(parseTau('relset:0.5')).toEqual({ relative: 0.5, spread: 'set' });
     expect(() => parseTau('rel:')).toThrow();
   });
 });

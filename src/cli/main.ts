@@ -56,7 +56,8 @@ Clustering:
   --weighting W           unsupervised | semi-supervised | uniform | max          [unsupervised]
   --normals DIR           folder of normal (defect-free) images; required for semi-supervised
   --tau T                 softmax temperature: a number (absolute; 0 = arg-max, inf = uniform)
-                          or rel:R = R × mean within-image std of the patch scores  [rel:1]
+                          or rel:R = R × each image's own std of its patch scores, or
+                          relset:R = R × the mean of those stds (one τ for all)  [rel:1]
   --references R          unsupervised weighting against R random reference images per image
                           (cost N·R instead of N² image pairs), 'exact', or 'auto' = exact up to
                           N²·M²·D = 1e13 multiply-adds, else R = 32                [auto]
@@ -117,11 +118,13 @@ export function parseTau(s: string): Tau {
   const t = s.trim().toLowerCase();
   if (t === 'inf' || t === 'infinity') return Infinity;
   const rel = /^(?:rel:|relative:)(.+)$/.exec(t) ?? /^(.+)x$/.exec(t);
+  const relSet = /^relset:(.+)$/.exec(t);
   const num = (x: string) => {
     const v = Number(x);
-    if (x.trim() === '' || !Number.isFinite(v) || v < 0) throw new CliError(`--tau: expected a number ≥ 0, 'inf' or rel:R (R ≥ 0), got ${JSON.stringify(s)}`);
+    if (x.trim() === '' || !Number.isFinite(v) || v < 0) throw new CliError(`--tau: expected a number ≥ 0, 'inf', rel:R or relset:R (R ≥ 0), got ${JSON.stringify(s)}`);
     return v;
   };
+  if (relSet) return { relative: num(relSet[1]!), spread: 'set' };
   return rel ? { relative: num(rel[1]!) } : num(t);
 }
 
