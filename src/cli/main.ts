@@ -16,6 +16,7 @@ import { EMBEDDED_BACKBONES } from '../models/index.js';
 import { evaluate, type Metrics } from '../pipeline/metrics.js';
 import { clusterImages, InputError, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
 import type { BackboneSpec, Progress } from '../pipeline/types.js';
+import { FITS, type Fit } from '../pipeline/image.js';
 import { WEIGHTINGS, DEFAULT_TAU, type Tau, type Weighting } from '../pipeline/weighting.js';
 import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
 import { createProgress, formatDuration } from './progress.js';
@@ -67,6 +68,7 @@ Features:
   --model M               'default' (keras:resnet50), nsfwjs:mobilenet_v2 (fast),
                           nsfwjs:mobilenet_v2_mid, nsfwjs:inception_v3, or an .onnx path [default]
   --layers A,B            the stride-8 and stride-16 layer names (custom models)
+  --fit F                 stretch (whole image to a square) | crop (centre) | pad        [stretch]
   --batch-size N          images per inference batch                              [8]
   --threads N             onnxruntime threads                                     [cores]
   --cache DIR | --no-cache   feature cache folder              [./.cache/anomaly-clustering/features]
@@ -154,6 +156,7 @@ const OPTIONS = {
   backend: { type: 'string' },
   model: { type: 'string' },
   layers: { type: 'string' },
+  fit: { type: 'string' },
   'batch-size': { type: 'string' },
   threads: { type: 'string' },
   cache: { type: 'string' },
@@ -273,8 +276,10 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const extensions = v.ext?.split(',').map((e) => e.trim()).filter(Boolean).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
     if (extensions && extensions.length === 0) throw new CliError('--ext: expected a comma-separated list of extensions, e.g. jpg,png');
     let backbone: BackboneSpec | undefined;
-    if (v.model !== undefined || v.layers !== undefined) {
+    const fit = oneOf<Fit>('fit', v.fit, FITS);
+    if (v.model !== undefined || v.layers !== undefined || fit !== undefined) {
       backbone = {};
+      if (fit !== undefined) backbone.fit = fit;
       if (v.model !== undefined) backbone.model = v.model === 'default' || v.model in EMBEDDED_BACKBONES ? v.model : path.resolve(cwd, v.model);
       if (v.layers !== undefined) {
         const l = v.layers.split(',').map((s) => s.trim());
@@ -362,7 +367,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       reportPath = path.join(outDir, 'report.html');
       await writeReport(reportPath, result, {
         title: demo ? 'Anomaly clustering · synthetic demo' : `Anomaly clustering · ${path.basename(folder)}`,
-        truth, metrics, root: folder + path.sep,
+        truth, metrics, root: folder + path.sep, ...(fit ? { fit } : {}),
         details: { normals: options.normals ? `${result.normals} images` : undefined, tool: `${pkg.name} ${pkg.version}`, node: process.version },
       });
       progress.update({ stage: 'report', done: 1, total: 1 });
