@@ -9,7 +9,7 @@
  *
  *   npx tsc -p tsconfig.json && nice node benches/evaluate.mjs [--sets mvtec,mtd6,mtd5] [--references 16]
  *        [--mtd-normals 32] [--taus 0.25,0.5,1,2,4] [--backend native] [--json out.json]
- *        [--layer-norm l2|none] [--project-dim 256|0]   (feature post-processing; default = the library's defaults)
+ *        [--layer-norm l2|none] [--project-dim 256|0] [--project-seed 0]   (feature post-processing; default = the library's)
  *        [--model x.onnx|embedded-id --layers a,b [--mean r,g,b --std r,g,b]]   (another backbone / layers)
  *        [--fit crop|stretch|pad] [--input-size 224]   (preprocessing geometry; default = the library's)
  *        [--tau-spread image|set]   (unit of the relative τ: each image's score std, or their mean; default = the library's)
@@ -43,6 +43,7 @@ const { values: opt } = parseArgs({
     json: { type: 'string' },
     'layer-norm': { type: 'string' },
     'project-dim': { type: 'string' },
+    'project-seed': { type: 'string' },
     model: { type: 'string' },
     fit: { type: 'string' },
     'tau-spread': { type: 'string' },
@@ -60,6 +61,7 @@ const TAU_SPREAD = opt['tau-spread'] ?? checkTau(DEFAULT_TAU).spread;
 const be = getBackend(opt.backend);
 const featOpts = {
   ...(opt['layer-norm'] ? { layerNorm: opt['layer-norm'] } : {}),
+  ...(opt['project-seed'] !== undefined ? { projectSeed: Number(opt['project-seed']) } : {}),
   ...(opt['project-dim'] !== undefined ? { projectDim: Number(opt['project-dim']) > 0 ? Number(opt['project-dim']) : false } : {}),
   ...(opt.model || opt.fit || opt['input-size'] || opt.layers ? {
     backbone: {
@@ -72,7 +74,7 @@ const featOpts = {
     },
   } : {}),
 };
-const featTag = JSON.stringify({ ...(featOpts.backbone ? { backbone: featOpts.backbone } : {}), layerNorm: featOpts.layerNorm ?? DEFAULT_LAYER_NORM, projectDim: featOpts.projectDim ?? DEFAULT_PROJECT_DIM });
+const featTag = JSON.stringify({ ...(featOpts.backbone ? { backbone: featOpts.backbone } : {}), layerNorm: featOpts.layerNorm ?? DEFAULT_LAYER_NORM, projectDim: featOpts.projectDim ?? DEFAULT_PROJECT_DIM, ...(featOpts.projectSeed ? { projectSeed: featOpts.projectSeed } : {}) });
 const log = (s) => process.stderr.write(`${s}\n`);
 const secs = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'cached');
 
