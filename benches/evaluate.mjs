@@ -9,8 +9,10 @@
  *
  *   npx tsc -p tsconfig.json && nice node benches/evaluate.mjs [--sets mvtec,mtd6,mtd5] [--references 16]
  *        [--mtd-normals 32] [--taus 0.25,0.5,1,2,4] [--backend native] [--json out.json]
- *        [--layer-norm l2|none] [--project-dim 256|0]   (feature post-processing; default = the library's defaults)
- *        [--model x.onnx --layers a,b [--mean r,g,b --std r,g,b]]   (a custom ONNX backbone)
+ *        [--layer-norm l2|none] [--project-dim 256|0] [--project-seed 0]   (feature post-processing; default = the library's)
+ *        [--model x.onnx|embedded-id --layers a,b [--mean r,g,b --std r,g,b]]   (another backbone / layers)
+ *        [--fit crop|stretch|pad] [--input-size 224]   (preprocessing geometry; default = the library's)
+ *        [--tau-spread image|set]   (unit of the relative τ: each image's score std, or their mean; default = the library's)
  *
  * `--references R` makes the unsupervised scores of the MTD sets approximate (R random reference images per
  * image; exact is O(N²M²D), ≈1.6e14 multiply-adds for 583 images); MVTec is always exact, and the effect of R on
@@ -25,7 +27,7 @@ import { parseArgs } from 'node:util';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
 const { extractFeatures, DEFAULT_LAYER_NORM, DEFAULT_PROJECT_DIM } = await dist('src/pipeline/features.js');
-const { patchScores, computeWeights, bagOffsets, meanWithinStd, DEFAULT_TAU } = await dist('src/pipeline/weighting.js');
+const { patchScores, computeWeights, bagOffsets, meanWithinStd, perImageStandardised, checkTau, DEFAULT_TAU } = await dist('src/pipeline/weighting.js');
 const { evaluate } = await dist('src/pipeline/metrics.js');
 const { getBackend } = await dist('bindings/select.js');
 
@@ -41,7 +43,11 @@ const { values: opt } = parseArgs({
     json: { type: 'string' },
     'layer-norm': { type: 'string' },
     'project-dim': { type: 'string' },
+    'project-seed': { type: 'string' },
     model: { type: 'string' },
+    fit: { type: 'string' },
+    'tau-spread': { type: 'string' },
+    'input-size': { type: 'string' },
     layers: { type: 'string' },
     mean: { type: 'string' },
     std: { type: 'string' },
@@ -51,20 +57,24 @@ const DATA = opt.data;
 const R = Number(opt.references);
 const MTD_NORMALS = Number(opt['mtd-normals']);
 const TAUS = opt.taus.split(',').map(Number);
+const TAU_SPREAD = opt['tau-spread'] ?? checkTau(DEFAULT_TAU).spread;
 const be = getBackend(opt.backend);
 const featOpts = {
   ...(opt['layer-norm'] ? { layerNorm: opt['layer-norm'] } : {}),
+  ...(opt['project-seed'] !== undefined ? { projectSeed: Number(opt['project-seed']) } : {}),
   ...(opt['project-dim'] !== undefined ? { projectDim: Number(opt['project-dim']) > 0 ? Number(opt['project-dim']) : false } : {}),
-  ...(opt.model ? {
+  ...(opt.model || opt.fit || opt['input-size'] || opt.layers ? {
     backbone: {
-      model: path.resolve(opt.model),
+      ...(opt.model ? { model: opt.model.endsWith('.onnx') ? path.resolve(opt.model) : opt.model } : {}),
+      ...(opt.fit ? { fit: opt.fit } : {}),
+      ...(opt['input-size'] ? { inputSize: Number(opt['input-size']) } : {}),
       ...(opt.layers ? { layers: opt.layers.split(',') } : {}),
       ...(opt.mean ? { mean: opt.mean.split(',').map(Number) } : {}),
       ...(opt.std ? { std: opt.std.split(',').map(Number) } : {}),
     },
   } : {}),
 };
-const featTag = JSON.stringify({ ...(featOpts.backbone ? { backbone: featOpts.backbone } : {}), layerNorm: featOpts.layerNorm ?? DEFAULT_LAYER_NORM, projectDim: featOpts.projectDim ?? DEFAULT_PROJECT_DIM });
+const featTag = JSON.stringify({ ...(featOpts.backbone ? { backbone: featOpts.backbone } : {}), layerNorm: featOpts.layerNorm ?? DEFAULT_LAYER_NORM, projectDim: featOpts.projectDim ?? DEFAULT_PROJECT_DIM, ...(featOpts.projectSeed ? { projectSeed: featOpts.projectSeed } : {}) });
 const log = (s) => process.stderr.write(`${s}\n`);
 const secs = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'cached');
 
@@ -112,9 +122,14 @@ async function clusterEval(emb, n, d, k, truth) {
   return { ...evaluate(labels, truth), clusterMs: performance.now() - t };
 }
 
+/** Softmax weights at τ = tauRel × the spread of the scores (per image, or the set's mean: `--tau-spread`). */
 function weightsFromScores(b, scores, tauRel) {
   const offsets = bagOffsets(b.n, b.m);
-  const spread = meanWithinStd(scores, b.n, b.m);
+  let spread = meanWithinStd(scores, b.n, b.m);
+  if (TAU_SPREAD === 'image') {
+    scores = perImageStandardised(scores, b.n, b.m);
+    spread = 1;
+  }
   const w = be.softmaxWeights(scores, offsets, tauRel * spread);
   return be.weightedMean(b.data, offsets, b.d, w);
 }
@@ -196,7 +211,7 @@ for (const setName of opt.sets.split(',')) {
 // ---- the table
 const f3 = (x) => x.toFixed(3);
 const out = [];
-out.push(`Backbone: default (embedded), features ${featTag} (d=${rows.length ? bankCache.values().next().value.d : '?'}), backend ${be.name}/${be.isa} (${be.threads} threads); τ = ${defaultRel}·σ (default); Ward.`);
+out.push(`Backbone: default (embedded), features ${featTag} (d=${rows.length ? bankCache.values().next().value.d : '?'}), backend ${be.name}/${be.isa} (${be.threads} threads); τ = ${defaultRel}·σ (default; σ per ${TAU_SPREAD === 'image' ? 'image' : 'set (mean within-image std)'}); Ward.`);
 out.push('');
 out.push('| set | method | NMI / ARI / F1 (ours, default τ) | best τ (NMI/ARI/F1) | reference §6 | weights time | features time |');
 out.push('|---|---|---|---|---|---|---|');

@@ -11,10 +11,10 @@ export { getBackend, availableBackends, loadErrors } from '../bindings/select.js
 export type { ImageInput, Stage, Progress, BackboneSpec, FeatureOptions, FeatureBank, BankPlan } from './pipeline/types.js';
 export type { BagStore } from './pipeline/bank-store.js';
 export { extractFeatures, IMAGENET_MEAN, IMAGENET_STD } from './pipeline/features.js';
-export { loadImage, decodeImage } from './pipeline/image.js';
+export { loadImage, decodeImage, DEFAULT_FIT, FITS, type Fit } from './pipeline/image.js';
 export { DEFAULT_BACKBONE, EMBEDDED_BACKBONES, prepareModel } from './models/index.js';
 export { computeWeights, patchScores, WEIGHTINGS, DEFAULT_TAU } from './pipeline/weighting.js';
-export type { Tau, Weighting } from './pipeline/weighting.js';
+export type { Tau, TauSpread, Weighting } from './pipeline/weighting.js';
 export {
   f32ToF16, f16ToF32, kCenterGreedy, kCenterGreedyAsync, coresetSize, autoReferences, BANK_PRECISIONS, DEFAULT_CORESET_DIM, DEFAULT_AUTO_REFERENCES,
   DEFAULT_EXACT_WORK_LIMIT,

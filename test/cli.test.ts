@@ -32,7 +32,7 @@ describe('cli: usage and bad input', () => {
   it('--help documents the options and exit codes', async () => {
     const r = await run('--help');
     expect(r.code).toBe(0);
-    for (const s of ['--k', '--k-criterion', '--k-max', '--normals', '--weighting', '--tau', '--linkage', '--backend', '--out', '--eval', '--json', '--skip-bad', 'demo', 'Exit codes']) {
+    for (const s of ['--fit', '--k', '--k-criterion', '--k-max', '--normals', '--weighting', '--tau', '--linkage', '--backend', '--out', '--eval', '--json', '--skip-bad', 'demo', 'Exit codes']) {
       expect(r.out).toContain(s);
     }
   });
@@ -49,6 +49,7 @@ describe('cli: usage and bad input', () => {
     ['--k not a number', ['SAMPLE', '--k', 'three'], EXIT.USAGE, /--k: expected an integer or 'auto', got "three"/],
     ['bad --weighting', ['SAMPLE', '--k', '2', '--weighting', 'magic'], EXIT.USAGE, /unsupervised, semi-supervised, uniform, max/],
     ['bad --linkage', ['SAMPLE', '--k', '2', '--linkage', 'nearest'], EXIT.USAGE, /ward/],
+    ['bad --fit', ['SAMPLE', '--k', '2', '--fit', 'squash'], EXIT.USAGE, /stretch/],
     ['bad --backend', ['SAMPLE', '--k', '2', '--backend', 'gpu'], EXIT.USAGE, /native, wasm, js/],
     ['bad --tau', ['SAMPLE', '--k', '2', '--tau', '-3'], EXIT.USAGE, /--tau/],
     ['bad --references', ['SAMPLE', '--k', '2', '--references', 'some'], EXIT.USAGE, /--references: expected an integer/],
@@ -88,6 +89,7 @@ describe('cli: usage and bad input', () => {
     expect(parseTau('inf')).toBe(Infinity);
     expect(parseTau('rel:2')).toEqual({ relative: 2 });
     expect(parseTau('1.5x')).toEqual({ relative: 1.5 });
+    expect(parseTau('relset:0.5')).toEqual({ relative: 0.5, spread: 'set' });
     expect(() => parseTau('rel:')).toThrow();
   });
 });

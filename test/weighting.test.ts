@@ -100,13 +100,30 @@ describe('weighting', () => {
         }
       });
 
-      it('relative tau = r × mean within-image std of the scores', async () => {
+      it("relative tau with spread 'set' = r × mean within-image std of the scores", async () => {
         const b = bank(5, 3, 3, 4, 4);
-        const r = await computeWeights(b, { tau: { relative: 0.5 }, backend: be });
+        const r = await computeWeights(b, { tau: { relative: 0.5, spread: 'set' }, backend: be });
         expect(r.scoreSpread).toBeCloseTo(meanWithinStd(r.scores, 5, 9), 10);
         expect(r.tau).toBeCloseTo(0.5 * r.scoreSpread, 10);
         const a = await computeWeights(b, { tau: r.tau, backend: be });
         for (let i = 0; i < a.weights.length; i++) expect(a.weights[i]).toBeCloseTo(r.weights[i]!, 6);
+      });
+
+      it('relative tau (default per-image spread): image i weighted at τ_i = r × its own score std', async () => {
+        const b = bank(5, 3, 3, 4, 4);
+        const r = await computeWeights(b, { tau: { relative: 0.5 }, backend: be });
+        expect(r.tau).toBeCloseTo(0.5 * r.scoreSpread, 10);
+        for (let i = 0; i < 5; i++) {
+          const s = r.scores.subarray(i * 9, (i + 1) * 9);
+          const t = 0.5 * meanWithinStd(s, 1, 9);
+          const mx = Math.max(...s);
+          const e = [...s].map((v) => Math.exp((v - mx) / t));
+          const z = e.reduce((x, y) => x + y, 0);
+          for (let k = 0; k < 9; k++) expect(r.maps[i]![k]).toBeCloseTo(e[k]! / z, 5);
+        }
+        // 'image' is the default spread
+        const same = await computeWeights(b, { tau: { relative: 0.5, spread: 'image' }, backend: be });
+        for (let i = 0; i < same.weights.length; i++) expect(same.weights[i]).toBeCloseTo(r.weights[i]!, 7);
       });
 
       it('semi-supervised scores are distances to the nearest normal patch', async () => {
@@ -168,7 +185,9 @@ describe('weighting', () => {
     await expect(computeWeights({ ...b, data: new Float32Array(3) }, { backend: 'js' })).rejects.toBeInstanceOf(KernelError);
     await expect(computeWeights(b, { weighting: 'semi-supervised', normals: bank(1, 1, 1, 3, 1), backend: 'js' }))
       .rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH' });
-    expect(checkTau(DEFAULT_TAU)).toEqual({ relative: 1 });
+    expect(checkTau(DEFAULT_TAU)).toEqual({ relative: 1, spread: 'image' });
+    expect(checkTau({ relative: 2, spread: 'set' })).toEqual({ relative: 2, spread: 'set' });
+    expect(() => checkTau({ relative: 2, spread: 'bogus' as never })).toThrow(RangeError);
   });
 
   it('references: a random subset of other images, deterministic; ≥ n−1 is exact', async () => {

@@ -16,6 +16,7 @@ import { EMBEDDED_BACKBONES } from '../models/index.js';
 import { evaluate, type Metrics } from '../pipeline/metrics.js';
 import { clusterImages, InputError, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
 import type { BackboneSpec, Progress } from '../pipeline/types.js';
+import { FITS, type Fit } from '../pipeline/image.js';
 import { WEIGHTINGS, DEFAULT_TAU, type Tau, type Weighting } from '../pipeline/weighting.js';
 import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
 import { createProgress, formatDuration } from './progress.js';
@@ -57,7 +58,8 @@ Clustering:
   --weighting W           unsupervised | semi-supervised | uniform | max          [unsupervised]
   --normals DIR           folder of normal (defect-free) images; required for semi-supervised
   --tau T                 softmax temperature: a number (absolute; 0 = arg-max, inf = uniform)
-                          or rel:R = R × mean within-image std of the patch scores  [rel:1]
+                          or rel:R = R × each image's own std of its patch scores, or
+                          relset:R = R × the mean of those stds (one τ for all)  [rel:1]
   --references R          unsupervised weighting against R random reference images per image
                           (cost N·R instead of N² image pairs), 'exact', or 'auto' = exact up to
                           N²·M²·D = 1e13 multiply-adds, else R = 32                [auto]
@@ -71,6 +73,7 @@ Features:
   --model M               'default' (keras:resnet50), nsfwjs:mobilenet_v2 (fast),
                           nsfwjs:mobilenet_v2_mid, nsfwjs:inception_v3, or an .onnx path [default]
   --layers A,B            the stride-8 and stride-16 layer names (custom models)
+  --fit F                 stretch (whole image to a square) | crop (centre) | pad        [stretch]
   --batch-size N          images per inference batch                              [8]
   --threads N             onnxruntime threads                                     [cores]
   --cache DIR | --no-cache   feature cache folder              [./.cache/anomaly-clustering/features]
@@ -123,11 +126,13 @@ export function parseTau(s: string): Tau {
   const t = s.trim().toLowerCase();
   if (t === 'inf' || t === 'infinity') return Infinity;
   const rel = /^(?:rel:|relative:)(.+)$/.exec(t) ?? /^(.+)x$/.exec(t);
+  const relSet = /^relset:(.+)$/.exec(t);
   const num = (x: string) => {
     const v = Number(x);
-    if (x.trim() === '' || !Number.isFinite(v) || v < 0) throw new CliError(`--tau: expected a number ≥ 0, 'inf' or rel:R (R ≥ 0), got ${JSON.stringify(s)}`);
+    if (x.trim() === '' || !Number.isFinite(v) || v < 0) throw new CliError(`--tau: expected a number ≥ 0, 'inf', rel:R or relset:R (R ≥ 0), got ${JSON.stringify(s)}`);
     return v;
   };
+  if (relSet) return { relative: num(relSet[1]!), spread: 'set' };
   return rel ? { relative: num(rel[1]!) } : num(t);
 }
 
@@ -174,6 +179,7 @@ const OPTIONS = {
   backend: { type: 'string' },
   model: { type: 'string' },
   layers: { type: 'string' },
+  fit: { type: 'string' },
   'batch-size': { type: 'string' },
   threads: { type: 'string' },
   cache: { type: 'string' },
@@ -299,8 +305,10 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const extensions = v.ext?.split(',').map((e) => e.trim()).filter(Boolean).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
     if (extensions && extensions.length === 0) throw new CliError('--ext: expected a comma-separated list of extensions, e.g. jpg,png');
     let backbone: BackboneSpec | undefined;
-    if (v.model !== undefined || v.layers !== undefined) {
+    const fit = oneOf<Fit>('fit', v.fit, FITS);
+    if (v.model !== undefined || v.layers !== undefined || fit !== undefined) {
       backbone = {};
+      if (fit !== undefined) backbone.fit = fit;
       if (v.model !== undefined) backbone.model = v.model === 'default' || v.model in EMBEDDED_BACKBONES ? v.model : path.resolve(cwd, v.model);
       if (v.layers !== undefined) {
         const l = v.layers.split(',').map((s) => s.trim());
@@ -391,7 +399,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       reportPath = path.join(outDir, 'report.html');
       await writeReport(reportPath, result, {
         title: demo ? 'Anomaly clustering · synthetic demo' : `Anomaly clustering · ${path.basename(folder)}`,
-        truth, metrics, root: folder + path.sep,
+        truth, metrics, root: folder + path.sep, ...(fit ? { fit } : {}),
         details: { normals: options.normals ? `${result.normals} images` : undefined, tool: `${pkg.name} ${pkg.version}`, node: process.version },
       });
       progress.update({ stage: 'report', done: 1, total: 1 });

@@ -26,7 +26,7 @@ export const FEATURE_CACHE_FORMAT = 'anomaly-clustering/features@1';
 /** What determines the features besides the image bytes. */
 export interface FeatureConfig {
   backbone: { id: string; modelSha256: string; layers: [string, string] };
-  preprocess: { inputSize: number; resize: number; mean: number[]; std: number[] };
+  preprocess: { inputSize: number; resize: number; fit?: 'stretch' | 'pad'; mean: number[]; std: number[] };
   aggregation: string;
 }
 

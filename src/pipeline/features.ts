@@ -16,7 +16,7 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, Progress, Stage } from './types.js';
 import { KernelError } from '../errors.js';
-import { decodeImage, defaultResize, imageName, readImageBytes, toNCHW } from './image.js';
+import { DEFAULT_FIT, decodeImage, defaultResize, imageName, readImageBytes, toNCHW, type Fit } from './image.js';
 import { type FeatureMap, type LayerNorm } from './aggregate.js';
 import type { PatchSpec } from './batch-features.js';
 import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
@@ -36,6 +36,7 @@ export const REQUIRED_STRIDES: readonly [number, number] = [8, 16];
 export const AGGREGATION = 'avgpool3x3/s1/p1/count_include_pad + bilinear(align_corners=false) coarse→fine + concat(fine,coarse)';
 /** Default per-layer normalisation ({@link FeatureOptions.layerNorm}); chosen by `benches/evaluate.mjs` on both sets. */
 export const DEFAULT_LAYER_NORM: LayerNorm = 'l2';
+export { DEFAULT_FIT };
 /** Default random projection dimension ({@link FeatureOptions.projectDim}). */
 export const DEFAULT_PROJECT_DIM = 256;
 
@@ -56,6 +57,7 @@ export interface ResolvedBackbone {
   layers: [string, string];
   inputSize: number;
   resize: number;
+  fit: Fit;
   mean: [number, number, number];
   std: [number, number, number];
 }
@@ -72,7 +74,7 @@ export function resolveBackbone(spec: BackboneSpec = {}): ResolvedBackbone {
     const inputSize = spec.inputSize ?? emb.inputSize;
     return {
       id: emb.id, modelPath: p.path, modelSha256: p.sha256, layers: spec.layers ?? emb.layers, inputSize,
-      resize: spec.resize ?? (spec.inputSize ? defaultResize(inputSize) : emb.resize),
+      resize: spec.resize ?? (spec.inputSize ? defaultResize(inputSize) : emb.resize), fit: spec.fit ?? DEFAULT_FIT,
       mean: spec.mean ?? emb.mean, std: spec.std ?? emb.std,
     };
   }
@@ -86,7 +88,7 @@ export function resolveBackbone(spec: BackboneSpec = {}): ResolvedBackbone {
   const inputSize = spec.inputSize ?? 224;
   return {
     id: modelPath, modelPath, modelSha256: '', layers: spec.layers, inputSize,
-    resize: spec.resize ?? defaultResize(inputSize), mean: spec.mean ?? IMAGENET_MEAN, std: spec.std ?? IMAGENET_STD,
+    resize: spec.resize ?? defaultResize(inputSize), fit: spec.fit ?? DEFAULT_FIT, mean: spec.mean ?? IMAGENET_MEAN, std: spec.std ?? IMAGENET_STD,
   };
 }
 
@@ -315,7 +317,8 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
 
   const config: FeatureConfig = {
     backbone: { id: embeddedBackbone(bb.id) ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] },
-    preprocess: { inputSize: S, resize: bb.resize, mean: [...bb.mean], std: [...bb.std] },
+    // `fit` enters the key only when not the original centre crop (older cache entries stay valid)
+    preprocess: { inputSize: S, resize: bb.resize, ...(bb.fit !== 'crop' ? { fit: bb.fit } : {}), mean: [...bb.mean], std: [...bb.std] },
     aggregation: aggregationKey(layerNorm, dRaw, projected ? projectDim : false, projectSeed),
   };
   const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config);
@@ -377,7 +380,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
       const settled = await Promise.allSettled(idx.map(async (i) => {
         const bytes = await readImageBytes(inputs[i]!);
         if (cache && !hashes[i]) hashes[i] = sha256Hex(bytes);
-        return decodeImage(bytes, files[i]!, { inputSize: S, resize: bb.resize });
+        return decodeImage(bytes, files[i]!, { inputSize: S, resize: bb.resize, fit: bb.fit, mean: bb.mean });
       }));
       const good: number[] = [];
       const tensor = new Float32Array(idx.length * 3 * S * S);

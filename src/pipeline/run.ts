@@ -48,7 +48,7 @@ export interface ClusterOptions {
   autoK?: { criterion?: AutoKCriterion; kMax?: number };
   /** @default 'unsupervised' */
   weighting?: Weighting;
-  /** Softmax temperature, absolute or `{relative: r}`. @default {relative: 1} */
+  /** Softmax temperature, absolute or `{relative: r}` (per-image spread; `spread: 'set'` for one set-wide τ). @default {relative: 1} */
   tau?: Tau;
   /** Normal images (a folder or a list) for `'semi-supervised'`; ignored otherwise. */
   normals?: string | ImageInput[];

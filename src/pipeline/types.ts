@@ -29,10 +29,16 @@ export interface BackboneSpec {
   model?: string;
   /** The two feature layers (stride 8 and stride 16), e.g. `['layer2','layer3']` for torchvision WideResNet-50. */
   layers?: [string, string];
-  /** Network input size (square crop side). @default 224 */
+  /** Network input size (side of the square input). @default 224 */
   inputSize?: number;
-  /** Shorter side after resize, before the centre crop. @default 256 (for a 224 input; scaled by inputSize/224) */
+  /** Shorter side after resize, before the centre crop (`fit: 'crop'` only). @default 256 (for a 224 input; scaled by inputSize/224) */
   resize?: number;
+  /**
+   * How images are brought to the square input: `'stretch'` (the whole image, aspect ratio not kept), centre `'crop'`
+   * (shorter side to `resize`, then `inputSize²` from the centre) or `'pad'` (see `Preprocess.fit` in image.ts).
+   * Part of the feature-cache key. @default 'stretch' (`DEFAULT_FIT`)
+   */
+  fit?: 'crop' | 'stretch' | 'pad';
   /** Per-channel normalisation applied to [0,1] RGB: (x − mean) / std. @default the backbone's own */
   mean?: [number, number, number];
   /** See `mean`. */

@@ -4,7 +4,8 @@
  * at K), and one section per cluster with a thumbnail of every image and its patch-weight heat map overlaid,
  * so a reader sees *which* region put the image in its cluster.
  *
- * Thumbnails are small data-URI JPEGs of the same centre crop the network saw (made with sharp, loaded lazily);
+ * Thumbnails are small data-URI JPEGs of the same view the network saw (`fit`: by default the whole image,
+ * stretched to a square; made with sharp, loaded lazily);
  * heat maps are tiny `gridW × gridH` RGBA PNGs that the browser upsamples smoothly.
  *
  * Stable hooks for tests and scripts: `<section class="cluster" data-cluster="i" data-size="s">`,
@@ -14,6 +15,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageInput } from '../pipeline/types.js';
+import { DEFAULT_FIT, type Fit } from '../pipeline/image.js';
 
 /** What the report shows. A `ClusterResult` (pipeline/run.ts) fits, plus optional extras. */
 export interface ReportInput {
@@ -48,7 +50,9 @@ export interface ReportOptions {
   sources?: ImageInput[];
   /** Thumbnail side in CSS pixels. @default 120 */
   thumbSize?: number;
-  /** Fraction of the shorter side the network saw (inputSize / resize). @default 224/256 */
+  /** How the network's input was made from each image (see `BackboneSpec.fit`); the thumbnails show the same. @default `DEFAULT_FIT` ('stretch') */
+  fit?: Fit;
+  /** With `fit: 'crop'`: fraction of the shorter side the network saw (inputSize / resize). @default 224/256 */
   crop?: number;
   /** Extra key/values for the "run" table (options, versions…). */
   details?: Record<string, string | number | boolean | null | undefined>;
@@ -198,10 +202,16 @@ function commonRoot(files: string[]): string {
 
 type Sharp = typeof import('sharp').default;
 
-/** A JPEG data URI of the centre crop the network saw, `size × size`. */
-async function thumbnail(sharp: Sharp, src: ImageInput, size: number, crop: number): Promise<string | undefined> {
+/** A JPEG data URI of what the network saw (whole image stretched or padded, or the centre crop), `size × size`. */
+async function thumbnail(sharp: Sharp, src: ImageInput, size: number, crop: number, fit: Fit): Promise<string | undefined> {
   try {
     const bytes = typeof src === 'string' ? await readFile(src) : src.data;
+    if (fit !== 'crop') {
+      const jpg = await sharp(bytes).rotate().removeAlpha()
+        .resize(size, size, fit === 'stretch' ? { fit: 'fill' } : { fit: 'contain', background: { r: 0, g: 0, b: 0 } })
+        .flatten().jpeg({ quality: 72, mozjpeg: true }).toBuffer();
+      return `data:image/jpeg;base64,${jpg.toString('base64')}`;
+    }
     const R = Math.round(size / crop);
     const { data, info } = await sharp(bytes).rotate().removeAlpha().resize(R, R, { fit: 'outside' }).raw().toBuffer({ resolveWithObject: true });
     const left = Math.round((info.width - size) / 2);
@@ -296,7 +306,7 @@ const fmtMs = (ms: number | undefined) => (ms === undefined ? '–' : ms < 1000 
  * @returns the complete HTML document
  */
 export async function renderReport(result: ReportInput, options: ReportOptions = {}): Promise<string> {
-  const { title = 'Anomaly clustering', truth, metrics, sources, thumbSize = 120, crop = 224 / 256, details = {} } = options;
+  const { title = 'Anomaly clustering', truth, metrics, sources, thumbSize = 120, crop = 224 / 256, fit = DEFAULT_FIT, details = {} } = options;
   const { files, labels, k, weights, gridH, gridW, Z } = result;
   const n = files.length;
   const sharp = (await import('sharp')).default;
@@ -304,7 +314,7 @@ export async function renderReport(result: ReportInput, options: ReportOptions =
   const shown = (f: string) => (root && f.startsWith(root) ? f.slice(root.length) : f).split(path.sep).join('/');
   const classes = truth ? [...new Set(truth)].sort() : [];
 
-  const thumbs = await mapLimit(files, 8, (f, i) => thumbnail(sharp, sources?.[i] ?? f, Math.min(256, Math.round(thumbSize * 1.5)), crop));
+  const thumbs = await mapLimit(files, 8, (f, i) => thumbnail(sharp, sources?.[i] ?? f, Math.min(256, Math.round(thumbSize * 1.5)), crop, fit));
   const peaks = weights.map((w) => { let m = 0; for (let j = 0; j < w.length; j++) m = Math.max(m, w[j]!); return m; }).sort((a, b) => a - b);
   const floor = 0.5 * (peaks[Math.floor(peaks.length / 2)] ?? 0);
   const heats = await mapLimit(files, 8, (_f, i) => heatmap(sharp, weights[i]!, gridH, gridW, floor));

@@ -234,7 +234,7 @@ describe.skipIf(!hasData)('real files (../shared/data)', () => {
     const npys = readdirSync(dir).filter((f) => f.endsWith('.npy'));
     expect(npys).toHaveLength(3);
     const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ format: 'anomaly-clustering/features@1', gridH: 28, gridW: 28, d: 256, backbone: { id: DEFAULT_BACKBONE.id } });
+    expect(cfg).toMatchObject({ format: 'anomaly-clustering/features@1', gridH: 28, gridW: 28, d: 256, backbone: { id: DEFAULT_BACKBONE.id }, preprocess: { fit: 'stretch' } });
     const b = await extractFeatures(files, { cacheDir, threads: 2 });
     expect(b.timings.features).toBe(0);
     expect(sameFloats(b.data, a.data)).toBe(true);

@@ -87,6 +87,25 @@ describe('geometry', () => {
     expect(wide.data).toEqual(b.data); // deterministic
   });
 
+  it("fit 'stretch' keeps the whole image (aspect not kept); 'pad' fits it inside and pads with the mean colour", async () => {
+    // 400×200: left quarter red, rest blue
+    const w = 400, h = 200;
+    const raw = Buffer.alloc(w * h * 3);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw.set(x < 100 ? [255, 0, 0] : [0, 0, 255], (y * w + x) * 3);
+    const png = await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+    const s = await decodeImage(png, 's', { inputSize: 100, fit: 'stretch' });
+    expect([s.width, s.height]).toEqual([100, 100]);
+    expect(px(s, 0, 10)[0]).toBeGreaterThan(245); // source x 40: red, at the top row too
+    expect(px(s, 10, 99)[0]).toBeGreaterThan(245);
+    expect(px(s, 50, 60)[2]).toBeGreaterThan(245); // source x 240: blue
+    const p = await decodeImage(png, 'p', { inputSize: 100, fit: 'pad', mean: [0.5, 0.5, 0.5] });
+    expect([p.width, p.height]).toEqual([100, 100]);
+    expect(px(p, 50, 2)).toEqual([128, 128, 128]); // image is 100×50 at y 25..75: padding above
+    expect(px(p, 10, 50)[0]).toBeGreaterThan(245);
+    expect(px(p, 50, 60)[2]).toBeGreaterThan(245);
+    await expect(decodeImage(png, 'x', { fit: 'bogus' as never })).rejects.toThrow(RangeError);
+  });
+
   it('applies EXIF orientation before cropping', async () => {
     // Stored 300×200, top half red, bottom half blue; orientation 6 (display rotated 90° CW) → displayed 200×300
     // with the red half on the RIGHT.
