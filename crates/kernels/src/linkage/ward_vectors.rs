@@ -498,7 +498,6 @@ mod tests {
             s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
         };
-        let k = crate::simd::kernels();
         // (n, d, scale, offset, tight): `tight` puts the points in 4 clusters of spread 1e-6 around far centres,
         // so the within-cluster distances are ~1e-6 of the norms: where the f32 rounding of the heads matters.
         for &(n, d, scale, offset, tight) in &[
