@@ -20,7 +20,8 @@ export {
   DEFAULT_EXACT_WORK_LIMIT,
 } from './pipeline/approx.js';
 export type { BankPrecision, KCenterOptions, KCenterResult, AutoReferences } from './pipeline/approx.js';
-export { clusterImages, listImages, InputError, checkBankPlan } from './pipeline/run.js';
+export { clusterImages, listImages, InputError } from './pipeline/run.js';
+export { checkBankPlan } from './pipeline/memory.js';
 export type { ClusterOptions, ClusterResult } from './pipeline/run.js';
 export { chooseK, chooseKAsync, checkAutoKOptions, AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX } from './pipeline/autok.js';
 export type { AutoK, AutoKCriterion, AutoKInput, AutoKOptions, KCandidate } from './pipeline/autok.js';

@@ -118,31 +118,21 @@ export async function decodeImage(bytes: Uint8Array, name: string, pre: Preproce
     let h = meta.height ?? 0;
     if (!w || !h) throw new Error(`zero-size image (${w}×${h})`);
     if ((meta.orientation ?? 1) >= 5) [w, h] = [h, w]; // EXIF 5–8 swap the axes
-    if (fit !== 'crop') {
+    let img = sharp(bytes, { failOn: 'error' }).rotate().removeAlpha().toColourspace('srgb');
+    if (fit === 'crop') {
+      const s = Math.min(w, h);
+      const rw = w === s ? resize : Math.max(resize, Math.trunc((resize * w) / s));
+      const rh = h === s ? resize : Math.max(resize, Math.trunc((resize * h) / s));
+      const left = Math.round((rw - inputSize) / 2);
+      const top = Math.round((rh - inputSize) / 2);
+      img = img.resize(rw, rh, { fit: 'fill' }).extract({ left, top, width: inputSize, height: inputSize });
+    } else {
       const bg = (pre.mean ?? [0, 0, 0]).map((v) => Math.min(255, Math.max(0, Math.round(255 * v))));
-      const { data, info } = await sharp(bytes, { failOn: 'error' })
-        .rotate()
-        .removeAlpha()
-        .toColourspace('srgb')
+      img = img
         .resize(inputSize, inputSize, fit === 'stretch' ? { fit: 'fill' } : { fit: 'contain', background: { r: bg[0]!, g: bg[1]!, b: bg[2]! } })
-        .removeAlpha()
-        .raw({ depth: 'uchar' })
-        .toBuffer({ resolveWithObject: true });
-      return { data: toRgb(data, info.channels, name), width: info.width, height: info.height, channels: 3 };
+        .removeAlpha();
     }
-    const s = Math.min(w, h);
-    const rw = w === s ? resize : Math.max(resize, Math.trunc((resize * w) / s));
-    const rh = h === s ? resize : Math.max(resize, Math.trunc((resize * h) / s));
-    const left = Math.round((rw - inputSize) / 2);
-    const top = Math.round((rh - inputSize) / 2);
-    const { data, info } = await sharp(bytes, { failOn: 'error' })
-      .rotate()
-      .removeAlpha()
-      .toColourspace('srgb')
-      .resize(rw, rh, { fit: 'fill' })
-      .extract({ left, top, width: inputSize, height: inputSize })
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
+    const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return { data: toRgb(data, info.channels, name), width: info.width, height: info.height, channels: 3 };
   } catch (e) {
     if (e instanceof KernelError) throw e;

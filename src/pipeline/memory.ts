@@ -1,7 +1,8 @@
 /**
  * @file Memory planning of the clustering stage (issue 6, large image sets): how many bytes the exact
  * `pdist` + `linkage` path needs, the default budget, and the choice between the condensed matrix and Ward on the
- * vectors ({@link planClustering}). Pure arithmetic, checked before any work starts.
+ * vectors ({@link planClustering}), and the feature-bank checks once its shape is known ({@link checkBankPlan}). Pure
+ * arithmetic, checked before any work starts.
  *
  * What the condensed path holds at its peak, per pair of images (n(n−1)/2 pairs), measured from the code:
  * - `native`: the f32 `pdist` output in JS (4 B) + the addon's f32 working copy that the linkage updates in place
@@ -18,6 +19,8 @@
 import { freemem } from 'node:os';
 import type { BackendName, LinkageMethod } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
+import type { BankPlan } from './types.js';
+import type { Weighting } from './weighting.js';
 
 /** Peak bytes per pair of observations of `pdist` + `linkage` on each backend (see the module doc). */
 export const CONDENSED_BYTES_PER_PAIR: Readonly<Record<BackendName, number>> = { native: 8, wasm: 16, js: 20 };
@@ -76,4 +79,40 @@ export function planClustering(n: number, linkage: LinkageMethod, backend: Backe
       `${backend} backend, ${why}; use linkage 'ward' (computed from the embeddings in O(n·d) memory), fewer images, ` +
       `the native backend, or a larger memoryLimit`,
   );
+}
+
+/** Share of the memory limit a feature bank may take in memory; above it the bank is streamed from disk. */
+export const BANK_MEMORY_SHARE = 0.5;
+
+/** Bytes of feature bank held in memory under `memoryLimit` ({@link BANK_MEMORY_SHARE} of it). */
+export function bankMemoryLimit(memoryLimit: number): number {
+  return BANK_MEMORY_SHARE * memoryLimit;
+}
+
+/** Bytes as GiB with 2 decimals (the memory-limit messages). */
+export const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
+/**
+ * The memory checks of `clusterImages` once the bank's shape is known, before any image is read.
+ * @throws {KernelError} `ERR_MEMORY_LIMIT`: exact unsupervised weights on a bank that must be streamed, or a
+ *   semi-supervised normal bank over half the budget
+ */
+export function checkBankPlan(p: BankPlan, memoryLimit: number, weighting: Weighting, references: number | 'exact' | 'auto' | undefined, normals: number): void {
+  if (p.streamed && weighting === 'unsupervised' && references === 'exact') {
+    throw new KernelError(
+      'ERR_MEMORY_LIMIT',
+      `unsupervised weights: references 'exact' compares every image with every other and needs the whole feature bank in ` +
+        `memory: ${p.n} images × ${p.m} patches × ${p.d} dims = ${gib(p.bytes)}, more than half the memory limit ` +
+        `(${gib(memoryLimit)}); use references 'auto' or a number (R random reference images per image), or a larger memory limit`,
+    );
+  }
+  const normalBytes = normals * p.m * p.d * 4;
+  if (weighting === 'semi-supervised' && normalBytes > bankMemoryLimit(memoryLimit)) {
+    throw new KernelError(
+      'ERR_MEMORY_LIMIT',
+      `semi-supervised weights: the normal bank is searched whole and must fit in memory: ${normals} normal images × ${p.m} ` +
+        `patches × ${p.d} dims = ${gib(normalBytes)}, more than half the memory limit (${gib(memoryLimit)}); use fewer normal ` +
+        'images or a larger memory limit',
+    );
+  }
 }

@@ -12,7 +12,7 @@ import { KernelError } from '../errors.js';
 import type { BackboneSpec, BankPlan, FeatureBank, ImageInput, Progress, Stage } from './types.js';
 import { computeWeights, checkTau, DEFAULT_TAU, WEIGHTINGS, type Tau, type Weighting } from './weighting.js';
 import { autoReferences, DEFAULT_AUTO_REFERENCES, DEFAULT_EXACT_WORK_LIMIT, type BankPrecision } from './approx.js';
-import { checkMemoryLimit, defaultMemoryLimit, planClustering, type ClusteringPlan } from './memory.js';
+import { bankMemoryLimit, checkBankPlan, checkMemoryLimit, defaultMemoryLimit, gib, planClustering, type ClusteringPlan } from './memory.js';
 import { checkAutoKOptions, chooseKAsync, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from './autok.js';
 
 /** File extensions treated as images when a folder is given (lower case, with the dot). */
@@ -264,7 +264,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   // Once the backbone fixes m and d (before any image is read): stream the bank if it is over half the budget,
   // and refuse what a streamed or oversized bank cannot do.
   const onPlan = (p: BankPlan) => checkBankPlan(p, memoryLimit, weighting, references, normalInputs?.length ?? 0);
-  const bank: FeatureBank = await extractFeatures(inputs, { ...featureOptions, onProgress, onPlan, streamAbove: memoryLimit / 2 });
+  const bank: FeatureBank = await extractFeatures(inputs, { ...featureOptions, onProgress, onPlan, streamAbove: bankMemoryLimit(memoryLimit) });
   try {
     return await clusterBank(bank);
   } finally {
@@ -354,32 +354,5 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
       featureBank: bank.store ? 'disk' : 'memory',
       ...(kAuto ? { kAuto } : {}),
     };
-  }
-}
-
-const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
-
-/**
- * The memory checks of {@link clusterImages} once the bank's shape is known, before any image is read.
- * @throws {KernelError} `ERR_MEMORY_LIMIT`: exact unsupervised weights on a bank that must be streamed, or a
- *   semi-supervised normal bank over half the budget
- */
-export function checkBankPlan(p: BankPlan, memoryLimit: number, weighting: Weighting, references: ClusterOptions['references'], normals: number): void {
-  if (p.streamed && weighting === 'unsupervised' && references === 'exact') {
-    throw new KernelError(
-      'ERR_MEMORY_LIMIT',
-      `unsupervised weights: references 'exact' compares every image with every other and needs the whole feature bank in ` +
-        `memory: ${p.n} images × ${p.m} patches × ${p.d} dims = ${gib(p.bytes)}, more than half the memory limit ` +
-        `(${gib(memoryLimit)}); use references 'auto' or a number (R random reference images per image), or a larger memory limit`,
-    );
-  }
-  const normalBytes = normals * p.m * p.d * 4;
-  if (weighting === 'semi-supervised' && normalBytes > memoryLimit / 2) {
-    throw new KernelError(
-      'ERR_MEMORY_LIMIT',
-      `semi-supervised weights: the normal bank is searched whole and must fit in memory: ${normals} normal images × ${p.m} ` +
-        `patches × ${p.d} dims = ${gib(normalBytes)}, more than half the memory limit (${gib(memoryLimit)}); use fewer normal ` +
-        'images or a larger memory limit',
-    );
   }
 }

@@ -174,10 +174,17 @@ export function checkBank(name: string, bank: FeatureBank): void {
   }
 }
 
-/** Bags `[i0, i1)` of a bank: a view of `data`, or (streamed bank) read from disk into `out` if given. */
+/**
+ * Bags `[i0, i1)` of a bank, copied into `out` when it is given (and returned), else a view of `data` (in memory)
+ * or a new array read from disk (streamed bank).
+ */
 export function bags(bank: FeatureBank, i0: number, i1: number, out?: Float32Array): Float32Array {
+  if (bank.store) return bank.store.read(i0, i1, out);
   const len = bank.m * bank.d;
-  return bank.store ? bank.store.read(i0, i1, out) : bank.data.subarray(i0 * len, i1 * len);
+  const view = bank.data.subarray(i0 * len, i1 * len);
+  if (!out) return view;
+  out.set(view);
+  return out;
 }
 
 /** Images per chunk when a streamed bank is read chunk by chunk: about {@link STREAM_CHUNK_BYTES} of bags. */
@@ -305,11 +312,9 @@ async function scoresWithInfo(
       approximations.push(`unsupervised scores against ${references} random reference images per image (of ${n - 1}; seed ${seed})`);
       return { scores: await subsetScores(bank, references, seed, be, onProgress, signal), approximations };
     }
-    if (references !== undefined && bank.store) {
-      // R ≥ n−1 on a streamed bank: every other image as a reference, read per image (exact up to summation order).
-      return { scores: await subsetScores(bank, n - 1, seed, be, onProgress, signal), approximations };
-    }
     if (bank.store) {
+      // R ≥ n−1 on a streamed bank: every other image as a reference, read per image (exact up to summation order).
+      if (references !== undefined) return { scores: await subsetScores(bank, n - 1, seed, be, onProgress, signal), approximations };
       throw new KernelError(
         'ERR_MEMORY_LIMIT',
         `unsupervised weights: exact scores compare every image with every other and need the whole feature bank in ` +
@@ -366,13 +371,14 @@ async function scoresWithInfo(
   const nb = base.length / d;
   let imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * nb * d)));
   if (bank.store) imagesPerChunk = Math.min(imagesPerChunk, streamChunk(bank));
+  const qbuf = bank.store ? new Float32Array(Math.min(imagesPerChunk, n) * m * d) : undefined;
   const out = new Float32Array(total);
   onProgress?.({ stage: 'weights', done: 0, total, message: `${mode} patch scores` });
   for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
     throwIfAborted(signal, 'weights');
     const i1 = Math.min(n, i0 + imagesPerChunk);
     const nq = (i1 - i0) * m;
-    const queries = bags(bank, i0, i1);
+    const queries = bags(bank, i0, i1, qbuf?.subarray(0, nq * d));
     let queryGroups: Int32Array | undefined;
     if (groupedMode === 'mean-excluding-own') {
       queryGroups = new Int32Array(nq);
@@ -445,8 +451,7 @@ async function subsetScores(
       const tmp = others[t]!;
       others[t] = others[u]!;
       others[u] = tmp;
-      if (bank.store) bank.store.read(others[t]!, others[t]! + 1, base.subarray(t * m * d, (t + 1) * m * d));
-      else base.set(bank.data.subarray(others[t]! * m * d, (others[t]! + 1) * m * d), t * m * d);
+      bags(bank, others[t]!, others[t]! + 1, base.subarray(t * m * d, (t + 1) * m * d));
     }
     const s = await be.groupedNNAsync({
       queries: bags(bank, i, i + 1, query), nq: m, base, groupOffsets, d, mode: 'mean-excluding-own', queryGroups,
