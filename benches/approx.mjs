@@ -19,7 +19,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from './args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
@@ -29,8 +29,7 @@ const { kCenterGreedy, DEFAULT_CORESET_DIM } = await dist('src/pipeline/approx.j
 const { evaluate } = await dist('src/pipeline/metrics.js');
 const { getBackend } = await dist('bindings/select.js');
 
-const { values: opt } = parseArgs({
-  options: {
+const { values: opt } = scriptArgs(import.meta.url, {
     parts: { type: 'string', default: 'refs,dim,f16,coreset' },
     seeds: { type: 'string', default: '3' },
     refs: { type: 'string', default: '4,8,16,32' },
@@ -42,7 +41,6 @@ const { values: opt } = parseArgs({
     data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
     cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
     json: { type: 'string' },
-  },
 });
 const parts = new Set(opt.parts.split(','));
 const SEEDS = Number(opt.seeds);

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from './args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
@@ -29,8 +29,7 @@ const { chooseK, AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION } = await dist('src/p
 const { generateSample } = await dist('src/sample/index.js');
 const { getBackend } = await dist('bindings/select.js');
 
-const { values: opt } = parseArgs({
-  options: {
+const { values: opt } = scriptArgs(import.meta.url, {
     sets: { type: 'string', default: 'mvtec,mtd6,mtd5,sample' },
     weightings: { type: 'string', default: 'unsupervised,max' },
     references: { type: 'string', default: '16' },
@@ -39,7 +38,6 @@ const { values: opt } = parseArgs({
     data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
     cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
     json: { type: 'string' },
-  },
 });
 const DATA = opt.data;
 const R = Number(opt.references);

@@ -8,15 +8,13 @@ import { readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from './args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values: opt } = parseArgs({
-  options: {
+const { values: opt } = scriptArgs(import.meta.url, {
     references: { type: 'string', default: 'exact' },
     cache: { type: 'boolean', default: false },
     data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
-  },
 });
 const { clusterImages } = await import(path.join(root, 'dist', 'src', 'pipeline', 'run.js'));
 const { evaluate } = await import(path.join(root, 'dist', 'src', 'pipeline', 'metrics.js'));

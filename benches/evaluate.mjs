@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from './args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
@@ -31,8 +31,7 @@ const { patchScores, computeWeights, bagOffsets, meanWithinStd, perImageStandard
 const { evaluate } = await dist('src/pipeline/metrics.js');
 const { getBackend } = await dist('bindings/select.js');
 
-const { values: opt } = parseArgs({
-  options: {
+const { values: opt } = scriptArgs(import.meta.url, {
     sets: { type: 'string', default: 'mvtec,mtd6,mtd5' },
     references: { type: 'string', default: '16' },
     'mtd-normals': { type: 'string', default: '32' },
@@ -51,7 +50,6 @@ const { values: opt } = parseArgs({
     layers: { type: 'string' },
     mean: { type: 'string' },
     std: { type: 'string' },
-  },
 });
 const DATA = opt.data;
 const R = Number(opt.references);

@@ -12,9 +12,9 @@
  */
 import { readdirSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
-import { parseArgs } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
+import { scriptArgs } from './args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const imp = (p) => import(pathToFileURL(path.join(root, 'dist/src', p)).href);
@@ -22,7 +22,7 @@ const { decodeImage, readImageBytes, toNCHW } = await imp('pipeline/image.js');
 const { openBackbone, extractFeatures, clearSessions } = await imp('pipeline/features.js');
 const { aggregatePatches } = await imp('pipeline/aggregate.js');
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '100' } } });
+const { values } = scriptArgs(import.meta.url, { n: { type: 'string', default: '100' } });
 const N = Number(values.n);
 const mtd = path.resolve(root, '../shared/data/mtd');
 const files = [];

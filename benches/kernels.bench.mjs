@@ -6,8 +6,9 @@
 // GFLOP/s is exact for what ran; times for the full size are extrapolated and marked with '~'.
 import os from 'node:os';
 import { availableBackends, getBackend, loadErrors } from '../dist/bindings/select.js';
+import { scriptArgs } from './args.mjs';
 
-const quick = process.argv.includes('--quick');
+const quick = scriptArgs(import.meta.url, { quick: { type: 'boolean', default: false } }).values.quick;
 const backends = availableBackends().map((n) => getBackend(n));
 for (const { backend, error } of loadErrors()) console.log(`backend ${backend} unavailable: ${error.message}`);
 

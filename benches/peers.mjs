@@ -11,9 +11,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getBackend } from '../dist/bindings/select.js';
 import { readNpy, writeNpy } from './npy.mjs';
+import { scriptArgs } from './args.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const quick = process.argv.includes('--quick');
+const quick = scriptArgs(import.meta.url, { quick: { type: 'boolean', default: false } }).values.quick;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ac-peers-'));
 const PY = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 let havePy = true;

@@ -28,8 +28,10 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { getBackend } from '../dist/bindings/select.js';
 import { nmi } from '../dist/src/pipeline/metrics.js';
+import { scriptArgs } from './args.mjs';
 
 const args = process.argv.slice(2);
+scriptArgs(import.meta.url, Object.fromEntries(['m', 'd', 'refs', 'classes', 'chunk', 'cluster-max', 'backend', 'seed', 'sizes', 'one'].map((k) => [k, { type: 'string' }])));
 const opt = (name, dflt) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : dflt;

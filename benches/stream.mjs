@@ -9,17 +9,15 @@ import { fork } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from './args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values: opt } = parseArgs({
-  options: {
+const { values: opt } = scriptArgs(import.meta.url, {
     weightings: { type: 'string', default: 'unsupervised,semi-supervised' },
     'limit-mb': { type: 'string', default: '256' },
     data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
     cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
     child: { type: 'string' },
-  },
 });
 
 const sorted = (dir) => readdirSync(dir).filter((f) => f.toLowerCase().endsWith('.jpg')).sort().map((f) => path.join(dir, f));

@@ -7,7 +7,9 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { scriptArgs } from './args.mjs';
 
+const quick = scriptArgs(import.meta.url, { quick: { type: 'boolean', default: false } }).values.quick;
 if (process.env.ANOMALY_CLUSTERING_THREADS !== '1') {
   const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit', env: { ...process.env, ANOMALY_CLUSTERING_THREADS: '1' },
@@ -16,7 +18,6 @@ if (process.env.ANOMALY_CLUSTERING_THREADS !== '1') {
 }
 
 const { getBackend } = await import('../dist/bindings/select.js');
-const quick = process.argv.includes('--quick');
 const native = getBackend('native');
 const wasm = getBackend('wasm');
 if (native.threads !== 1) throw new Error(`native pool has ${native.threads} threads, expected 1`);
