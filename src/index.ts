@@ -21,6 +21,8 @@ export {
 } from './pipeline/approx.js';
 export type { BankPrecision, KCenterOptions, KCenterResult, AutoReferences } from './pipeline/approx.js';
 export { clusterImages, listImages, InputError } from './pipeline/run.js';
+export { normaliseEmbeddings, checkEmbeddingNorm, EMBEDDING_NORMS, DEFAULT_EMBEDDING_NORM } from './pipeline/embedding-norm.js';
+export type { EmbeddingNorm } from './pipeline/embedding-norm.js';
 export { checkBankPlan } from './pipeline/memory.js';
 export type { ClusterOptions, ClusterResult } from './pipeline/run.js';
 export { chooseK, chooseKAsync, checkAutoKOptions, AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX } from './pipeline/autok.js';

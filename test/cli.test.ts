@@ -32,7 +32,7 @@ describe('cli: usage and bad input', () => {
   it('--help documents the options and exit codes', async () => {
     const r = await run('--help');
     expect(r.code).toBe(0);
-    for (const s of ['--fit', '--k', '--k-criterion', '--k-max', '--normals', '--weighting', '--tau', '--linkage', '--backend', '--out', '--eval', '--json', '--skip-bad', 'demo', 'Exit codes']) {
+    for (const s of ['--fit', '--k', '--k-criterion', '--k-max', '--normals', '--weighting', '--tau', '--embedding-norm', '--linkage', '--backend', '--out', '--eval', '--json', '--skip-bad', 'demo', 'Exit codes']) {
       expect(r.out).toContain(s);
     }
   });
@@ -50,6 +50,7 @@ describe('cli: usage and bad input', () => {
     ['bad --weighting', ['SAMPLE', '--k', '2', '--weighting', 'magic'], EXIT.USAGE, /unsupervised, semi-supervised, uniform, max/],
     ['bad --linkage', ['SAMPLE', '--k', '2', '--linkage', 'nearest'], EXIT.USAGE, /ward/],
     ['bad --fit', ['SAMPLE', '--k', '2', '--fit', 'squash'], EXIT.USAGE, /stretch/],
+    ['bad --embedding-norm', ['SAMPLE', '--k', '2', '--embedding-norm', 'cosine'], EXIT.USAGE, /--embedding-norm: expected one of center-l2, none/],
     ['bad --backend', ['SAMPLE', '--k', '2', '--backend', 'gpu'], EXIT.USAGE, /native, wasm, js/],
     ['bad --tau', ['SAMPLE', '--k', '2', '--tau', '-3'], EXIT.USAGE, /--tau/],
     ['bad --references', ['SAMPLE', '--k', '2', '--references', 'some'], EXIT.USAGE, /--references: expected an integer/],
@@ -196,7 +197,12 @@ describe('cli: clustering a folder', () => {
     expect(j2.kAuto!.candidates.map((c) => c.k)).toEqual([2, 3, 4, 5, 6]);
     expect(j2.k).toBe(j2.kAuto!.chosen);
     const r3 = await run(sample.testDir, '--k', '4', '--json', '--no-report', '--out', path.join(tmp, 'out-auto3'), '--cache', cache);
-    expect((JSON.parse(r3.out) as ResultJson).kAuto).toBeUndefined();
+    const j3 = JSON.parse(r3.out) as ResultJson;
+    expect(j3.kAuto).toBeUndefined();
+    expect(j3.options.embeddingNorm).toBe('center-l2');
+    const r4 = await run(sample.testDir, '--k', '4', '--embedding-norm', 'none', '--json', '--no-report', '--out', path.join(tmp, 'out-auto4'), '--cache', cache);
+    expect(r4.code).toBe(0);
+    expect((JSON.parse(r4.out) as ResultJson).options.embeddingNorm).toBe('none');
   });
 
   it('--skip-bad skips unreadable images', async () => {

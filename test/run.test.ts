@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { clusterImages, listImages, InputError, type ClusterOptions } from '../src/pipeline/run.js';
 import { evaluate } from '../src/pipeline/metrics.js';
+import { normaliseEmbeddings } from '../src/pipeline/embedding-norm.js';
+import { getBackend } from '../bindings/select.js';
 import { generateSample, renderSampleImage, type Sample } from '../src/sample/index.js';
 import type { Progress } from '../src/pipeline/types.js';
 
@@ -97,6 +99,23 @@ describe('clusterImages', () => {
     expect(evaluate(s.labels, truthOf(s.files)).nmi).toBeGreaterThan(0.6);
     // the defect patch dominates: for spots, the weight map's peak lies on a dark pixel area (scores > mean)
     expect(Math.max(...s.scores)).toBeGreaterThan(0);
+  });
+
+  it("normalises the embeddings ('center-l2' by default) before clustering them, and returns what it clustered", async () => {
+    const def = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2 });
+    const raw = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2, embeddingNorm: 'none' });
+    expect(def.embeddingNorm).toBe('center-l2');
+    expect(raw.embeddingNorm).toBe('none');
+    for (let i = 0; i < def.n; i++) {
+      const row = def.embeddings.subarray(i * def.d, (i + 1) * def.d);
+      expect(Math.hypot(...row)).toBeCloseTo(1, 5);
+    }
+    expect(def.embeddings).toEqual(normaliseEmbeddings(raw.embeddings, raw.n, raw.d, 'center-l2'));
+    expect(def.embeddings).not.toEqual(raw.embeddings);
+    // Z is the Ward linkage of the returned embeddings
+    const be = getBackend(def.backend.name);
+    expect(def.Z).toEqual(be.linkage(be.pdist(def.embeddings, def.n, def.d, false), def.n, 'ward'));
+    await expect(clusterImages(sample.testDir, { k: 2, embeddingNorm: 'cosine' as never })).rejects.toThrow(RangeError);
   });
 
   it('rejects bad input with clear errors', async () => {

@@ -19,6 +19,7 @@ import type { BackboneSpec, Progress } from '../pipeline/types.js';
 import { FITS, type Fit } from '../pipeline/image.js';
 import { WEIGHTINGS, DEFAULT_TAU, type Tau, type Weighting } from '../pipeline/weighting.js';
 import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
+import { DEFAULT_EMBEDDING_NORM, EMBEDDING_NORMS, type EmbeddingNorm } from '../pipeline/embedding-norm.js';
 import { createProgress, formatDuration } from './progress.js';
 
 /** Exit codes (documented in `--help`). */
@@ -63,6 +64,8 @@ Clustering:
   --references R          unsupervised weighting against R random reference images per image
                           (cost N·R instead of N² image pairs), 'exact', or 'auto' = exact up to
                           N²·M²·D = 1e13 multiply-adds, else R = 32                [auto]
+  --embedding-norm N      center-l2 (minus the set's mean embedding, then unit length: images grouped
+                          by the direction of their difference from the average) | none   [center-l2]
   --linkage M             ward | single | complete | average | weighted | centroid | median   [ward]
   --memory-limit SIZE     memory budget, e.g. 8G, 512M, 2.5GiB, 1e9 (bytes) or inf: over half of it the
                           feature bank is streamed from disk (unsupervised weights then use R references);
@@ -174,6 +177,7 @@ const OPTIONS = {
   weighting: { type: 'string' },
   tau: { type: 'string' },
   linkage: { type: 'string' },
+  'embedding-norm': { type: 'string' },
   references: { type: 'string' },
   'memory-limit': { type: 'string' },
   backend: { type: 'string' },
@@ -294,6 +298,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     // ---- option values
     const weighting = oneOf<Weighting>('weighting', v.weighting, WEIGHTINGS) ?? 'unsupervised';
     const linkage = oneOf<LinkageMethod>('linkage', v.linkage, LINKAGE_METHODS) ?? 'ward';
+    const embeddingNorm = oneOf<EmbeddingNorm>('embedding-norm', v['embedding-norm'], EMBEDDING_NORMS) ?? DEFAULT_EMBEDDING_NORM;
     const backend = oneOf<BackendName>('backend', v.backend, BACKEND_NAMES);
     const tau = v.tau !== undefined ? parseTau(v.tau) : DEFAULT_TAU;
     const batchSize = parseIntOpt('batch-size', v['batch-size'], 1);
@@ -350,7 +355,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     }
 
     const options: ClusterOptions = {
-      k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, weighting, tau, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
+      k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, weighting, tau, embeddingNorm, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
       memoryLimit, normals: weighting === 'semi-supervised' ? normals : undefined,
       skipBad: Boolean(v['skip-bad']), signal: io.signal,
       onProgress: (p: Progress) => progress!.update(p),
@@ -377,7 +382,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       ...(metrics ? { metrics } : {}),
       options: {
         k: k ?? 'auto', kCriterion: k === undefined ? kCriterion ?? DEFAULT_AUTO_K_CRITERION : null, kMax: k === undefined ? kMax ?? null : null,
-        weighting, tau, linkage, references: references ?? null, normals: options.normals ?? null, backbone: backbone ?? 'default', batchSize: batchSize ?? null,
+        weighting, tau, embeddingNorm, linkage, references: references ?? null, normals: options.normals ?? null, backbone: backbone ?? 'default', batchSize: batchSize ?? null,
         threads: threads ?? null, cache: cacheDir === undefined ? 'default' : cacheDir, extensions: extensions ?? null, skipBad: options.skipBad,
         memoryLimit: memoryLimit === undefined ? 'default' : Number.isFinite(memoryLimit) ? memoryLimit : 'inf',
       },

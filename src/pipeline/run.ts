@@ -14,6 +14,7 @@ import { computeWeights, checkTau, DEFAULT_TAU, WEIGHTINGS, type Tau, type Weigh
 import { autoReferences, DEFAULT_AUTO_REFERENCES, DEFAULT_EXACT_WORK_LIMIT, type BankPrecision } from './approx.js';
 import { bankMemoryLimit, checkBankPlan, checkMemoryLimit, defaultMemoryLimit, gib, planClustering, type ClusteringPlan } from './memory.js';
 import { checkAutoKOptions, chooseKAsync, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from './autok.js';
+import { checkEmbeddingNorm, DEFAULT_EMBEDDING_NORM, normaliseEmbeddings, type EmbeddingNorm } from './embedding-norm.js';
 
 /** File extensions treated as images when a folder is given (lower case, with the dot). */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.avif'] as const;
@@ -52,6 +53,12 @@ export interface ClusterOptions {
   tau?: Tau;
   /** Normal images (a folder or a list) for `'semi-supervised'`; ignored otherwise. */
   normals?: string | ImageInput[];
+  /**
+   * How the image embeddings are normalised before they are compared: `'center-l2'` (minus the set's mean
+   * embedding, then unit length: images are grouped by the direction of their departure from the average, not its
+   * size) or `'none'` (the weighted averages as they are). See `pipeline/embedding-norm.ts`. @default 'center-l2'
+   */
+  embeddingNorm?: EmbeddingNorm;
   /** @default 'ward' */
   linkage?: LinkageMethod;
   /** @default the embedded default backbone */
@@ -113,8 +120,10 @@ export interface ClusterResult {
   labels: Int32Array;
   k: number;
   n: number;
-  /** Image embeddings, size `n*d`. */
+  /** Image embeddings as they were clustered (after `embeddingNorm`), size `n*d`. */
   embeddings: Float32Array;
+  /** The normalisation applied to the embeddings before the distances. */
+  embeddingNorm: EmbeddingNorm;
   d: number;
   /** Per-image patch-weight maps, each `gridH × gridW` row-major, summing to 1. */
   weights: Float32Array[];
@@ -215,6 +224,7 @@ export function checkClusterOptions(options: ClusterOptions): void {
     throw new TypeError(`backend: expected one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(backend)}`);
   }
   checkTau(tau);
+  if (options.embeddingNorm !== undefined) checkEmbeddingNorm(options.embeddingNorm);
   checkMemoryLimit(options.memoryLimit);
   const { references: refs, exactWorkLimit: lim } = options;
   if (refs !== undefined && refs !== 'exact' && refs !== 'auto' && (typeof refs !== 'number' || !Number.isSafeInteger(refs) || refs < 1)) {
@@ -249,6 +259,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   const {
     k: kOpt = 'auto', weighting = 'unsupervised', tau = DEFAULT_TAU, linkage = 'ward', backbone, extensions,
     batchSize, threads, cacheDir, skipBad = false, chunkWork, references, onProgress, signal, layerNorm, projectDim,
+    embeddingNorm = DEFAULT_EMBEDDING_NORM,
   } = options;
   const inputs = resolveInputs(input, extensions, false);
   if (kOpt !== 'auto') checkK(kOpt, inputs.length);
@@ -311,6 +322,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
 
     const tc = performance.now();
     const n = bank.n;
+    const embeddings = normaliseEmbeddings(w.embeddings, n, w.d, embeddingNorm);
     onProgress?.({ stage: 'clustering', done: 0, total: 3, message: 'distances' });
     let Z: Float64Array;
     let labels: Int32Array;
@@ -324,16 +336,16 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
     } else {
       if (linkageFrom === 'vectors') {
         onProgress?.({ stage: 'clustering', done: 1, total: 3, message: 'ward linkage on the embeddings (condensed matrix over memoryLimit)' });
-        Z = await be.wardFromVectorsAsync(w.embeddings, n, w.d);
+        Z = await be.wardFromVectorsAsync(embeddings, n, w.d);
       } else {
-        y = await be.pdistAsync(w.embeddings, n, w.d, false);
+        y = await be.pdistAsync(embeddings, n, w.d, false);
         onProgress?.({ stage: 'clustering', done: 1, total: 3, message: `${linkage} linkage` });
         aborted(signal);
         Z = await be.linkageAsync(y, n, linkage);
       }
       if (kOpt === 'auto') {
         // the condensed matrix is reused by the silhouette criterion; with the 'vectors' plan it computes in row blocks
-        kAuto = await chooseKAsync({ embeddings: w.embeddings, n, d: w.d, Z, distances: y }, {
+        kAuto = await chooseKAsync({ embeddings, n, d: w.d, Z, distances: y }, {
           criterion: options.autoK?.criterion, kMax: options.autoK?.kMax, backend: be, linkage,
           ...(linkageFrom === 'vectors' ? { maxDistanceBytes: 0 } : {}),
         });
@@ -347,7 +359,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
     timings.total = performance.now() - t0;
 
     return {
-      files: bank.files, labels, k, n, embeddings: w.embeddings, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
+      files: bank.files, labels, k, n, embeddings, embeddingNorm, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
       scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, linkage, timings,
       backend: { name: be.name, isa: be.isa, threads: be.threads }, skipped, normals: normals?.n ?? 0,
       approximations: autoMessage ? [autoMessage, ...w.approximations] : w.approximations,

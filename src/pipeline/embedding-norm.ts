@@ -1,0 +1,69 @@
+/**
+ * @file Normalisation of the image embeddings before they are compared (distances, linkage, automatic K).
+ *
+ * `'center-l2'` (the default) subtracts the mean embedding of the set being clustered and scales every centred
+ * embedding to unit length, so that images are compared by the *direction* of their departure from the set's
+ * average rather than by its size: two images with the same kind of defect, one faint and one strong, end up
+ * close, which is what clustering anomaly *types* asks for. Euclidean distance between the results is a
+ * monotone function of the cosine of the centred embeddings, and Ward's criterion applies unchanged.
+ * Measured on the shared data with `benches/evaluate.mjs --embedding-norm none|center-l2` (README "Quality").
+ *
+ * `'none'` keeps the weighted averages as they are (the method of ALGORITHM.md as written).
+ * @module pipeline/embedding-norm
+ */
+
+/** How image embeddings are normalised before the distances. */
+export type EmbeddingNorm = 'center-l2' | 'none';
+/** Runtime list of {@link EmbeddingNorm}s. */
+export const EMBEDDING_NORMS = ['center-l2', 'none'] as const;
+/** The default {@link EmbeddingNorm}. */
+export const DEFAULT_EMBEDDING_NORM: EmbeddingNorm = 'center-l2';
+
+/**
+ * Checks an {@link EmbeddingNorm} option value.
+ * @throws {RangeError} for anything but one of {@link EMBEDDING_NORMS}
+ */
+export function checkEmbeddingNorm(norm: unknown): EmbeddingNorm {
+  if (!(EMBEDDING_NORMS as readonly unknown[]).includes(norm)) {
+    throw new RangeError(`embeddingNorm: expected one of ${EMBEDDING_NORMS.join(', ')}, got ${JSON.stringify(norm)}`);
+  }
+  return norm as EmbeddingNorm;
+}
+
+/**
+ * The embeddings as they are compared: `'none'` returns `embeddings` itself; `'center-l2'` returns a new array,
+ * each row minus the column means (accumulated in f64), divided by its Euclidean length (a row equal to the
+ * mean stays all zeros). Deterministic: the result depends only on the values and their order.
+ * @param embeddings `n × d`, row-major
+ * @throws {RangeError} when `embeddings.length !== n·d` or a value is not finite
+ */
+export function normaliseEmbeddings(embeddings: Float32Array, n: number, d: number, norm: EmbeddingNorm = DEFAULT_EMBEDDING_NORM): Float32Array {
+  checkEmbeddingNorm(norm);
+  if (!Number.isSafeInteger(n) || !Number.isSafeInteger(d) || n < 0 || d < 0 || embeddings.length !== n * d) {
+    throw new RangeError(`embeddings: expected n·d = ${n}·${d} values, got ${embeddings.length}`);
+  }
+  if (norm === 'none') return embeddings;
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < d; k++) {
+      const v = embeddings[i * d + k]!;
+      if (!Number.isFinite(v)) throw new RangeError(`embeddings: value ${v} at image ${i}, dimension ${k} is not finite`);
+      mean[k]! += v;
+    }
+  }
+  for (let k = 0; k < d; k++) mean[k]! /= n;
+  const out = new Float32Array(n * d);
+  const row = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    let ss = 0;
+    for (let k = 0; k < d; k++) {
+      const c = embeddings[i * d + k]! - mean[k]!;
+      row[k] = c;
+      ss += c * c;
+    }
+    if (ss === 0) continue;
+    const inv = 1 / Math.sqrt(ss);
+    for (let k = 0; k < d; k++) out[i * d + k] = row[k]! * inv;
+  }
+  return out;
+}
