@@ -111,11 +111,12 @@ function mtd(withNormals) {
 }
 
 const bankCache = new Map();
-async function bank(files, label) {
+async function bank(files, label, pooled = true) {
   const key = files.join('\n');
   if (bankCache.has(key)) return bankCache.get(key);
   const t = performance.now();
-  const b = await extractFeatures(files, { cacheDir: opt.cache, threads: 2, ...featOpts });
+  // pooled: the unprojected mean / max for uniform and max pooling, as clusterImages keeps them
+  const b = await extractFeatures(files, { cacheDir: opt.cache, threads: 2, pooled, ...featOpts });
   log(`  features ${label}: ${b.n} images, M=${b.m}, D=${b.d} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   bankCache.set(key, b);
   return b;
@@ -178,7 +179,7 @@ for (const setName of opt.sets.split(',')) {
     const t = performance.now();
     const w = await computeWeights(b, { weighting: method, backend: be });
     const ms = performance.now() - t;
-    add(method, await clusterEval(w.embeddings, b.n, b.d, k, set.truth), ms);
+    add(method, await clusterEval(w.embeddings, b.n, w.d, k, set.truth), ms);
   }
   for (const method of ['unsupervised', 'semi-supervised']) {
     let scores;
@@ -198,7 +199,7 @@ for (const setName of opt.sets.split(',')) {
         notes.push(`MVTec unsupervised with ${rNote} random references per image (instead of all 82): NMI ${m.nmi.toFixed(3)} ARI ${m.ari.toFixed(3)} F1 ${m.f1.toFixed(3)} in ${secs(ams)} (exact: ${secs(ms)})`);
       }
     } else {
-      const nb = await bank(set.normals, `${set.name} normals`);
+      const nb = await bank(set.normals, `${set.name} normals`, false);
       // semi-supervised scores of an image do not depend on the rest of the set: reuse them for a subset (MTD K=5)
       const prev = semiDone.find((x) => x.normals === nb && x.files.length >= b.n && b.files.every((f, i) => x.files[i] === f));
       if (prev) ({ scores, ms } = { scores: prev.scores.subarray(0, b.n * b.m), ms: prev.ms * (b.n / prev.files.length) });

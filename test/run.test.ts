@@ -61,6 +61,7 @@ describe('clusterImages', () => {
     expect(new Set(r.labels)).toEqual(new Set([0, 1, 2, 3, 4]));
     expect(r.labels[0]).toBe(0); // numbered in order of first appearance
     expect(r.embeddings.length).toBe(15 * r.d);
+    expect(r.d).toBe(1536); // max pooling of the unprojected ResNet-50 features (no nearest-patch search to pay for)
     expect(r.weights.length).toBe(15);
     for (const w of r.weights) {
       expect(w.length).toBe(r.gridH * r.gridW);
@@ -90,6 +91,7 @@ describe('clusterImages', () => {
   it('unsupervised and semi-supervised weighting cluster the sample well', async () => {
     const u = await clusterImages(sample.testDir, { k: 5, cacheDir, ...small });
     expect(u.weighting).toBe('unsupervised');
+    expect(u.d).toBe(256); // weighted pooling of the projected bank the scores were computed on
     expect(u.tau).toBeGreaterThan(0);
     expect(evaluate(u.labels, truthOf(u.files)).nmi).toBeGreaterThan(0.6);
     const again = await clusterImages(sample.testDir, { k: 5, cacheDir, ...small });

@@ -149,6 +149,15 @@ describe('clusterImages over half the memory limit', () => {
     for (let i = 0; i < a.scores.length; i++) expect(Math.abs(b.scores[i]! - a.scores[i]!)).toBeLessThan(1e-5 * Math.max(1, a.scores[i]!));
   });
 
+  it('max pooling: unprojected in memory, the projected bank when streamed (and says so)', async () => {
+    const base = { k: 5, weighting: 'max', cacheDir: path.join(tmp, 'cache'), threads: 2 } as const;
+    const a = await clusterImages(sample.testDir, base);
+    const b = await clusterImages(sample.testDir, { ...base, memoryLimit: 1 });
+    expect([a.featureBank, a.d, a.approximations.length]).toEqual(['memory', 1536, 0]);
+    expect([b.featureBank, b.d]).toEqual(['disk', 256]);
+    expect(b.approximations).toEqual([expect.stringMatching(/^max pooling in the bank's 256 projected dimensions \(the bank is streamed from disk/)]);
+  });
+
   it("references 'exact' on a bank that must stream, or normals over the budget: ERR_MEMORY_LIMIT before any image is read", async () => {
     const junk = Array.from({ length: 3 }, (_, i) => ({ name: `x${i}.png`, data: new Uint8Array([1, 2, 3]) }));
     const err = await clusterImages(junk, { k: 2, references: 'exact', memoryLimit: 1000, cacheDir: false }).catch((e: unknown) => e);

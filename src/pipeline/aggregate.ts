@@ -233,3 +233,49 @@ export function postprocessPatches(src: Float32Array, m: number, fineC: number, 
     for (let j = 0; j < dOut; j++) out[o + j] = acc[j]!;
   }
 }
+
+/**
+ * For max pooling: the share of the d dimensions in which each patch attains its image's maximum (ties share).
+ * `data`: `n` bags of `m × d`; `maxes`: their `n × d` maxima.
+ */
+export function argmaxShare(data: Float32Array, n: number, m: number, d: number, maxes: Float32Array): Float32Array {
+  const w = new Float32Array(n * m);
+  const ties = new Uint32Array(d);
+  for (let i = 0; i < n; i++) {
+    const mx = maxes.subarray(i * d, (i + 1) * d);
+    ties.fill(0);
+    for (let p = 0; p < m; p++) {
+      const r = (i * m + p) * d;
+      for (let k = 0; k < d; k++) if (data[r + k] === mx[k]) ties[k]! += 1;
+    }
+    for (let p = 0; p < m; p++) {
+      const r = (i * m + p) * d;
+      let acc = 0;
+      for (let k = 0; k < d; k++) if (data[r + k] === mx[k]) acc += 1 / ties[k]!;
+      w[i * m + p] = acc / d;
+    }
+  }
+  return w;
+}
+
+/**
+ * The unprojected pooled features of one bag (`m × d` rows): its mean (accumulated in f64), its per-dimension
+ * maximum and the {@link argmaxShare} of each patch, written to `out` at `off` as `[mean (d), max (d), share (m)]`.
+ * Uniform and max pooling do not need the nearest-patch search that the projection makes affordable, so they are
+ * taken from these full-dimension vectors when the patch bank is projected (see `FeatureOptions.pooled`).
+ */
+export function poolBag(rows: Float32Array, m: number, d: number, out: Float32Array, off: number): void {
+  const sum = new Float64Array(d);
+  const mx = new Float32Array(d).fill(-Infinity);
+  for (let p = 0; p < m; p++) {
+    const r = p * d;
+    for (let k = 0; k < d; k++) {
+      const v = rows[r + k]!;
+      sum[k]! += v;
+      if (v > mx[k]!) mx[k] = v;
+    }
+  }
+  for (let k = 0; k < d; k++) out[off + k] = sum[k]! / m;
+  out.set(mx, off + d);
+  out.set(argmaxShare(rows, 1, m, d, mx), off + 2 * d);
+}

@@ -6,7 +6,7 @@
  */
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { aggregatePatches, gaussianProjection, postprocessPatches, type FeatureMap, type LayerNorm } from './aggregate.js';
+import { aggregatePatches, gaussianProjection, poolBag, postprocessPatches, type FeatureMap, type LayerNorm } from './aggregate.js';
 
 const { onnx } = onnxProto;
 
@@ -19,6 +19,11 @@ export interface PatchSpec {
   /** Projection dimension (`false`, or ≥ the raw dimension: no projection). */
   projectDim: number | false;
   projectSeed: number;
+  /**
+   * With a projection: also return each image's unprojected pooled features (`poolBag`: mean, max, arg-max share),
+   * `2·dRaw + m` values per image, after the `n × m × d` rows.
+   */
+  pooled?: boolean;
 }
 
 /** A model output, as the inference engines return it. */
@@ -75,7 +80,8 @@ function projector(P: Float32Array, dRaw: number, dOut: number, key: string): Pr
 
 /**
  * The patch rows of every image of a batch: `n × m × d` (m = fine h·w, d = projected or raw dimension):
- * aggregation and per-layer normalisation in JS, the projection (if any) as one sgemm in onnxruntime.
+ * aggregation and per-layer normalisation in JS, the projection (if any) as one sgemm in onnxruntime. With a
+ * projection and `spec.pooled`, followed by `n × (2·dRaw + m)` unprojected pooled values (see `poolBag`).
  * @throws {Error} when an output is missing or not 4-D
  */
 export async function batchFeatures(outputs: Record<string, NamedOutput>, spec: PatchSpec): Promise<Float32Array> {
@@ -95,5 +101,11 @@ export async function batchFeatures(outputs: Record<string, NamedOutput>, spec: 
   if (!proj) return raw;
   const session = await projector(proj.matrix, dRaw, proj.dOut, `${dRaw}/${spec.projectDim}/${spec.projectSeed}`);
   const y = (await session.run({ x: new ort.Tensor('float32', raw, [fine.n * m, dRaw]) })).y!;
-  return (y.data as Float32Array).slice();
+  const rows = fine.n * m * proj.dOut;
+  if (!spec.pooled) return (y.data as Float32Array).slice();
+  const per = 2 * dRaw + m;
+  const out = new Float32Array(rows + fine.n * per);
+  out.set((y.data as Float32Array).subarray(0, rows));
+  for (let k = 0; k < fine.n; k++) poolBag(raw.subarray(k * m * dRaw, (k + 1) * m * dRaw), m, dRaw, out, rows + k * per);
+  return out;
 }

@@ -14,7 +14,7 @@ import { readFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, Progress, Stage } from './types.js';
+import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, PooledFeatures, Progress, Stage } from './types.js';
 import { KernelError } from '../errors.js';
 import { DEFAULT_FIT, decodeImage, defaultResize, imageName, readImageBytes, toNCHW, type Fit } from './image.js';
 import { type FeatureMap, type LayerNorm } from './aggregate.js';
@@ -285,7 +285,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const {
     backbone: spec = {}, batchSize = 8, threads = availableParallelism(), cacheDir = defaultFeatureCacheDir(),
     skipBad = false, onProgress, signal, layerNorm = DEFAULT_LAYER_NORM, projectDim = DEFAULT_PROJECT_DIM, projectSeed = 0,
-    streamAbove = Infinity, onPlan,
+    streamAbove = Infinity, onPlan, pooled = false,
   } = options;
   if (typeof streamAbove !== 'number' || Number.isNaN(streamAbove) || streamAbove < 0) {
     throw new RangeError(`streamAbove: expected a number of bytes ≥ 0 (Infinity = never stream), got ${String(streamAbove)}`);
@@ -327,6 +327,12 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const bytes = n * m * d * 4;
   const streamed = bytes > streamAbove;
   onPlan?.({ n, m, d, gridH, gridW, bytes, streamed });
+  // Unprojected pooled vectors (uniform / max pooling in the full dimension): only for a projected bank in memory.
+  const per = 2 * dRaw + m;
+  const pool = pooled && projected && !streamed ? new Float32Array(n * per) : undefined;
+  const poolCache = pool && cache
+    ? new FeatureCache(cacheDir as string, { ...config, aggregation: `${config.aggregation} → per image, unprojected: mean (${dRaw}), max (${dRaw}), arg-max share (${m})` })
+    : undefined;
   if (!streamed) return collect(new Float32Array(n * m * d), undefined);
   const store = new DiskBags(n, m, d, spillFolder(cacheDir));
   try {
@@ -362,7 +368,14 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
             if (loc) { store.addLocation(i, loc); ok[i] = 1; progress('decode', ++done); continue; }
           } else {
             const hit = cache.get(hashes[i]!, gridH, gridW, d);
-            if (hit) { data.set(hit, i * m * d); ok[i] = 1; progress('decode', ++done); continue; }
+            const pHit = pool ? poolCache?.get(hashes[i]!, 1, 1, per) : undefined;
+            if (hit && (!pool || pHit)) {
+              data.set(hit, i * m * d);
+              if (pool) pool.set(pHit!, i * per);
+              ok[i] = 1;
+              progress('decode', ++done);
+              continue;
+            }
           }
         } catch (e) { fail(i, e); progress('decode', ++done); continue; }
         todo.push(i);
@@ -400,13 +413,18 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     };
     let fdone = n - todo.length - bad.size;
     if (fdone > 0) progress('features', fdone);
-    const patchSpec = { layerNorm, projectDim, projectSeed };
+    const patchSpec = { layerNorm, projectDim, projectSeed, pooled: Boolean(pool) };
     /** Stores a batch's patch rows (aggregated and projected with the inference, see `batch-features.ts`). */
     const aggregate = (good: number[], rows: Float32Array) => {
       const t0 = performance.now();
       good.forEach((i, k) => {
         const bag = rows.subarray(k * m * d, (k + 1) * m * d);
         ok[i] = 1;
+        if (pool) {
+          const pv = rows.subarray(good.length * m * d + k * per, good.length * m * d + (k + 1) * per);
+          pool.set(pv, i * per);
+          poolCache?.put(hashes[i]!, files[i]!, pv, 1, 1, per);
+        }
         const loc = cache?.put(hashes[i]!, files[i]!, bag, gridH, gridW, d);
         if (!store) data.set(bag, i * m * d);
         else if (loc) store.addLocation(i, loc);
@@ -456,18 +474,36 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     for (let i = 0; i < n; i++) {
       if (!ok[i]) { skipped.push({ file: files[i]!, error: bad.get(i) ?? 'not processed' }); continue; }
       if (w !== i && !store) data.copyWithin(w * m * d, i * m * d, (i + 1) * m * d);
+      if (w !== i && pool) pool.copyWithin(w * per, i * per, (i + 1) * per);
       kept.push(files[i]!);
       keptIdx.push(i);
       w++;
     }
     if (store) {
       store.compact(keptIdx);
-      return { n: w, m, d, gridH, gridW, data, store, files: kept, skipped, timings };
+      return { n: w, m, d, gridH, gridW, data, store, files: kept, skipped, timings, ...(projected ? { projectedFrom: dRaw } : {}) };
     }
     return {
       n: w, m, d, gridH, gridW, data: w === n ? data : data.slice(0, w * m * d), files: kept, skipped, timings,
+      ...(projected ? { projectedFrom: dRaw } : {}),
+      ...(pool ? { pooled: splitPooled(pool, w, m, dRaw) } : {}),
     };
   }
+}
+
+/** `n` records of `[mean (d), max (d), share (m)]` → {@link PooledFeatures}. */
+function splitPooled(pool: Float32Array, n: number, m: number, d: number): PooledFeatures {
+  const per = 2 * d + m;
+  const mean = new Float32Array(n * d);
+  const max = new Float32Array(n * d);
+  const maxShare = new Float32Array(n * m);
+  for (let i = 0; i < n; i++) {
+    const r = pool.subarray(i * per, (i + 1) * per);
+    mean.set(r.subarray(0, d), i * d);
+    max.set(r.subarray(d, 2 * d), i * d);
+    maxShare.set(r.subarray(2 * d), i * m);
+  }
+  return { d, mean, max, maxShare };
 }
 
 /** The folder of a streamed bank's spill file: the feature cache folder if there is one, else the OS temp dir. */

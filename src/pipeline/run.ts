@@ -275,7 +275,9 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   // Once the backbone fixes m and d (before any image is read): stream the bank if it is over half the budget,
   // and refuse what a streamed or oversized bank cannot do.
   const onPlan = (p: BankPlan) => checkBankPlan(p, memoryLimit, weighting, references, normalInputs?.length ?? 0);
-  const bank: FeatureBank = await extractFeatures(inputs, { ...featureOptions, onProgress, onPlan, streamAbove: bankMemoryLimit(memoryLimit) });
+  // uniform / max pooling need no nearest-patch search: take them from the unprojected features (FeatureOptions.pooled)
+  const pooled = weighting === 'uniform' || weighting === 'max';
+  const bank: FeatureBank = await extractFeatures(inputs, { ...featureOptions, pooled, onProgress, onPlan, streamAbove: bankMemoryLimit(memoryLimit) });
   try {
     return await clusterBank(bank);
   } finally {
@@ -362,7 +364,11 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
       files: bank.files, labels, k, n, embeddings, embeddingNorm, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
       scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, linkage, timings,
       backend: { name: be.name, isa: be.isa, threads: be.threads }, skipped, normals: normals?.n ?? 0,
-      approximations: autoMessage ? [autoMessage, ...w.approximations] : w.approximations,
+      approximations: [
+        ...(autoMessage ? [autoMessage] : []), ...w.approximations,
+        ...(pooled && bank.projectedFrom && !bank.pooled
+          ? [`${weighting} pooling in the bank's ${bank.d} projected dimensions (the bank is streamed from disk, so the unprojected pooled features were not kept)`] : []),
+      ],
       featureBank: bank.store ? 'disk' : 'memory',
       ...(kAuto ? { kAuto } : {}),
     };

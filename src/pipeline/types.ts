@@ -68,6 +68,14 @@ export interface FeatureOptions {
   projectDim?: number | false;
   /** Seed of the projection matrix. @default 0 */
   projectSeed?: number;
+  /**
+   * With a projection (`projectDim` < D) and a bank held in memory: also keep each image's **unprojected** mean,
+   * per-dimension max and arg-max shares (`FeatureBank.pooled`), so that uniform and max pooling are computed in
+   * the full D dimensions (they need no nearest-patch search, so the projection would only add noise to them).
+   * Costs `(2·D + M)·4` bytes per image (15 KB with the default backbone), cached next to the bags.
+   * `clusterImages` asks for it with `weighting: 'uniform' | 'max'`. @default false
+   */
+  pooled?: boolean;
   /** Skip unreadable images and report them in `skipped` instead of failing. @default false */
   skipBad?: boolean;
   /**
@@ -98,6 +106,18 @@ export interface BankPlan {
   streamed: boolean;
 }
 
+/** Unprojected pooled features of each image of a bank (see `FeatureOptions.pooled`). */
+export interface PooledFeatures {
+  /** The unprojected dimension D. */
+  d: number;
+  /** Mean of each bag, `n × d`. */
+  mean: Float32Array;
+  /** Per-dimension maximum of each bag, `n × d`. */
+  max: Float32Array;
+  /** Share of the d dimensions in which each patch attains its bag's maximum (ties share), `n × m`. */
+  maxShare: Float32Array;
+}
+
 /** Patch embeddings of N images: one bag of M patches × D dims each, stored contiguously. */
 export interface FeatureBank {
   /** Number of images (bags). */
@@ -115,6 +135,10 @@ export interface FeatureBank {
    * empty. Call `store.close()` when done with the bank (it deletes the spill file, if any).
    */
   store?: BagStore;
+  /** The backbone's dimension D when the bags were projected to `d` < D (`FeatureOptions.projectDim`), else absent. */
+  projectedFrom?: number;
+  /** The unprojected pooled features, when asked for with `FeatureOptions.pooled` (and the bank is projected, in memory). */
+  pooled?: PooledFeatures;
   /** The name of each image (path or given name), in bag order. */
   files: string[];
   /** Images skipped with `skipBad` and why. */

@@ -26,8 +26,9 @@ import type { BackendName, KernelBackend } from '../../bindings/backend.js';
 import { getBackend } from '../../bindings/select.js';
 import { KernelError } from '../errors.js';
 import { BANK_PRECISIONS, coresetSize, f16ToF32, f32ToF16, F16_CHUNK_VALUES, gatherRows, kCenterGreedyAsync, type BankPrecision } from './approx.js';
-import type { FeatureBank, Progress } from './types.js';
+import type { FeatureBank, PooledFeatures, Progress } from './types.js';
 import { mulberry32 } from '../random.js';
+import { argmaxShare } from './aggregate.js';
 
 /** How patches are weighted into an image embedding. */
 export type Weighting = 'unsupervised' | 'semi-supervised' | 'uniform' | 'max';
@@ -115,6 +116,7 @@ export interface WeightingResult {
   scoreSpread: number;
   n: number;
   m: number;
+  /** Dimension of the embeddings: the bank's, or the unprojected one for uniform / max with `bank.pooled`. */
   d: number;
   gridH: number;
   gridW: number;
@@ -490,9 +492,18 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
   let tau: number;
   let spread = 0;
   let approximations: string[] = [];
+  let dOut = d;
   if (weighting === 'uniform' || weighting === 'max') {
     scores = new Float32Array(n * m);
-    if (weighting === 'uniform') {
+    const full = bank.pooled;
+    if (full) {
+      // the unprojected mean / max kept by the extraction (FeatureOptions.pooled): no projection noise
+      checkPooled(full, n, m);
+      dOut = full.d;
+      tau = weighting === 'uniform' ? Infinity : NaN;
+      weights = weighting === 'uniform' ? new Float32Array(n * m).fill(1 / m) : full.maxShare.slice();
+      embeddings = (weighting === 'uniform' ? full.mean : full.max).slice();
+    } else if (weighting === 'uniform') {
       tau = Infinity;
       weights = new Float32Array(n * m).fill(1 / m);
       embeddings = pool(bank, be, weights);
@@ -518,7 +529,15 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
   }
   const maps: Float32Array[] = [];
   for (let i = 0; i < n; i++) maps.push(weights.subarray(i * m, (i + 1) * m));
-  return { weighting, tau, scoreSpread: spread, n, m, d, gridH, gridW, scores, weights, maps, embeddings, approximations };
+  return { weighting, tau, scoreSpread: spread, n, m, d: dOut, gridH, gridW, scores, weights, maps, embeddings, approximations };
+}
+
+/** A bank's {@link PooledFeatures} must match its n and m. @throws {KernelError} `ERR_SHAPE_MISMATCH` */
+function checkPooled(p: PooledFeatures, n: number, m: number): void {
+  if (!Number.isSafeInteger(p.d) || p.d < 1 || p.mean.length !== n * p.d || p.max.length !== n * p.d || p.maxShare.length !== n * m) {
+    throw new KernelError('ERR_SHAPE_MISMATCH', `bank.pooled: expected mean and max of n·d = ${n}·${p.d} and maxShare of n·m = ${n}·${m} values, `
+      + `got ${p.mean.length}, ${p.max.length} and ${p.maxShare.length}`);
+  }
 }
 
 /** Weighted mean of every bag (`weights`: `n·m`), chunk by chunk for a streamed bank (same values either way). */
@@ -529,28 +548,4 @@ function pool(bank: FeatureBank, be: KernelBackend, weights: Float32Array): Floa
     out.set(be.weightedMean(rows, bagOffsets(i1 - i0, m), d, weights.subarray(i0 * m, i1 * m)), i0 * d);
   });
   return out;
-}
-
-/**
- * For max pooling: the share of the d dimensions in which each patch attains its image's maximum (ties share).
- * `data`: `n` bags of `m × d`; `maxes`: their `n × d` maxima.
- */
-function argmaxShare(data: Float32Array, n: number, m: number, d: number, maxes: Float32Array): Float32Array {
-  const w = new Float32Array(n * m);
-  const ties = new Uint32Array(d);
-  for (let i = 0; i < n; i++) {
-    const mx = maxes.subarray(i * d, (i + 1) * d);
-    ties.fill(0);
-    for (let p = 0; p < m; p++) {
-      const r = (i * m + p) * d;
-      for (let k = 0; k < d; k++) if (data[r + k] === mx[k]) ties[k]! += 1;
-    }
-    for (let p = 0; p < m; p++) {
-      const r = (i * m + p) * d;
-      let acc = 0;
-      for (let k = 0; k < d; k++) if (data[r + k] === mx[k]) acc += 1 / ties[k]!;
-      w[i * m + p] = acc / d;
-    }
-  }
-  return w;
 }

@@ -347,6 +347,60 @@ describe('feature post-processing (layerNorm, projectDim)', () => {
   });
 });
 
+describe('unprojected pooled features (FeatureOptions.pooled)', () => {
+  it('keep the full-dimension mean, max and arg-max shares of a projected bank; cached; used by uniform / max pooling', async () => {
+    const imgs = await Promise.all([1, 2, 3].map(async (seed) => {
+      let s = seed;
+      const px = Buffer.alloc(32 * 32 * 3);
+      for (let i = 0; i < px.length; i++) { s = (s * 1103515245 + 12345) >>> 0; px[i] = s >>> 24; }
+      return { name: `r${seed}.png`, data: await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer() };
+    }));
+    const cacheDir = path.join(tmp, 'pooled-cache');
+    const opts = { backbone: { model: tiny, layers: ['layer2', 'layer3'] as [string, string], inputSize: 32, resize: 32, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] }, threads: 1, layerNorm: 'l2' as const };
+    const full = await extractFeatures(imgs, { ...opts, cacheDir: false });
+    expect(full.pooled).toBeUndefined(); // nothing to add without a projection
+    expect(full.projectedFrom).toBeUndefined();
+    // the main cache entries first, without the pooled ones: asking for them later recomputes those images
+    const plain = await extractFeatures(imgs, { ...opts, projectDim: 3, cacheDir });
+    expect(plain.pooled).toBeUndefined();
+    const pj = await extractFeatures(imgs, { ...opts, projectDim: 3, cacheDir, pooled: true });
+    expect(pj.projectedFrom).toBe(9);
+    expect(sameFloats(pj.data, plain.data)).toBe(true);
+    const { n, m } = pj;
+    const p = pj.pooled!;
+    expect(p.d).toBe(9);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < 9; k++) {
+        let sum = 0, mx = -Infinity;
+        for (let q = 0; q < m; q++) { const v = full.data[(i * m + q) * 9 + k]!; sum += v; mx = Math.max(mx, v); }
+        expect(p.mean[i * 9 + k]).toBeCloseTo(sum / m, 6);
+        expect(p.max[i * 9 + k]).toBe(mx);
+      }
+      expect(p.maxShare.subarray(i * m, (i + 1) * m).reduce((a, x) => a + x, 0)).toBeCloseTo(1, 5);
+    }
+    // a second run is served from the cache: same bytes; an entry altered on disk is what comes back
+    const again = await extractFeatures(imgs, { ...opts, projectDim: 3, cacheDir, pooled: true });
+    expect(sameFloats(again.pooled!.mean, p.mean) && sameFloats(again.pooled!.max, p.max) && sameFloats(again.pooled!.maxShare, p.maxShare)).toBe(true);
+    const side = readdirSync(cacheDir).map((k) => path.join(cacheDir, k)).find((k) => readFileSync(path.join(k, 'config.json'), 'utf8').includes('unprojected'))!;
+    const entries = readdirSync(side).filter((f) => f.endsWith('.npy'));
+    expect(entries.length).toBe(3);
+    const per = 2 * 9 + m;
+    for (const f of entries) writeFileSync(path.join(side, f), encodeNpy(new Float32Array(per).fill(0.5), [1, 1, per]));
+    const altered = await extractFeatures(imgs, { ...opts, projectDim: 3, cacheDir, pooled: true });
+    expect(altered.pooled!.mean.every((v) => v === 0.5)).toBe(true);
+    // uniform and max pooling take them (full dimension); the weighted modes pool the projected bags
+    const { computeWeights } = await import('../../src/pipeline/weighting.js');
+    const u = await computeWeights(pj, { weighting: 'uniform', backend: 'js' });
+    const x = await computeWeights(pj, { weighting: 'max', backend: 'js' });
+    expect([u.d, x.d]).toEqual([9, 9]);
+    expect(sameFloats(u.embeddings, p.mean) && sameFloats(x.embeddings, p.max) && sameFloats(x.weights, p.maxShare)).toBe(true);
+    const w = await computeWeights(pj, { weighting: 'unsupervised', backend: 'js' });
+    expect(w.d).toBe(3);
+    const bad = { ...pj, pooled: { ...p, mean: p.mean.subarray(1) } };
+    await expect(computeWeights(bad, { weighting: 'uniform', backend: 'js' })).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH' });
+  });
+});
+
 describe('npy codec', () => {
   it('round-trips and pads the header to 64 bytes', () => {
     const a = Float32Array.from({ length: 24 }, (_, i) => i / 3);
