@@ -149,13 +149,18 @@ describe('clusterImages over half the memory limit', () => {
     for (let i = 0; i < a.scores.length; i++) expect(Math.abs(b.scores[i]! - a.scores[i]!)).toBeLessThan(1e-5 * Math.max(1, a.scores[i]!));
   });
 
-  it('max pooling: unprojected in memory, the projected bank when streamed (and says so)', async () => {
-    const base = { k: 5, weighting: 'max', cacheDir: path.join(tmp, 'cache'), threads: 2 } as const;
-    const a = await clusterImages(sample.testDir, base);
-    const b = await clusterImages(sample.testDir, { ...base, memoryLimit: 1 });
-    expect([a.featureBank, a.d, a.approximations.length]).toEqual(['memory', 1536, 0]);
-    expect([b.featureBank, b.d]).toEqual(['disk', 256]);
-    expect(b.approximations).toEqual([expect.stringMatching(/^max pooling in the bank's 256 projected dimensions \(the bank is streamed from disk/)]);
+  it('uniform and max pooling use the unprojected pooled features whether the bags stream or not: same embeddings', async () => {
+    for (const weighting of ['uniform', 'max'] as const) {
+      for (const cacheDir of [path.join(tmp, 'cache'), false] as const) {
+        const base = { k: 5, weighting, cacheDir, threads: 2 } as const;
+        const a = await clusterImages(sample.testDir, base);
+        const b = await clusterImages(sample.testDir, { ...base, memoryLimit: 1 });
+        expect([a.featureBank, a.d, b.featureBank, b.d]).toEqual(['memory', 1536, 'disk', 1536]);
+        expect(arr(b.embeddings)).toEqual(arr(a.embeddings));
+        expect(arr(b.labels)).toEqual(arr(a.labels));
+        expect(b.approximations).toEqual([]);
+      }
+    }
   });
 
   it("references 'exact' on a bank that must stream, or normals over the budget: ERR_MEMORY_LIMIT before any image is read", async () => {

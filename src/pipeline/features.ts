@@ -327,9 +327,10 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const bytes = n * m * d * 4;
   const streamed = bytes > streamAbove;
   onPlan?.({ n, m, d, gridH, gridW, bytes, streamed });
-  // Unprojected pooled vectors (uniform / max pooling in the full dimension): only for a projected bank in memory.
+  // Unprojected pooled vectors (uniform / max pooling in the full dimension), for a projected bank: held in memory
+  // even when the bags stream (2·D + M values per image, about 2 % of a bag with the default backbone).
   const per = 2 * dRaw + m;
-  const pool = pooled && projected && !streamed ? new Float32Array(n * per) : undefined;
+  const pool = pooled && projected ? new Float32Array(n * per) : undefined;
   const poolCache = pool && cache
     ? new FeatureCache(cacheDir as string, { ...config, aggregation: `${config.aggregation} → per image, unprojected: mean (${dRaw}), max (${dRaw}), arg-max share (${m})` })
     : undefined;
@@ -365,7 +366,14 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
           hashes[i] = sha256Hex(bytes);
           if (store) {
             const loc = cache.locate(hashes[i]!, gridH, gridW, d);
-            if (loc) { store.addLocation(i, loc); ok[i] = 1; progress('decode', ++done); continue; }
+            const pHit = pool ? poolCache?.get(hashes[i]!, 1, 1, per) : undefined;
+            if (loc && (!pool || pHit)) {
+              store.addLocation(i, loc);
+              if (pool) pool.set(pHit!, i * per);
+              ok[i] = 1;
+              progress('decode', ++done);
+              continue;
+            }
           } else {
             const hit = cache.get(hashes[i]!, gridH, gridW, d);
             const pHit = pool ? poolCache?.get(hashes[i]!, 1, 1, per) : undefined;
@@ -481,7 +489,11 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     }
     if (store) {
       store.compact(keptIdx);
-      return { n: w, m, d, gridH, gridW, data, store, files: kept, skipped, timings, ...(projected ? { projectedFrom: dRaw } : {}) };
+      return {
+        n: w, m, d, gridH, gridW, data, store, files: kept, skipped, timings,
+        ...(projected ? { projectedFrom: dRaw } : {}),
+        ...(pool ? { pooled: splitPooled(pool, w, m, dRaw) } : {}),
+      };
     }
     return {
       n: w, m, d, gridH, gridW, data: w === n ? data : data.slice(0, w * m * d), files: kept, skipped, timings,

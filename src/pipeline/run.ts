@@ -364,11 +364,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
       files: bank.files, labels, k, n, embeddings, embeddingNorm, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
       scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, linkage, timings,
       backend: { name: be.name, isa: be.isa, threads: be.threads }, skipped, normals: normals?.n ?? 0,
-      approximations: [
-        ...(autoMessage ? [autoMessage] : []), ...w.approximations,
-        ...(pooled && bank.projectedFrom && !bank.pooled
-          ? [`${weighting} pooling in the bank's ${bank.d} projected dimensions (the bank is streamed from disk, so the unprojected pooled features were not kept)`] : []),
-      ],
+      approximations: autoMessage ? [autoMessage, ...w.approximations] : w.approximations,
       featureBank: bank.store ? 'disk' : 'memory',
       ...(kAuto ? { kAuto } : {}),
     };

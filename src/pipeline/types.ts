@@ -69,10 +69,11 @@ export interface FeatureOptions {
   /** Seed of the projection matrix. @default 0 */
   projectSeed?: number;
   /**
-   * With a projection (`projectDim` < D) and a bank held in memory: also keep each image's **unprojected** mean,
+   * With a projection (`projectDim` < D): also keep each image's **unprojected** mean,
    * per-dimension max and arg-max shares (`FeatureBank.pooled`), so that uniform and max pooling are computed in
    * the full D dimensions (they need no nearest-patch search, so the projection would only add noise to them).
-   * Costs `(2·D + M)·4` bytes per image (15 KB with the default backbone), cached next to the bags.
+   * Costs `(2·D + M)·4` bytes per image (15 KB with the default backbone, held in memory also when the bags are
+   * streamed), cached next to the bags.
    * `clusterImages` asks for it with `weighting: 'uniform' | 'max'`. @default false
    */
   pooled?: boolean;
@@ -137,7 +138,7 @@ export interface FeatureBank {
   store?: BagStore;
   /** The backbone's dimension D when the bags were projected to `d` < D (`FeatureOptions.projectDim`), else absent. */
   projectedFrom?: number;
-  /** The unprojected pooled features, when asked for with `FeatureOptions.pooled` (and the bank is projected, in memory). */
+  /** The unprojected pooled features, when asked for with `FeatureOptions.pooled` (and the bank is projected). */
   pooled?: PooledFeatures;
   /** The name of each image (path or given name), in bag order. */
   files: string[];
