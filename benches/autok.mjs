@@ -5,13 +5,13 @@
  * NMI / ARI / F1 of the resulting labels against the truth, next to the scores at the true K.
  *
  * Sets: MVTec bottle test (4 classes incl. good; unsupervised exact), MTD 392 defects + 191 MT_Free (K=6) and
- * defects only (K=5) (unsupervised with R random references per image, default 16), and the synthetic sample of
+ * defects only (K=5) (unsupervised with R random references per image, default 32 as `references: 'auto'` there), and the synthetic sample of
  * `src/sample` (seed 7, 10 per class, K=5; unsupervised exact). Each set also with the cheap `max` weighting.
  * Features come from the feature cache (.cache/anomaly-clustering/features) and the unsupervised patch scores from
  * benches/out/ (the same keys as benches/evaluate.mjs), so a rerun takes seconds.
  *
  *   npx tsc -p . && nice node benches/autok.mjs [--sets mvtec,mtd6,mtd5,sample] [--weightings unsupervised,max]
- *        [--references 16] [--k-max 20] [--json out.json]
+ *        [--references 32] [--k-max 20] [--json out.json]
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -23,7 +23,8 @@ import { scriptArgs } from './args.mjs';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
 const { extractFeatures, DEFAULT_LAYER_NORM, DEFAULT_PROJECT_DIM } = await dist('src/pipeline/features.js');
-const { patchScores, computeWeights, bagOffsets, meanWithinStd, DEFAULT_TAU } = await dist('src/pipeline/weighting.js');
+const { patchScores, computeWeights, bagOffsets, perImageStandardised, DEFAULT_TAU } = await dist('src/pipeline/weighting.js');
+const { normaliseEmbeddings, DEFAULT_EMBEDDING_NORM } = await dist('src/pipeline/embedding-norm.js');
 const { evaluate } = await dist('src/pipeline/metrics.js');
 const { chooseK, AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION } = await dist('src/pipeline/autok.js');
 const { generateSample } = await dist('src/sample/index.js');
@@ -32,7 +33,7 @@ const { getBackend } = await dist('bindings/select.js');
 const { values: opt } = scriptArgs(import.meta.url, {
     sets: { type: 'string', default: 'mvtec,mtd6,mtd5,sample' },
     weightings: { type: 'string', default: 'unsupervised,max' },
-    references: { type: 'string', default: '16' },
+    references: { type: 'string', default: '32' },
     'k-max': { type: 'string', default: '20' },
     backend: { type: 'string' },
     data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
@@ -85,15 +86,21 @@ async function cachedScores(tag, b, compute) {
   return scores;
 }
 
+/** The image embeddings as clusterImages compares them (default τ, pooling and embeddingNorm), and their dimension. */
 async function embeddings(set, b, weighting) {
-  if (weighting !== 'unsupervised') return { emb: (await computeWeights(b, { weighting, backend: be })).embeddings, note: weighting };
+  const norm = (emb, d) => ({ emb: normaliseEmbeddings(emb, b.n, d, DEFAULT_EMBEDDING_NORM), d });
+  if (weighting !== 'unsupervised') {
+    const w = await computeWeights(b, { weighting, backend: be });
+    return { ...norm(w.embeddings, w.d), note: weighting };
+  }
   const refs = set.exact || R >= b.n - 1 ? undefined : R;
   // the synthetic sample lives in a temporary folder: its paths change per run, so its scores are not cached
   const compute = () => patchScores(b, 'unsupervised', { backend: be, references: refs });
   const scores = set.name === 'sample' ? await compute() : await cachedScores(`unsup:${refs ?? 'exact'}`, b, compute);
   const offsets = bagOffsets(b.n, b.m);
-  const w = be.softmaxWeights(scores, offsets, DEFAULT_TAU.relative * meanWithinStd(scores, b.n, b.m));
-  return { emb: be.weightedMean(b.data, offsets, b.d, w), note: refs ? `unsupervised R=${refs}` : 'unsupervised exact' };
+  // the default τ: relative to each image's own score spread
+  const w = be.softmaxWeights(perImageStandardised(scores, b.n, b.m), offsets, DEFAULT_TAU.relative);
+  return { ...norm(be.weightedMean(b.data, offsets, b.d, w), b.d), note: refs ? `unsupervised R=${refs}` : 'unsupervised exact' };
 }
 
 const rows = [];
@@ -102,15 +109,15 @@ for (const name of opt.sets.split(',')) {
   const set = name === 'mvtec' ? mvtec() : name === 'sample' ? await sample() : mtd(name === 'mtd6');
   const kTrue = new Set(set.truth).size;
   log(`\n== ${set.title}: ${set.files.length} images`);
-  const b = await extractFeatures(set.files, { cacheDir: set.name === 'sample' ? false : opt.cache, threads: 2 });
+  const b = await extractFeatures(set.files, { cacheDir: set.name === 'sample' ? false : opt.cache, threads: 2, pooled: true });
   for (const weighting of opt.weightings.split(',')) {
-    const { emb, note } = await embeddings(set, b, weighting);
-    const y = be.pdist(emb, b.n, b.d, false);
+    const { emb, d, note } = await embeddings(set, b, weighting);
+    const y = be.pdist(emb, b.n, d, false);
     const Z = be.linkage(y, b.n, 'ward');
     const atTrue = evaluate(be.cutK(Z, b.n, kTrue), set.truth);
     for (const criterion of AUTO_K_CRITERIA) {
       const t = performance.now();
-      const r = chooseK({ embeddings: emb, n: b.n, d: b.d, Z, distances: criterion === 'silhouette' ? undefined : y }, { criterion, kMax: K_MAX, backend: be });
+      const r = chooseK({ embeddings: emb, n: b.n, d, Z, distances: criterion === 'silhouette' ? undefined : y }, { criterion, kMax: K_MAX, backend: be });
       const ms = performance.now() - t;
       const m = evaluate(be.cutK(Z, b.n, r.chosen), set.truth);
       const top = [...r.candidates].sort((a, c) => c.score - a.score || a.k - c.k).slice(0, 3).map((c) => `${c.k}:${c.score.toPrecision(3)}`).join(' ');
