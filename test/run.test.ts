@@ -148,6 +148,10 @@ describe('clusterImages', () => {
     expect(r.n).toBe(6);
     expect(r.skipped.map((s) => path.basename(s.file))).toEqual(['broken.png']);
     expect(r.files.some((f) => f.endsWith('broken.png'))).toBe(false);
+    // the unprojected pooled vectors are compacted with the bags: same embeddings as without the bad file
+    const clean = await clusterImages(r.files, { k: 2, weighting: 'uniform', cacheDir: false });
+    expect(r.d).toBe(1536);
+    expect(r.embeddings).toEqual(clean.embeddings);
   });
 
   it('k = 1 and a single image work', async () => {
