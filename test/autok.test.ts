@@ -224,7 +224,8 @@ describe('chooseK edge cases', () => {
     const tmp = mkdtempSync(path.join(tmpdir(), 'ac-autok-'));
     try {
       const sample = await generateSample(path.join(tmp, 's'), { perClass: 3, trainNormals: 0, seed: 4 });
-      const base = { weighting: 'max' as const, cacheDir: path.join(tmp, 'cache'), threads: 2, autoK: { criterion: 'silhouette' as const } };
+      // no projection: under memoryLimit 1 the unprojected pooled vectors of max pooling would not be kept
+      const base = { weighting: 'max' as const, projectDim: false as const, cacheDir: path.join(tmp, 'cache'), threads: 2, autoK: { criterion: 'silhouette' as const } };
       const a = await clusterImages(sample.testDir, base);
       const b = await clusterImages(sample.testDir, { ...base, memoryLimit: 1 });
       expect(a.linkageFrom).toBe('condensed');

@@ -150,17 +150,22 @@ describe('clusterImages over half the memory limit', () => {
   });
 
   it('uniform and max pooling use the unprojected pooled features whether the bags stream or not: same embeddings', async () => {
+    // 15 images: bank 12 MB (streamed under a 4 MB limit), pooled vectors 0.23 MB (within a quarter of it)
     for (const weighting of ['uniform', 'max'] as const) {
       for (const cacheDir of [path.join(tmp, 'cache'), false] as const) {
         const base = { k: 5, weighting, cacheDir, threads: 2 } as const;
         const a = await clusterImages(sample.testDir, base);
-        const b = await clusterImages(sample.testDir, { ...base, memoryLimit: 1 });
+        const b = await clusterImages(sample.testDir, { ...base, memoryLimit: 4e6 });
         expect([a.featureBank, a.d, b.featureBank, b.d]).toEqual(['memory', 1536, 'disk', 1536]);
         expect(arr(b.embeddings)).toEqual(arr(a.embeddings));
         expect(arr(b.labels)).toEqual(arr(a.labels));
         expect(b.approximations).toEqual([]);
       }
     }
+    // over a quarter of the limit: the projected bags are pooled, and the result says so
+    const c = await clusterImages(sample.testDir, { k: 5, weighting: 'max', cacheDir: false, threads: 2, memoryLimit: 1e5 });
+    expect([c.featureBank, c.d]).toEqual(['disk', 256]);
+    expect(c.approximations).toEqual([expect.stringMatching(/^max pooling of the 256-dim projected patches: the unprojected pooled vectors \(15 × 3856 floats\) exceed a quarter of the memory limit/)]);
   });
 
   it("references 'exact' on a bank that must stream, or normals over the budget: ERR_MEMORY_LIMIT before any image is read", async () => {

@@ -295,6 +295,9 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     throw new RangeError(`projectDim: expected an integer ≥ 1 or false, got ${projectDim}`);
   }
   if (!Number.isSafeInteger(projectSeed)) throw new RangeError(`projectSeed: expected an integer, got ${projectSeed}`);
+  if (typeof pooled !== 'boolean' && (typeof pooled !== 'number' || Number.isNaN(pooled) || pooled < 0)) {
+    throw new RangeError(`pooled: expected a boolean or a number of bytes ≥ 0, got ${String(pooled)}`);
+  }
   if (!Array.isArray(inputs)) throw new TypeError(`inputs: expected an array of paths or {name, data}, got ${typeof inputs}`);
   if (inputs.length === 0) throw new KernelError('ERR_EMPTY', 'inputs: expected at least one image, got 0');
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize: expected an integer ≥ 1, got ${batchSize}`);
@@ -330,7 +333,8 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   // Unprojected pooled vectors (uniform / max pooling in the full dimension), for a projected bank: held in memory
   // even when the bags stream (2·D + M values per image, about 2 % of a bag with the default backbone).
   const per = 2 * dRaw + m;
-  const pool = pooled && projected ? new Float32Array(n * per) : undefined;
+  const pooledCap = pooled === true ? Infinity : pooled === false ? -1 : pooled;
+  const pool = projected && n * per * 4 <= pooledCap ? new Float32Array(n * per) : undefined;
   const poolCache = pool && cache
     ? new FeatureCache(cacheDir as string, { ...config, aggregation: `${config.aggregation} → per image, unprojected: mean (${dRaw}), max (${dRaw}), arg-max share (${m})` })
     : undefined;

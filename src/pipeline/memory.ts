@@ -89,6 +89,12 @@ export function bankMemoryLimit(memoryLimit: number): number {
   return BANK_MEMORY_SHARE * memoryLimit;
 }
 
+/**
+ * Share of the memory limit the unprojected pooled vectors of uniform / max pooling may take (`(2·D + M)·4` bytes
+ * per image, `FeatureOptions.pooled`); above it those two poolings use the projected bags and say so.
+ */
+export const POOLED_MEMORY_SHARE = 0.25;
+
 /** Bytes as GiB with 2 decimals (the memory-limit messages). */
 export const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
 

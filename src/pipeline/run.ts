@@ -12,7 +12,7 @@ import { KernelError } from '../errors.js';
 import type { BackboneSpec, BankPlan, FeatureBank, ImageInput, Progress, Stage } from './types.js';
 import { computeWeights, checkTau, DEFAULT_TAU, WEIGHTINGS, type Tau, type Weighting } from './weighting.js';
 import { autoReferences, DEFAULT_AUTO_REFERENCES, DEFAULT_EXACT_WORK_LIMIT, type BankPrecision } from './approx.js';
-import { bankMemoryLimit, checkBankPlan, checkMemoryLimit, defaultMemoryLimit, gib, planClustering, type ClusteringPlan } from './memory.js';
+import { bankMemoryLimit, checkBankPlan, checkMemoryLimit, defaultMemoryLimit, gib, planClustering, POOLED_MEMORY_SHARE, type ClusteringPlan } from './memory.js';
 import { checkAutoKOptions, chooseKAsync, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from './autok.js';
 import { checkEmbeddingNorm, DEFAULT_EMBEDDING_NORM, normaliseEmbeddings, type EmbeddingNorm } from './embedding-norm.js';
 
@@ -275,9 +275,12 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   // Once the backbone fixes m and d (before any image is read): stream the bank if it is over half the budget,
   // and refuse what a streamed or oversized bank cannot do.
   const onPlan = (p: BankPlan) => checkBankPlan(p, memoryLimit, weighting, references, normalInputs?.length ?? 0);
-  // uniform / max pooling need no nearest-patch search: take them from the unprojected features (FeatureOptions.pooled)
+  // uniform / max pooling need no nearest-patch search: take them from the unprojected features (FeatureOptions.pooled),
+  // within a quarter of the memory budget
   const pooled = weighting === 'uniform' || weighting === 'max';
-  const bank: FeatureBank = await extractFeatures(inputs, { ...featureOptions, pooled, onProgress, onPlan, streamAbove: bankMemoryLimit(memoryLimit) });
+  const bank: FeatureBank = await extractFeatures(inputs, {
+    ...featureOptions, pooled: pooled ? POOLED_MEMORY_SHARE * memoryLimit : false, onProgress, onPlan, streamAbove: bankMemoryLimit(memoryLimit),
+  });
   try {
     return await clusterBank(bank);
   } finally {
@@ -364,7 +367,12 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
       files: bank.files, labels, k, n, embeddings, embeddingNorm, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
       scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, linkage, timings,
       backend: { name: be.name, isa: be.isa, threads: be.threads }, skipped, normals: normals?.n ?? 0,
-      approximations: autoMessage ? [autoMessage, ...w.approximations] : w.approximations,
+      approximations: [
+        ...(autoMessage ? [autoMessage] : []), ...w.approximations,
+        ...(pooled && bank.projectedFrom && !bank.pooled
+          ? [`${weighting} pooling of the ${bank.d}-dim projected patches: the unprojected pooled vectors (${bank.n} × ${2 * bank.projectedFrom + bank.m} floats) `
+            + `exceed a quarter of the memory limit (${gib(memoryLimit)})`] : []),
+      ],
       featureBank: bank.store ? 'disk' : 'memory',
       ...(kAuto ? { kAuto } : {}),
     };

@@ -74,9 +74,11 @@ export interface FeatureOptions {
    * the full D dimensions (they need no nearest-patch search, so the projection would only add noise to them).
    * Costs `(2·D + M)·4` bytes per image (15 KB with the default backbone, held in memory also when the bags are
    * streamed), cached next to the bags.
-   * `clusterImages` asks for it with `weighting: 'uniform' | 'max'`. @default false
+   * A number is a byte cap: they are kept only when `n·(2·D + M)·4` is at most that (else `pooled` is absent).
+   * `clusterImages` asks for it with `weighting: 'uniform' | 'max'`, capped at a quarter of `memoryLimit`.
+   * @default false
    */
-  pooled?: boolean;
+  pooled?: boolean | number;
   /** Skip unreadable images and report them in `skipped` instead of failing. @default false */
   skipBad?: boolean;
   /**

@@ -396,6 +396,12 @@ describe('unprojected pooled features (FeatureOptions.pooled)', () => {
     expect(sameFloats(u.embeddings, p.mean) && sameFloats(x.embeddings, p.max) && sameFloats(x.weights, p.maxShare)).toBe(true);
     const w = await computeWeights(pj, { weighting: 'unsupervised', backend: 'js' });
     expect(w.d).toBe(3);
+    // a byte cap: kept when n·(2·D + M)·4 fits, absent otherwise; bad values rejected
+    const per4 = 3 * (2 * 9 + m) * 4;
+    expect((await extractFeatures(imgs, { ...opts, projectDim: 3, cacheDir, pooled: per4 })).pooled).toBeDefined();
+    expect((await extractFeatures(imgs, { ...opts, projectDim: 3, cacheDir, pooled: per4 - 1 })).pooled).toBeUndefined();
+    await expect(extractFeatures(imgs, { ...opts, projectDim: 3, pooled: -1 })).rejects.toThrow(RangeError);
+    await expect(extractFeatures(imgs, { ...opts, projectDim: 3, pooled: 'yes' as never })).rejects.toThrow(RangeError);
     const bad = { ...pj, pooled: { ...p, mean: p.mean.subarray(1) } };
     await expect(computeWeights(bad, { weighting: 'uniform', backend: 'js' })).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH' });
   });
