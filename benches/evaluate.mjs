@@ -33,7 +33,7 @@ const { extractFeatures, DEFAULT_LAYER_NORM, DEFAULT_PROJECT_DIM } = await dist(
 const { patchScores, computeWeights, bagOffsets, meanWithinStd, perImageStandardised, checkTau, DEFAULT_TAU } = await dist('src/pipeline/weighting.js');
 const { evaluate } = await dist('src/pipeline/metrics.js');
 const { getBackend } = await dist('bindings/select.js');
-const { autoReferences } = await dist('src/pipeline/approx.js');
+const { autoReferences, DEFAULT_AUTO_REFERENCES } = await dist('src/pipeline/approx.js');
 const { normaliseEmbeddings, checkEmbeddingNorm, DEFAULT_EMBEDDING_NORM } = await dist('src/pipeline/embedding-norm.js');
 
 const { values: opt } = scriptArgs(import.meta.url, {
@@ -191,7 +191,7 @@ for (const setName of opt.sets.split(',')) {
       extra = refs ? `(${refs} random reference images per image)` : '(exact)';
       ({ scores, ms } = await cachedScores(`unsup:${refs ?? 'exact'}`, b, () => patchScores(b, 'unsupervised', { backend: be, references: refs,
         onProgress: (p) => p.done === p.total || p.done % (b.m * 50) === 0 ? log(`    ${p.done / b.m}/${p.total / b.m} images`) : undefined })));
-      const rNote = R === 'auto' ? 32 : R;
+      const rNote = R === 'auto' ? DEFAULT_AUTO_REFERENCES : R;
       if (set.name === 'mvtec' && refs === undefined && rNote < b.n - 1) {
         // measured effect of the approximation
         const { scores: approx, ms: ams } = await cachedScores(`unsup:${rNote}`, b, () => patchScores(b, 'unsupervised', { backend: be, references: rNote }));

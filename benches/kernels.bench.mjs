@@ -7,6 +7,7 @@
 import os from 'node:os';
 import { availableBackends, getBackend, loadErrors } from '../dist/bindings/select.js';
 import { scriptArgs } from './args.mjs';
+import { bestTime } from './timing.mjs';
 
 const quick = scriptArgs(import.meta.url, { quick: { type: 'boolean', default: false } }).values.quick;
 const backends = availableBackends().map((n) => getBackend(n));
@@ -28,19 +29,7 @@ function randn(len, seed) {
   for (let i = 0; i < len; i++) a[i] = r() * 2 - 1;
   return a;
 }
-function time(fn, minMs = 300) {
-  let best = Infinity;
-  let total = 0;
-  let out;
-  do {
-    const t0 = process.hrtime.bigint();
-    out = fn();
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    best = Math.min(best, ms);
-    total += ms;
-  } while (total < minMs);
-  return { ms: best, out };
-}
+const time = (fn, minMs = 300) => bestTime(fn, minMs);
 const rows = [];
 function report(op, size, name, ms, flops, fraction = 1) {
   const full = ms / fraction;

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { scriptArgs } from './args.mjs';
+import { bestTime } from './timing.mjs';
 
 const quick = scriptArgs(import.meta.url, { quick: { type: 'boolean', default: false } }).values.quick;
 if (process.env.ANOMALY_CLUSTERING_THREADS !== '1') {
@@ -31,19 +32,7 @@ function randn(len, seed) {
   }
   return a;
 }
-function time(fn, minMs = 400) {
-  let best = Infinity;
-  let total = 0;
-  let out;
-  do {
-    const t0 = performance.now();
-    out = fn();
-    const ms = performance.now() - t0;
-    best = Math.min(best, ms);
-    total += ms;
-  } while (total < minMs);
-  return { ms: best, out };
-}
+const time = (fn, minMs = 400) => bestTime(fn, minMs);
 function maxRelDiff(a, b) {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));

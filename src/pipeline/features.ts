@@ -334,7 +334,9 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   // even when the bags stream (2·D + M values per image, about 2 % of a bag with the default backbone).
   const per = 2 * dRaw + m;
   const pooledCap = pooled === true ? Infinity : pooled === false ? -1 : pooled;
-  const pool = projected && n * per * 4 <= pooledCap ? new Float32Array(n * per) : undefined;
+  const pool: PooledFeatures | undefined = projected && n * per * 4 <= pooledCap
+    ? { d: dRaw, mean: new Float32Array(n * dRaw), max: new Float32Array(n * dRaw), maxShare: new Float32Array(n * m) }
+    : undefined;
   const poolCache = pool && cache
     ? new FeatureCache(cacheDir as string, { ...config, aggregation: `${config.aggregation} → per image, unprojected: mean (${dRaw}), max (${dRaw}), arg-max share (${m})` })
     : undefined;
@@ -368,22 +370,21 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
         try {
           const bytes = await readImageBytes(inputs[i]!);
           hashes[i] = sha256Hex(bytes);
-          if (store) {
-            const loc = cache.locate(hashes[i]!, gridH, gridW, d);
-            const pHit = pool ? poolCache?.get(hashes[i]!, 1, 1, per) : undefined;
-            if (loc && (!pool || pHit)) {
-              store.addLocation(i, loc);
-              if (pool) pool.set(pHit!, i * per);
-              ok[i] = 1;
-              progress('decode', ++done);
-              continue;
+          // a hit needs the bag and, when asked for, the pooled vector
+          const pHit = pool ? poolCache!.get(hashes[i]!, 1, 1, per) : undefined;
+          if (!pool || pHit) {
+            let hit = false;
+            if (store) {
+              const loc = cache.locate(hashes[i]!, gridH, gridW, d);
+              if (loc) store.addLocation(i, loc);
+              hit = Boolean(loc);
+            } else {
+              const bag = cache.get(hashes[i]!, gridH, gridW, d);
+              if (bag) data.set(bag, i * m * d);
+              hit = Boolean(bag);
             }
-          } else {
-            const hit = cache.get(hashes[i]!, gridH, gridW, d);
-            const pHit = pool ? poolCache?.get(hashes[i]!, 1, 1, per) : undefined;
-            if (hit && (!pool || pHit)) {
-              data.set(hit, i * m * d);
-              if (pool) pool.set(pHit!, i * per);
+            if (hit) {
+              if (pool) setPooled(pool, m, i, pHit!);
               ok[i] = 1;
               progress('decode', ++done);
               continue;
@@ -434,7 +435,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
         ok[i] = 1;
         if (pool) {
           const pv = rows.subarray(good.length * m * d + k * per, good.length * m * d + (k + 1) * per);
-          pool.set(pv, i * per);
+          setPooled(pool, m, i, pv);
           poolCache?.put(hashes[i]!, files[i]!, pv, 1, 1, per);
         }
         const loc = cache?.put(hashes[i]!, files[i]!, bag, gridH, gridW, d);
@@ -486,40 +487,42 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     for (let i = 0; i < n; i++) {
       if (!ok[i]) { skipped.push({ file: files[i]!, error: bad.get(i) ?? 'not processed' }); continue; }
       if (w !== i && !store) data.copyWithin(w * m * d, i * m * d, (i + 1) * m * d);
-      if (w !== i && pool) pool.copyWithin(w * per, i * per, (i + 1) * per);
+      if (w !== i && pool) movePooled(pool, m, i, w);
       kept.push(files[i]!);
       keptIdx.push(i);
       w++;
     }
+    const extra = {
+      ...(projected ? { projectedFrom: dRaw } : {}),
+      ...(pool ? { pooled: w === n ? pool : keepPooled(pool, m, w) } : {}),
+    };
     if (store) {
       store.compact(keptIdx);
-      return {
-        n: w, m, d, gridH, gridW, data, store, files: kept, skipped, timings,
-        ...(projected ? { projectedFrom: dRaw } : {}),
-        ...(pool ? { pooled: splitPooled(pool, w, m, dRaw) } : {}),
-      };
+      return { n: w, m, d, gridH, gridW, data, store, files: kept, skipped, timings, ...extra };
     }
-    return {
-      n: w, m, d, gridH, gridW, data: w === n ? data : data.slice(0, w * m * d), files: kept, skipped, timings,
-      ...(projected ? { projectedFrom: dRaw } : {}),
-      ...(pool ? { pooled: splitPooled(pool, w, m, dRaw) } : {}),
-    };
+    return { n: w, m, d, gridH, gridW, data: w === n ? data : data.slice(0, w * m * d), files: kept, skipped, timings, ...extra };
   }
 }
 
-/** `n` records of `[mean (d), max (d), share (m)]` → {@link PooledFeatures}. */
-function splitPooled(pool: Float32Array, n: number, m: number, d: number): PooledFeatures {
-  const per = 2 * d + m;
-  const mean = new Float32Array(n * d);
-  const max = new Float32Array(n * d);
-  const maxShare = new Float32Array(n * m);
-  for (let i = 0; i < n; i++) {
-    const r = pool.subarray(i * per, (i + 1) * per);
-    mean.set(r.subarray(0, d), i * d);
-    max.set(r.subarray(d, 2 * d), i * d);
-    maxShare.set(r.subarray(2 * d), i * m);
-  }
-  return { d, mean, max, maxShare };
+/** Stores image `i`'s packed pooled vector `[mean (d), max (d), share (m)]` (`poolBag`'s layout, the cache entry's). */
+function setPooled(p: PooledFeatures, m: number, i: number, packed: Float32Array): void {
+  const d = p.d;
+  p.mean.set(packed.subarray(0, d), i * d);
+  p.max.set(packed.subarray(d, 2 * d), i * d);
+  p.maxShare.set(packed.subarray(2 * d, 2 * d + m), i * m);
+}
+
+/** Moves image `from`'s pooled vectors to slot `to` (compaction of skipped images). */
+function movePooled(p: PooledFeatures, m: number, from: number, to: number): void {
+  const d = p.d;
+  p.mean.copyWithin(to * d, from * d, (from + 1) * d);
+  p.max.copyWithin(to * d, from * d, (from + 1) * d);
+  p.maxShare.copyWithin(to * m, from * m, (from + 1) * m);
+}
+
+/** The first `n` images' pooled vectors. */
+function keepPooled(p: PooledFeatures, m: number, n: number): PooledFeatures {
+  return { d: p.d, mean: p.mean.slice(0, n * p.d), max: p.max.slice(0, n * p.d), maxShare: p.maxShare.slice(0, n * m) };
 }
 
 /** The folder of a streamed bank's spill file: the feature cache folder if there is one, else the OS temp dir. */
