@@ -13,7 +13,7 @@
  *        [--model x.onnx|embedded-id --layers a,b [--mean r,g,b --std r,g,b]]   (another backbone / layers)
  *        [--fit crop|stretch|pad] [--input-size 224]   (preprocessing geometry; default = the library's)
  *        [--tau-spread image|set]   (unit of the relative τ: each image's score std, or their mean; default = the library's)
- *        [--embedding-norm center-l2|none]   (normalisation of the image embeddings before Ward; default = the library's)
+ *        [--embedding-norm l2-center-l2|center-l2|none]   (normalisation of the image embeddings before Ward; default = the library's)
  *
  * `--references auto` (default) applies the library's rule to the unsupervised scores: exact up to 1e13
  * multiply-adds (MVTec), else 32 random reference images per image (the MTD sets; exact there is O(N²M²D),

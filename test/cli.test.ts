@@ -50,7 +50,7 @@ describe('cli: usage and bad input', () => {
     ['bad --weighting', ['SAMPLE', '--k', '2', '--weighting', 'magic'], EXIT.USAGE, /unsupervised, semi-supervised, uniform, max/],
     ['bad --linkage', ['SAMPLE', '--k', '2', '--linkage', 'nearest'], EXIT.USAGE, /ward/],
     ['bad --fit', ['SAMPLE', '--k', '2', '--fit', 'squash'], EXIT.USAGE, /stretch/],
-    ['bad --embedding-norm', ['SAMPLE', '--k', '2', '--embedding-norm', 'cosine'], EXIT.USAGE, /--embedding-norm: expected one of center-l2, none/],
+    ['bad --embedding-norm', ['SAMPLE', '--k', '2', '--embedding-norm', 'cosine'], EXIT.USAGE, /--embedding-norm: expected one of l2-center-l2, center-l2, none/],
     ['bad --backend', ['SAMPLE', '--k', '2', '--backend', 'gpu'], EXIT.USAGE, /native, wasm, js/],
     ['bad --tau', ['SAMPLE', '--k', '2', '--tau', '-3'], EXIT.USAGE, /--tau/],
     ['bad --references', ['SAMPLE', '--k', '2', '--references', 'some'], EXIT.USAGE, /--references: expected an integer/],
@@ -199,7 +199,7 @@ describe('cli: clustering a folder', () => {
     const r3 = await run(sample.testDir, '--k', '4', '--json', '--no-report', '--out', path.join(tmp, 'out-auto3'), '--cache', cache);
     const j3 = JSON.parse(r3.out) as ResultJson;
     expect(j3.kAuto).toBeUndefined();
-    expect(j3.options.embeddingNorm).toBe('center-l2');
+    expect(j3.options.embeddingNorm).toBe('l2-center-l2');
     const r4 = await run(sample.testDir, '--k', '4', '--embedding-norm', 'none', '--json', '--no-report', '--out', path.join(tmp, 'out-auto4'), '--cache', cache);
     expect(r4.code).toBe(0);
     expect((JSON.parse(r4.out) as ResultJson).options.embeddingNorm).toBe('none');

@@ -28,24 +28,46 @@ describe('normaliseEmbeddings', () => {
     expect(x).toEqual(new Float32Array([1, 2, 3, 4, 5, 6, 10, 2, 0])); // input untouched
   });
 
+  it("'l2-center-l2' (the default) scales the rows to unit length first, then centres and scales again", () => {
+    const x = new Float32Array([3, 4, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0]); // lengths 5, 0, 1, 2
+    const y = normaliseEmbeddings(x, 4, 3, 'l2-center-l2');
+    expect(normaliseEmbeddings(x, 4, 3)).toEqual(y);
+    const unit = [[0.6, 0.8, 0], [0, 0, 0], [1, 0, 0], [0, 1, 0]]; // the all-zero row stays zero before centring
+    const mean = [0, 1, 2].map((k) => unit.reduce((s, r) => s + r[k]!, 0) / 4);
+    for (let i = 0; i < 4; i++) {
+      const c = unit[i]!.map((v, k) => v - mean[k]!);
+      const l = Math.hypot(...c);
+      for (let k = 0; k < 3; k++) expect(y[i * 3 + k]).toBeCloseTo(c[k]! / l, 6);
+    }
+    // unlike 'center-l2', it ignores each image's own scale
+    const scaled = x.map((v, j) => v * [7, 1, 0.01, 300][Math.floor(j / 3)]!);
+    const ys = normaliseEmbeddings(scaled, 4, 3, 'l2-center-l2');
+    for (let j = 0; j < 12; j++) expect(ys[j]).toBeCloseTo(y[j]!, 5);
+    expect(normaliseEmbeddings(scaled, 4, 3, 'center-l2')).not.toEqual(normaliseEmbeddings(x, 4, 3, 'center-l2'));
+  });
+
   it("'none' returns the input itself; a row equal to the mean becomes zeros", () => {
     const x = new Float32Array([1, 1, 3, 3, 2, 2]);
     expect(normaliseEmbeddings(x, 3, 2, 'none')).toBe(x);
-    const y = normaliseEmbeddings(x, 3, 2);
+    const y = normaliseEmbeddings(x, 3, 2, 'center-l2');
     expect([...y.subarray(4)]).toEqual([0, 0]);
     expect(y[0]).toBeCloseTo(-Math.SQRT1_2, 6);
     expect([...normaliseEmbeddings(new Float32Array([5, 7]), 1, 2)]).toEqual([0, 0]); // one image: all mean
+    expect([...normaliseEmbeddings(new Float32Array([5, 7]), 1, 2, 'center-l2')]).toEqual([0, 0]);
   });
 
-  it('is invariant to a common offset and to scaling of the whole set', () => {
+  it("'center-l2' is invariant to a common offset and both to scaling of the whole set", () => {
     const r = rand(3);
     const n = 20, d = 16;
     const x = Float32Array.from({ length: n * d }, () => r() * 2 - 1);
     const shifted = x.map((v, j) => v + 3 + (j % d) * 0.25);
     const scaled = x.map((v) => v * 1000);
-    const a = normaliseEmbeddings(x, n, d);
-    const b = normaliseEmbeddings(shifted, n, d);
-    const c = normaliseEmbeddings(scaled, n, d);
+    const a = normaliseEmbeddings(x, n, d, 'center-l2');
+    const b = normaliseEmbeddings(shifted, n, d, 'center-l2');
+    const c = normaliseEmbeddings(scaled, n, d, 'center-l2');
+    const a2 = normaliseEmbeddings(x, n, d, 'l2-center-l2');
+    const c2 = normaliseEmbeddings(scaled, n, d, 'l2-center-l2');
+    for (let j = 0; j < n * d; j++) expect(c2[j]).toBeCloseTo(a2[j]!, 6);
     for (let j = 0; j < n * d; j++) {
       expect(b[j]).toBeCloseTo(a[j]!, 5);
       expect(c[j]).toBeCloseTo(a[j]!, 6);
@@ -73,13 +95,38 @@ describe('normaliseEmbeddings', () => {
     const x = Float32Array.from(rows.flat());
     const cluster = (e: Float32Array) => be.cutK(be.linkage(be.pdist(e, n, d, false), n, 'ward'), n, 3);
     const raw = evaluate(cluster(x), truth).nmi;
-    const normed = evaluate(cluster(normaliseEmbeddings(x, n, d)), truth).nmi;
     expect(raw).toBeLessThan(0.8);
-    expect(normed).toBeGreaterThan(0.95);
+    expect(evaluate(cluster(normaliseEmbeddings(x, n, d, 'center-l2')), truth).nmi).toBeGreaterThan(0.95);
+    expect(evaluate(cluster(normaliseEmbeddings(x, n, d)), truth).nmi).toBeGreaterThan(0.95);
+  });
+
+  it("'l2-center-l2' also ignores a per-image gain that 'center-l2' does not (Ward)", async () => {
+    // 3 types × 30 images, each m + 0.3·e_t, times a per-image gain g in [0.3, 3] (exposure, contrast): the gain
+    // moves images along m, which centring alone keeps; scaling to unit length first removes it.
+    const be = getBackend('js');
+    const r = rand(17);
+    const d = 6, m = [1, 1, 1, 1, 0.5, 0.5];
+    const rows: number[][] = [];
+    const truth: string[] = [];
+    for (let t = 0; t < 3; t++) {
+      for (let i = 0; i < 30; i++) {
+        const g = 0.3 * 10 ** r();
+        rows.push(m.map((x, k) => g * (x + (k === t ? 0.3 : 0) + (r() - 0.5) * 0.02)));
+        truth.push(`T${t}`);
+      }
+    }
+    const n = rows.length;
+    const x = Float32Array.from(rows.flat());
+    const cluster = (e: Float32Array) => be.cutK(be.linkage(be.pdist(e, n, d, false), n, 'ward'), n, 3);
+    expect(evaluate(cluster(x), truth).nmi).toBeLessThan(0.5);
+    expect(evaluate(cluster(normaliseEmbeddings(x, n, d, 'center-l2')), truth).nmi).toBeLessThan(0.5);
+    expect(evaluate(cluster(normaliseEmbeddings(x, n, d, 'l2-center-l2')), truth).nmi).toBeGreaterThan(0.95);
   });
 
   it('rejects bad arguments with RangeError', () => {
     expect(() => checkEmbeddingNorm('l2')).toThrow(RangeError);
+    expect(checkEmbeddingNorm('l2-center-l2')).toBe('l2-center-l2');
+    expect(() => normaliseEmbeddings(new Float32Array([1, Infinity]), 1, 2, 'l2-center-l2')).toThrow(/not finite/);
     expect(() => normaliseEmbeddings(new Float32Array(5), 2, 3)).toThrow(/n·d/);
     expect(() => normaliseEmbeddings(new Float32Array([1, NaN]), 1, 2)).toThrow(/not finite/);
     expect(() => normaliseEmbeddings(new Float32Array(4), 2, 2, 'cosine' as never)).toThrow(RangeError);

@@ -103,16 +103,19 @@ describe('clusterImages', () => {
     expect(Math.max(...s.scores)).toBeGreaterThan(0);
   });
 
-  it("normalises the embeddings ('center-l2' by default) before clustering them, and returns what it clustered", async () => {
+  it("normalises the embeddings ('l2-center-l2' by default) before clustering them, and returns what it clustered", async () => {
     const def = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2 });
     const raw = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2, embeddingNorm: 'none' });
-    expect(def.embeddingNorm).toBe('center-l2');
+    expect(def.embeddingNorm).toBe('l2-center-l2');
     expect(raw.embeddingNorm).toBe('none');
     for (let i = 0; i < def.n; i++) {
       const row = def.embeddings.subarray(i * def.d, (i + 1) * def.d);
       expect(Math.hypot(...row)).toBeCloseTo(1, 5);
     }
-    expect(def.embeddings).toEqual(normaliseEmbeddings(raw.embeddings, raw.n, raw.d, 'center-l2'));
+    expect(def.embeddings).toEqual(normaliseEmbeddings(raw.embeddings, raw.n, raw.d, 'l2-center-l2'));
+    const c = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2, embeddingNorm: 'center-l2' });
+    expect(c.embeddings).toEqual(normaliseEmbeddings(raw.embeddings, raw.n, raw.d, 'center-l2'));
+    expect(c.embeddings).not.toEqual(def.embeddings);
     expect(def.embeddings).not.toEqual(raw.embeddings);
     // Z is the Ward linkage of the returned embeddings
     const be = getBackend(def.backend.name);

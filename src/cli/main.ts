@@ -64,8 +64,9 @@ Clustering:
   --references R          unsupervised weighting against R random reference images per image
                           (cost N·R instead of N² image pairs), 'exact', or 'auto' = exact up to
                           N²·M²·D = 1e13 multiply-adds, else R = 32                [auto]
-  --embedding-norm N      center-l2 (minus the set's mean embedding, then unit length: images grouped
-                          by the direction of their difference from the average) | none   [center-l2]
+  --embedding-norm N      l2-center-l2 (unit length, minus the set's mean, unit length again: images
+                          grouped by the direction of their difference from the average) | center-l2
+                          (without the first scaling) | none                          [l2-center-l2]
   --linkage M             ward | single | complete | average | weighted | centroid | median   [ward]
   --memory-limit SIZE     memory budget, e.g. 8G, 512M, 2.5GiB, 1e9 (bytes) or inf: over half of it the
                           feature bank is streamed from disk (unsupervised weights then use R references);

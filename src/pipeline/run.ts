@@ -54,9 +54,10 @@ export interface ClusterOptions {
   /** Normal images (a folder or a list) for `'semi-supervised'`; ignored otherwise. */
   normals?: string | ImageInput[];
   /**
-   * How the image embeddings are normalised before they are compared: `'center-l2'` (minus the set's mean
-   * embedding, then unit length: images are grouped by the direction of their departure from the average, not its
-   * size) or `'none'` (the weighted averages as they are). See `pipeline/embedding-norm.ts`. @default 'center-l2'
+   * How the image embeddings are normalised before they are compared: `'l2-center-l2'` (unit length, minus the
+   * set's mean, unit length again: images are grouped by the direction of their departure from the average, not
+   * its size), `'center-l2'` (the same without the first scaling) or `'none'` (the weighted averages as they are).
+   * See `pipeline/embedding-norm.ts`. @default 'l2-center-l2'
    */
   embeddingNorm?: EmbeddingNorm;
   /** @default 'ward' */
