@@ -231,6 +231,17 @@ for (const r of rows) {
   const sw = sweeps.find((s) => s.set === r.set && s.method === r.method);
   out.push(`| ${r.title} | ${r.method} ${r.extra} | ${f3(r.nmi)} / ${f3(r.ari)} / ${f3(r.f1)} | ${sw ? `${sw.best.tau}σ: ${f3(sw.best.nmi)} / ${f3(sw.best.ari)} / ${f3(sw.best.f1)}` : '–'} | ${ref ? ref.map(f3).join(' / ') : '–'} | ${secs(r.weightsMs)} | ${secs(r.featMs)} |`);
 }
+{
+  // like for like: the reference's numbers are each row's best τ
+  const passes = (m, ref) => m.nmi >= ref[0] && m.ari >= ref[1] && m.f1 >= ref[2];
+  const withRef = rows.filter((r) => REF[r.set]?.[r.method]);
+  const atDefault = withRef.filter((r) => passes(r, REF[r.set][r.method])).length;
+  const atSomeTau = withRef.filter((r) => {
+    const sw = sweeps.find((x) => x.set === r.set && x.method === r.method);
+    return (sw ? sw.sweep : [r]).some((m) => passes(m, REF[r.set][r.method]));
+  }).length;
+  out.push('', `Rows at or above the reference on all three metrics: ${atDefault}/${withRef.length} at the default τ; ${atSomeTau}/${withRef.length} at some τ of the sweep (the reference's own numbers are each row's best τ).`);
+}
 out.push('');
 out.push('τ sweep (NMI at τ = r·σ):');
 out.push('');
