@@ -25,6 +25,7 @@ const dist = (p) => import(path.join(root, 'dist', p));
 const { extractFeatures, DEFAULT_LAYER_NORM, DEFAULT_PROJECT_DIM } = await dist('src/pipeline/features.js');
 const { patchScores, computeWeights, bagOffsets, perImageStandardised, DEFAULT_TAU } = await dist('src/pipeline/weighting.js');
 const { normaliseEmbeddings, DEFAULT_EMBEDDING_NORM } = await dist('src/pipeline/embedding-norm.js');
+const { fitWhitening, whitenBank, DEFAULT_WHITEN } = await dist('src/pipeline/whiten.js');
 const { evaluate } = await dist('src/pipeline/metrics.js');
 const { chooseK, AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION } = await dist('src/pipeline/autok.js');
 const { generateSample } = await dist('src/sample/index.js');
@@ -87,12 +88,16 @@ async function cachedScores(tag, b, compute) {
 }
 
 /** The image embeddings as clusterImages compares them (default τ, pooling and embeddingNorm), and their dimension. */
-async function embeddings(set, b, weighting) {
+async function embeddings(set, b0, weighting) {
+  let b = b0;
   const norm = (emb, d) => ({ emb: normaliseEmbeddings(emb, b.n, d, DEFAULT_EMBEDDING_NORM), d });
   if (weighting !== 'unsupervised') {
     const w = await computeWeights(b, { weighting, backend: be });
     return { ...norm(w.embeddings, w.d), note: weighting };
   }
+  // the default patch whitening (as computeWeights does for the weighted modes)
+  const wh = await fitWhitening(b0, DEFAULT_WHITEN, be);
+  if (wh) b = await whitenBank(b0, wh, be);
   const refs = set.exact || R >= b.n - 1 ? undefined : R;
   // the synthetic sample lives in a temporary folder: its paths change per run, so its scores are not cached
   const compute = () => patchScores(b, 'unsupervised', { backend: be, references: refs });

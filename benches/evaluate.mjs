@@ -14,6 +14,7 @@
  *        [--fit crop|stretch|pad] [--input-size 224]   (preprocessing geometry; default = the library's)
  *        [--tau-spread image|set]   (unit of the relative τ: each image's score std, or their mean; default = the library's)
  *        [--embedding-norm l2-center-l2|center-l2|none]   (normalisation of the image embeddings before Ward; default = the library's)
+ *        [--whiten 1|none]   (shrinkage of the patch whitening of the weighted modes, or none; default = the library's)
  *
  * `--references auto` (default) applies the library's rule to the unsupervised scores: exact up to 1e13
  * multiply-adds (MVTec), else 32 random reference images per image (the MTD sets; exact there is O(N²M²D),
@@ -35,6 +36,7 @@ const { evaluate } = await dist('src/pipeline/metrics.js');
 const { getBackend } = await dist('bindings/select.js');
 const { autoReferences, DEFAULT_AUTO_REFERENCES } = await dist('src/pipeline/approx.js');
 const { normaliseEmbeddings, checkEmbeddingNorm, DEFAULT_EMBEDDING_NORM } = await dist('src/pipeline/embedding-norm.js');
+const { fitWhitening, whitenBank, checkWhiten, DEFAULT_WHITEN } = await dist('src/pipeline/whiten.js');
 
 const { values: opt } = scriptArgs(import.meta.url, {
     sets: { type: 'string', default: 'mvtec,mtd6,mtd5' },
@@ -53,6 +55,7 @@ const { values: opt } = scriptArgs(import.meta.url, {
     fit: { type: 'string' },
     'tau-spread': { type: 'string' },
     'embedding-norm': { type: 'string' },
+    whiten: { type: 'string' },
     'input-size': { type: 'string' },
     layers: { type: 'string' },
     mean: { type: 'string' },
@@ -66,6 +69,7 @@ const TAUS = opt.taus.split(',').map(Number);
 const TAU_SPREAD = opt['tau-spread'] ?? checkTau(DEFAULT_TAU).spread;
 const be = getBackend(opt.backend);
 const EMB_NORM = checkEmbeddingNorm(opt['embedding-norm'] ?? DEFAULT_EMBEDDING_NORM);
+const WHITEN = opt.whiten === undefined ? DEFAULT_WHITEN : opt.whiten === 'none' ? false : checkWhiten(Number(opt.whiten));
 const featOpts = {
   ...(opt['layer-norm'] ? { layerNorm: opt['layer-norm'] } : {}),
   ...(opt['project-seed'] !== undefined ? { projectSeed: Number(opt['project-seed']) } : {}),
@@ -169,18 +173,23 @@ for (const setName of opt.sets.split(',')) {
   const set = setName === 'mvtec' ? mvtec() : mtd(setName === 'mtd6');
   const k = new Set(set.truth).size;
   log(`\n== ${set.title}: ${set.files.length} images, K=${k}, ${set.normals.length} normals for semi-supervised`);
-  const b = await bank(set.files, set.name);
-  const featMs = (b.timings.decode ?? 0) + (b.timings.features ?? 0);
+  const b0 = await bank(set.files, set.name);
+  const featMs = (b0.timings.decode ?? 0) + (b0.timings.features ?? 0);
   const add = (method, m, weightsMs, extra = '') => {
     rows.push({ set: set.name, title: set.title, method, ...m, weightsMs, featMs, extra });
     log(`  ${method.padEnd(16)} NMI ${m.nmi.toFixed(3)} ARI ${m.ari.toFixed(3)} F1 ${m.f1.toFixed(3)}  weights ${Number.isFinite(weightsMs) ? (weightsMs / 1000).toFixed(1) + ' s' : 'cached'} ${extra}`);
   };
   for (const method of ['uniform', 'max']) {
     const t = performance.now();
-    const w = await computeWeights(b, { weighting: method, backend: be });
+    const w = await computeWeights(b0, { weighting: method, backend: be });
     const ms = performance.now() - t;
-    add(method, await clusterEval(w.embeddings, b.n, w.d, k, set.truth), ms);
+    add(method, await clusterEval(w.embeddings, b0.n, w.d, k, set.truth), ms);
   }
+  // the weighted modes search (and pool) whitened patches, as computeWeights does (--whiten; none = raw)
+  const wt = performance.now();
+  const wh = WHITEN === false ? null : await fitWhitening(b0, WHITEN, be);
+  const b = wh ? await whitenBank(b0, wh, be) : b0;
+  if (wh) log(`  whitened the patches (α = ${WHITEN}, covariance of ${wh.sampled} patches) in ${secs(performance.now() - wt)}`);
   for (const method of ['unsupervised', 'semi-supervised']) {
     let scores;
     let ms;
@@ -199,7 +208,9 @@ for (const setName of opt.sets.split(',')) {
         notes.push(`MVTec unsupervised with ${rNote} random references per image (instead of all 82): NMI ${m.nmi.toFixed(3)} ARI ${m.ari.toFixed(3)} F1 ${m.f1.toFixed(3)} in ${secs(ams)} (exact: ${secs(ms)})`);
       }
     } else {
-      const nb = await bank(set.normals, `${set.name} normals`, false);
+      const nb0 = await bank(set.normals, `${set.name} normals`, false);
+      // whitened by this set's whitening (so semi-supervised scores are reused across sets only unwhitened)
+      const nb = wh ? await whitenBank(nb0, wh, be) : nb0;
       // semi-supervised scores of an image do not depend on the rest of the set: reuse them for a subset (MTD K=5)
       const prev = semiDone.find((x) => x.normals === nb && x.files.length >= b.n && b.files.every((f, i) => x.files[i] === f));
       if (prev) ({ scores, ms } = { scores: prev.scores.subarray(0, b.n * b.m), ms: prev.ms * (b.n / prev.files.length) });
@@ -222,7 +233,7 @@ for (const setName of opt.sets.split(',')) {
 // ---- the table
 const f3 = (x) => x.toFixed(3);
 const out = [];
-out.push(`Backbone: default (embedded), features ${featTag} (d=${rows.length ? bankCache.values().next().value.d : '?'}), backend ${be.name}/${be.isa} (${be.threads} threads); τ = ${defaultRel}·σ (default; σ per ${TAU_SPREAD === 'image' ? 'image' : 'set (mean within-image std)'}); embeddings: ${EMB_NORM}; Ward.`);
+out.push(`Backbone: default (embedded), features ${featTag} (d=${rows.length ? bankCache.values().next().value.d : '?'}), backend ${be.name}/${be.isa} (${be.threads} threads); τ = ${defaultRel}·σ (default; σ per ${TAU_SPREAD === 'image' ? 'image' : 'set (mean within-image std)'}); patch whitening: ${WHITEN === false ? 'none' : `α = ${WHITEN}`}; embeddings: ${EMB_NORM}; Ward.`);
 out.push('');
 out.push('| set | method | NMI / ARI / F1 (ours, default τ) | best τ (NMI/ARI/F1) | reference §6 | weights time | features time |');
 out.push('|---|---|---|---|---|---|---|');

@@ -22,7 +22,7 @@ export type { ErrorCode } from '../src/errors.js';
  * the loader refuses the artifact with `ERR_ABI_MISMATCH`. Bump it together with `ac_kernels::ABI_VERSION`
  * whenever a raw signature below changes.
  */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** Raw exports of the `.node` addon (`crates/node`), exactly as napi-rs generates them. */
 export interface NativeExports {
@@ -72,6 +72,9 @@ export interface NativeExports {
   weightedMean(rows: Float32Array, bagOffsets: Uint32Array, d: number, weights: Float32Array): Float32Array;
   /** nbags × d maxima. */
   maxPool(rows: Float32Array, bagOffsets: Uint32Array, d: number): Float32Array;
+  /** n × dOut rows `x · wᵀ`. `x`: n*dIn, `w`: dOut*dIn. */
+  linearMap(x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Float32Array;
+  linearMapAsync(x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Promise<Float32Array>;
   /** SciPy Z ((n−1) × 4) of an f64 condensed matrix; `method` is a {@link LinkageMethod} string. */
   linkageF64(y: Float64Array, n: number, method: string): Float64Array;
   /** SciPy Z of an f32 condensed matrix (computed in f64). */
@@ -108,6 +111,8 @@ export const NATIVE_EXPORT_NAMES = [
   'softmaxWeights',
   'weightedMean',
   'maxPool',
+  'linearMap',
+  'linearMapAsync',
   'linkageF64',
   'linkageF32',
   'linkageF64Async',

@@ -102,6 +102,14 @@ export interface KernelBackend {
   maxPool(rows: Float32Array, bagOffsets: Uint32Array, d: number): Float32Array;
 
   /**
+   * Linear map of `n` rows: `x` (`n × dIn`, row-major) times the transpose of `w` (`dOut × dIn`, row-major), so
+   * row `i` of the `n × dOut` output is `w · x_i`. Used to whiten patch banks. Inputs must be finite; a result that
+   * overflows f32 is an `ERR_INVALID_ARGUMENT`. `n = 0` gives an empty array.
+   */
+  linearMap(x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Float32Array;
+  linearMapAsync(x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Promise<Float32Array>;
+
+  /**
    * Agglomerative clustering of a condensed distance matrix of `n ≥ 1` points. Returns SciPy's linkage matrix Z,
    * `(n−1) × 4` row-major `[a, b, height, size]` (a < b; the cluster made at step i has id n+i), computed in f64.
    */

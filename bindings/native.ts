@@ -269,6 +269,16 @@ export function createNativeBackend(raw: NativeExports): KernelBackend {
         arrays('maxPool', { rows, bagOffsets });
         return raw.maxPool(rows, bagOffsets, d);
       }),
+    linearMap: (x, n, dIn, w, dOut) =>
+      call(() => {
+        arrays('linearMap', { x, w });
+        return raw.linearMap(x, n, dIn, w, dOut);
+      }),
+    linearMapAsync: (x, n, dIn, w, dOut) =>
+      callAsync(() => {
+        arrays('linearMapAsync', { x, w });
+        return raw.linearMapAsync(x, n, dIn, w, dOut);
+      }),
     // Anything that is not a Float32Array goes to the f64 entry, whose argument check rejects non-Float64Arrays.
     linkage: (y, n, method) =>
       call(() => {

@@ -50,6 +50,7 @@ export interface WasmExports {
   hc_grouped_nn_self(base: Float32Array, offsets: Uint32Array, d: number, mode: string, squared: boolean): Float32Array;
   hc_softmax_weights(scores: Float32Array, offsets: Uint32Array, tau: number): Float32Array;
   hc_weighted_mean(rows: Float32Array, offsets: Uint32Array, d: number, weights: Float32Array): Float32Array;
+  hc_linear_map(x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Float32Array;
   hc_max_pool(rows: Float32Array, offsets: Uint32Array, d: number): Float32Array;
   hc_linkage_f64(y: Float64Array, n: number, method: string): Float64Array;
   hc_linkage_f32(y: Float32Array, n: number, method: string): Float64Array;
@@ -67,7 +68,7 @@ export interface WasmExports {
 /** Runtime list of the keys of {@link WasmExports}: a module missing one is refused with `ERR_ABI_MISMATCH`. */
 export const WASM_EXPORT_NAMES = [
   'hc_abi_version', 'hc_isa', 'hc_set_force_scalar', 'hc_pdist', 'hc_cdist', 'hc_grouped_nn', 'hc_grouped_nn_self', 'hc_softmax_weights',
-  'hc_weighted_mean', 'hc_max_pool', 'hc_linkage_f64', 'hc_linkage_f32', 'hc_ward_from_vectors', 'hc_cut_k', 'hc_cut_height',
+  'hc_weighted_mean', 'hc_max_pool', 'hc_linear_map', 'hc_linkage_f64', 'hc_linkage_f32', 'hc_ward_from_vectors', 'hc_cut_k', 'hc_cut_height',
   'hc_take_panic_message', 'hc_panic_for_tests', '__wbg_reset_state',
 ] as const satisfies readonly (keyof WasmExports)[];
 
@@ -247,6 +248,12 @@ export function createWasmBackend(raw: WasmExports, env: NodeJS.ProcessEnv = pro
         ? raw.hc_linkage_f64(y, u32('linkage', 'n', n), method)
         : raw.hc_linkage_f32(y, u32('linkage', 'n', n), method);
     });
+  const linearMap = (x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Float32Array =>
+    call('linearMap', () => {
+      arr('linearMap', 'x', x, F32);
+      arr('linearMap', 'w', w, F32);
+      return raw.hc_linear_map(x, u32('linearMap', 'n', n), u32('linearMap', 'dIn', dIn), w, u32('linearMap', 'dOut', dOut));
+    });
   const wardFromVectors = (x: Float32Array, n: number, d: number): Float64Array =>
     call('wardFromVectors', () => {
       arr('wardFromVectors', 'x', x, F32);
@@ -283,6 +290,8 @@ export function createWasmBackend(raw: WasmExports, env: NodeJS.ProcessEnv = pro
         arr('maxPool', 'bagOffsets', bagOffsets, U32);
         return raw.hc_max_pool(rows, bagOffsets, u32('maxPool', 'd', d));
       }),
+    linearMap,
+    linearMapAsync: async (x, n, dIn, w, dOut) => linearMap(x, n, dIn, w, dOut),
     linkage,
     linkageAsync: async (y, n, method) => linkage(y, n, method),
     wardFromVectors,

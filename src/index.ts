@@ -23,6 +23,8 @@ export type { BankPrecision, KCenterOptions, KCenterResult, AutoReferences } fro
 export { clusterImages, listImages, InputError } from './pipeline/run.js';
 export { normaliseEmbeddings, checkEmbeddingNorm, EMBEDDING_NORMS, DEFAULT_EMBEDDING_NORM } from './pipeline/embedding-norm.js';
 export type { EmbeddingNorm } from './pipeline/embedding-norm.js';
+export { fitWhitening, whitenBank, checkWhiten, DEFAULT_WHITEN, WHITEN_SAMPLE } from './pipeline/whiten.js';
+export type { Whitening } from './pipeline/whiten.js';
 export { checkBankPlan } from './pipeline/memory.js';
 export type { ClusterOptions, ClusterResult } from './pipeline/run.js';
 export { chooseK, chooseKAsync, checkAutoKOptions, AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX } from './pipeline/autok.js';

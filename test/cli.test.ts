@@ -53,6 +53,8 @@ describe('cli: usage and bad input', () => {
     ['bad --embedding-norm', ['SAMPLE', '--k', '2', '--embedding-norm', 'cosine'], EXIT.USAGE, /--embedding-norm: expected one of l2-center-l2, center-l2, none/],
     ['bad --backend', ['SAMPLE', '--k', '2', '--backend', 'gpu'], EXIT.USAGE, /native, wasm, js/],
     ['bad --tau', ['SAMPLE', '--k', '2', '--tau', '-3'], EXIT.USAGE, /--tau/],
+    ['--whiten 0', ['SAMPLE', '--k', '2', '--whiten', '0'], EXIT.USAGE, /--whiten: expected a shrinkage > 0 \(e\.g\. 1\) or none, got "0"/],
+    ['bad --whiten', ['SAMPLE', '--k', '2', '--whiten', 'yes'], EXIT.USAGE, /--whiten: expected a shrinkage > 0/],
     ['bad --references', ['SAMPLE', '--k', '2', '--references', 'some'], EXIT.USAGE, /--references: expected an integer/],
     ['bad --batch-size', ['SAMPLE', '--k', '2', '--batch-size', '0'], EXIT.USAGE, /--batch-size/],
     ['bad --memory-limit', ['SAMPLE', '--k', '2', '--memory-limit', '8 apples'], EXIT.USAGE, /--memory-limit: expected a size > 0 such as 8G/],
@@ -200,9 +202,17 @@ describe('cli: clustering a folder', () => {
     const j3 = JSON.parse(r3.out) as ResultJson;
     expect(j3.kAuto).toBeUndefined();
     expect(j3.options.embeddingNorm).toBe('l2-center-l2');
+    expect(j3.options.whiten).toBe(1);
+    expect(j3.whitened).toMatchObject({ shrinkage: 1 });
+    expect((j3.whitened as { sampled: number }).sampled).toBeGreaterThan(0);
     const r4 = await run(sample.testDir, '--k', '4', '--embedding-norm', 'none', '--json', '--no-report', '--out', path.join(tmp, 'out-auto4'), '--cache', cache);
     expect(r4.code).toBe(0);
     expect((JSON.parse(r4.out) as ResultJson).options.embeddingNorm).toBe('none');
+    const r5 = await run(sample.testDir, '--k', '4', '--whiten', 'none', '--json', '--no-report', '--out', path.join(tmp, 'out-auto5'), '--cache', cache);
+    expect(r5.code).toBe(0);
+    const j5 = JSON.parse(r5.out) as ResultJson;
+    expect(j5.options.whiten).toBe(false);
+    expect(j5.whitened).toBe(false);
   });
 
   it('--skip-bad skips unreadable images', async () => {

@@ -118,6 +118,19 @@ describe.each(backendsUnderTest())('conformance of %s with the js reference', (b
     });
   });
 
+  it.each([[1, 1, 1], [7, 3, 5], [13, 256, 17], [50, 300, 40], [145, 64, 300], [0, 4, 4]])('linearMap n=%i dIn=%i dOut=%i (and its async twin)', async (n, dIn, dOut) => {
+    const x = randomRows(n, dIn, 7 * n + dIn);
+    const w = randomRows(dOut, dIn, 11 * dOut + dIn);
+    const b = getBackend(backend);
+    const ref = getBackend('js').linearMap(x, n, dIn, w, dOut);
+    const got = b.linearMap(x, n, dIn, w, dOut);
+    expect(got).toBeInstanceOf(Float32Array);
+    expect(got.length).toBe(n * dOut);
+    // f32 accumulation (FMA tiles) against the f64-accumulated reference: |Δ| ≤ 1e-6·dIn·max|x|·max|w|-ish
+    expect(firstNotClose(got, ref, 4e-6 * Math.sqrt(dIn), 4e-6 * Math.sqrt(dIn))).toBe(-1);
+    expect(arr(await b.linearMapAsync(x, n, dIn, w, dOut))).toEqual(arr(got));
+  });
+
   it.each([0, 1e-3, 0.1, 1, 10, Infinity])('softmaxWeights tau=%s', (tau) => {
     const r = rng(5);
     const scores = Float32Array.from({ length: 300 }, () => r() * 5);

@@ -139,6 +139,17 @@ describe.each(backendsUnderTest())('backend %s called directly never crashes on 
     expectCode(() => b().cutK(K.linkage(y4, { backend: 'js' }).Z, 4, 5), 'ERR_K_OUT_OF_RANGE');
     expectCode(() => b().softmaxWeights(Float32Array.from([1, 2]), Uint32Array.from([0, 2]), -1), 'ERR_INVALID_ARGUMENT');
     expectCode(() => b().maxPool(x4, Uint32Array.from([0, 5]), 2), 'ERR_INVALID_ARGUMENT');
+    // linearMap: the same code for the same mistake on every backend
+    const w6 = Float32Array.from([1, 0, 0, 1, 1, 1]);
+    expectCode(() => b().linearMap(x4, 4, 0, w6, 3), 'ERR_EMPTY');
+    expectCode(() => b().linearMap(x4, 4, 2, w6, 0), 'ERR_EMPTY');
+    expectCode(() => b().linearMap(x4, 3, 2, w6, 3), 'ERR_SHAPE_MISMATCH');
+    expectCode(() => b().linearMap(x4, 4, 2, w6, 2), 'ERR_SHAPE_MISMATCH');
+    expectCode(() => b().linearMap(Float32Array.from([1, NaN]), 1, 2, w6, 3), 'ERR_NON_FINITE');
+    expectCode(() => b().linearMap(Float32Array.from([1, 2]), 1, 2, Float32Array.from([1, 0, 0, Infinity, 1, 1]), 3), 'ERR_NON_FINITE');
+    expectCode(() => b().linearMap(Float32Array.from([3e38, 3e38]), 1, 2, w6, 3), 'ERR_INVALID_ARGUMENT', /overflows/);
+    await expect(b().linearMapAsync(x4, 3, 2, w6, 3)).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH' });
+    expect(b().linearMap(new Float32Array(0), 0, 2, w6, 3).length).toBe(0);
     expectCode(
       () => b().weightedMean(x4, Uint32Array.from([0, 4]), 2, new Float32Array(4)),
       'ERR_INVALID_ARGUMENT',

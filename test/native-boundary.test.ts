@@ -131,6 +131,8 @@ describe.skipIf(!loaded)('native addon boundary', () => {
           }),
       ],
       ['maxPool', () => b.maxPool(new Float32Array(5), new Uint32Array([0, 2]), 3)],
+      ['linearMap x', () => b.linearMap(new Float32Array(5), 2, 3, new Float32Array(6), 2)],
+      ['linearMap w', () => b.linearMap(new Float32Array(6), 2, 3, new Float32Array(7), 2)],
       ['weightedMean', () => b.weightedMean(new Float32Array(7), new Uint32Array([0, 2]), 3, new Float32Array(2))],
       ['cutK', () => b.cutK(new Float64Array(3), 2, 1)],
       ['cutHeight', () => b.cutHeight(new Float64Array(9), 3, 1)],
@@ -233,7 +235,7 @@ describe.skipIf(!loaded)('native addon boundary', () => {
       let seed = 12345;
       const pick = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return vals[seed % vals.length]; };
       const arity = { pdist: 4, cdist: 6, groupedNn: 8, groupedNnSelf: 5, softmaxWeights: 3, weightedMean: 4, maxPool: 3,
-        linkageF64: 3, linkageF32: 3, cutK: 3, cutHeight: 3 };
+        linearMap: 5, linkageF64: 3, linkageF32: 3, cutK: 3, cutHeight: 3 };
       const pending = [];
       const check = (name, e) => {
         errors++;
@@ -242,7 +244,7 @@ describe.skipIf(!loaded)('native addon boundary', () => {
       for (let round = 0; round < 300; round++) {
         for (const [name, k] of Object.entries(arity)) {
           const asyncName = { pdist: 'pdistAsync', cdist: 'cdistAsync', groupedNn: 'groupedNnAsync', groupedNnSelf: 'groupedNnSelfAsync',
-            linkageF64: 'linkageF64Async', linkageF32: 'linkageF32Async' }[name];
+            linkageF64: 'linkageF64Async', linkageF32: 'linkageF32Async', linearMap: 'linearMapAsync' }[name];
           for (const fn of asyncName ? [name, asyncName] : [name]) {
             const args = Array.from({ length: k }, pick);
             calls++;
@@ -303,6 +305,7 @@ describe.skipIf(!loaded)('native addon boundary', () => {
       ['softmaxWeights', () => b.softmaxWeights(new Float32Array([1, 2, 3]), one, 1), [0.09003057, 0.24472847, 0.66524096]],
       ['weightedMean', () => b.weightedMean(x, one, 2, new Float32Array([1, 1, 2])), [3.75, 5]],
       ['maxPool', () => b.maxPool(x, one, 2), [6, 8]],
+      ['linearMap', () => b.linearMap(x, 3, 2, new Float32Array([1, 0, 0.5, 2]), 2), [0, 0, 3, 9.5, 6, 19]],
       ['linkage single', () => b.linkage(new Float64Array([1, 4, 2]), 3, 'single'), Array.from(zSingle)],
       ['linkage complete f32', () => b.linkage(new Float32Array([1, 4, 2]), 3, 'complete'), [0, 1, 1, 2, 2, 3, 4, 3]],
       ['cutK', () => b.cutK(zSingle, 3, 2), [0, 0, 1]],

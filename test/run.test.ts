@@ -93,6 +93,7 @@ describe('clusterImages', () => {
     expect(u.weighting).toBe('unsupervised');
     expect(u.d).toBe(256); // weighted pooling of the projected bank the scores were computed on
     expect(u.tau).toBeGreaterThan(0);
+    expect(u.whitened).toEqual({ shrinkage: 1, sampled: 15 * u.gridH * u.gridW }); // every patch of 15 images
     expect(evaluate(u.labels, truthOf(u.files)).nmi).toBeGreaterThan(0.6);
     const again = await clusterImages(sample.testDir, { k: 5, cacheDir, ...small });
     expect([...again.labels]).toEqual([...u.labels]);
@@ -121,6 +122,7 @@ describe('clusterImages', () => {
     const be = getBackend(def.backend.name);
     expect(def.Z).toEqual(be.linkage(be.pdist(def.embeddings, def.n, def.d, false), def.n, 'ward'));
     await expect(clusterImages(sample.testDir, { k: 2, embeddingNorm: 'cosine' as never })).rejects.toThrow(RangeError);
+    await expect(clusterImages(sample.testDir, { k: 2, whiten: -1 })).rejects.toThrow(/whiten: expected a shrinkage > 0/);
   });
 
   it('rejects bad input with clear errors', async () => {

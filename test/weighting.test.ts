@@ -86,7 +86,8 @@ describe('weighting', () => {
 
       it('tau → ∞ gives uniform weights; tau 0 the arg-max', async () => {
         const b = bank(5, 2, 3, 4, 3);
-        const inf = await computeWeights(b, { tau: Infinity, backend: be });
+        // (raw patches: the uniform embeddings below are means of unwhitened patches)
+        const inf = await computeWeights(b, { tau: Infinity, backend: be, whiten: false });
         for (const w of inf.weights) expect(w).toBeCloseTo(1 / 6, 6);
         const huge = await computeWeights(b, { tau: { relative: 1e9 }, backend: be });
         for (const w of huge.weights) expect(w).toBeCloseTo(1 / 6, 4);
@@ -130,13 +131,14 @@ describe('weighting', () => {
         // normals: all patches at 0; test images: patch 0 at distance 3, others at distance 0.1
         const normals = bank(3, 2, 2, 3, 5, () => 0);
         const b = bank(2, 2, 2, 3, 6, (_i, p, k) => (p === 0 ? (k === 0 ? 3 : 0) : k === 1 ? 0.1 : 0));
-        const r = await computeWeights(b, { weighting: 'semi-supervised', normals, backend: be });
+        // the definition, on raw patches (whitening would rescale the distances)
+        const r = await computeWeights(b, { weighting: 'semi-supervised', normals, backend: be, whiten: false });
         expect(r.scores[0]).toBeCloseTo(3, 5);
         expect(r.scores[1]).toBeCloseTo(0.1, 5);
         expect(r.maps[0]![0]!).toBeGreaterThan(0.5);
         // a normal bank that contains the "defect" makes it unremarkable
         const normals2 = bank(1, 2, 2, 3, 7, (_i, p, k) => (p === 0 && k === 0 ? 3 : 0));
-        const r2 = await computeWeights(b, { weighting: 'semi-supervised', normals: normals2, backend: be });
+        const r2 = await computeWeights(b, { weighting: 'semi-supervised', normals: normals2, backend: be, whiten: false });
         expect(r2.scores[0]).toBeCloseTo(0, 5);
       });
 
@@ -155,7 +157,8 @@ describe('weighting', () => {
         const b = bank(6, 3, 3, 4, 9);
         const events: Progress[] = [];
         await computeWeights(b, { backend: be, chunkWork: 1, selfJoinWork: 0, onProgress: (p) => events.push(p) });
-        expect(events.length).toBe(7); // start + one per image
+        expect(events.length).toBe(8); // whitening + start + one per image
+        expect(events[0]).toMatchObject({ stage: 'weights', done: 0, message: 'whitening the patches' });
         expect(events.at(-1)).toMatchObject({ stage: 'weights', done: 54, total: 54 });
         const ac = new AbortController();
         const p = computeWeights(b, {
@@ -185,7 +188,7 @@ describe('weighting', () => {
     await expect(computeWeights({ ...b, data: new Float32Array(3) }, { backend: 'js' })).rejects.toBeInstanceOf(KernelError);
     await expect(computeWeights(b, { weighting: 'semi-supervised', normals: bank(1, 1, 1, 3, 1), backend: 'js' }))
       .rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH' });
-    expect(checkTau(DEFAULT_TAU)).toEqual({ relative: 1, spread: 'image' });
+    expect(checkTau(DEFAULT_TAU)).toEqual({ relative: 0.5, spread: 'image' });
     expect(checkTau({ relative: 2, spread: 'set' })).toEqual({ relative: 2, spread: 'set' });
     expect(() => checkTau({ relative: 2, spread: 'bogus' as never })).toThrow(RangeError);
   });

@@ -18,6 +18,7 @@ import { clusterImages, InputError, type ClusterOptions, type ClusterResult } fr
 import type { BackboneSpec, Progress } from '../pipeline/types.js';
 import { FITS, type Fit } from '../pipeline/image.js';
 import { WEIGHTINGS, DEFAULT_TAU, type Tau, type Weighting } from '../pipeline/weighting.js';
+import { DEFAULT_WHITEN } from '../pipeline/whiten.js';
 import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
 import { DEFAULT_EMBEDDING_NORM, EMBEDDING_NORMS, type EmbeddingNorm } from '../pipeline/embedding-norm.js';
 import { createProgress, formatDuration } from './progress.js';
@@ -60,7 +61,9 @@ Clustering:
   --normals DIR           folder of normal (defect-free) images; required for semi-supervised
   --tau T                 softmax temperature: a number (absolute; 0 = arg-max, inf = uniform)
                           or rel:R = R × each image's own std of its patch scores, or
-                          relset:R = R × the mean of those stds (one τ for all)  [rel:1]
+                          relset:R = R × the mean of those stds (one τ for all)  [rel:0.5]
+  --whiten A              whiten the patches before the nearest-patch search (Mahalanobis distances;
+                          A = shrinkage of the patch covariance, > 0) or none      [1]
   --references R          unsupervised weighting against R random reference images per image
                           (cost N·R instead of N² image pairs), 'exact', or 'auto' = exact up to
                           N²·M²·D = 1e13 multiply-adds, else R = 32                [auto]
@@ -125,6 +128,15 @@ function packageInfo(): { name: string; version: string } {
   return { name: 'anomaly-clustering', version: '0.0.0' };
 }
 
+/** Parses `--whiten`: a shrinkage > 0, or `none` / `off` / `false`. */
+export function parseWhiten(s: string): number | false {
+  const t = s.trim().toLowerCase();
+  if (t === 'none' || t === 'off' || t === 'false') return false;
+  const v = Number(t);
+  if (t === '' || !Number.isFinite(v) || !(v > 0)) throw new CliError(`--whiten: expected a shrinkage > 0 (e.g. 1) or none, got ${JSON.stringify(s)}`);
+  return v;
+}
+
 /** Parses `--tau`. */
 export function parseTau(s: string): Tau {
   const t = s.trim().toLowerCase();
@@ -179,6 +191,7 @@ const OPTIONS = {
   tau: { type: 'string' },
   linkage: { type: 'string' },
   'embedding-norm': { type: 'string' },
+  whiten: { type: 'string' },
   references: { type: 'string' },
   'memory-limit': { type: 'string' },
   backend: { type: 'string' },
@@ -261,6 +274,8 @@ export interface ResultJson {
   metrics?: Metrics;
   options: Record<string, unknown>;
   tau: number | null;
+  /** The patch whitening applied (`ClusterResult.whitened`). */
+  whitened: { shrinkage: number; sampled: number } | false;
   timings: Record<string, number>;
   versions: { package: string; node: string; backend: { name: string; isa: string; threads: number } };
   skipped: { file: string; error: string }[];
@@ -302,6 +317,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const embeddingNorm = oneOf<EmbeddingNorm>('embedding-norm', v['embedding-norm'], EMBEDDING_NORMS) ?? DEFAULT_EMBEDDING_NORM;
     const backend = oneOf<BackendName>('backend', v.backend, BACKEND_NAMES);
     const tau = v.tau !== undefined ? parseTau(v.tau) : DEFAULT_TAU;
+    const whiten = v.whiten !== undefined ? parseWhiten(v.whiten) : DEFAULT_WHITEN;
     const batchSize = parseIntOpt('batch-size', v['batch-size'], 1);
     const threads = parseIntOpt('threads', v.threads, 1);
     const references = v.references === 'exact' || v.references === 'auto' ? v.references : parseIntOpt('references', v.references, 1);
@@ -356,7 +372,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     }
 
     const options: ClusterOptions = {
-      k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, weighting, tau, embeddingNorm, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
+      k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, weighting, tau, whiten, embeddingNorm, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
       memoryLimit, normals: weighting === 'semi-supervised' ? normals : undefined,
       skipBad: Boolean(v['skip-bad']), signal: io.signal,
       onProgress: (p: Progress) => progress!.update(p),
@@ -383,13 +399,14 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       ...(metrics ? { metrics } : {}),
       options: {
         k: k ?? 'auto', kCriterion: k === undefined ? kCriterion ?? DEFAULT_AUTO_K_CRITERION : null, kMax: k === undefined ? kMax ?? null : null,
-        weighting, tau, embeddingNorm, linkage, references: references ?? null, normals: options.normals ?? null, backbone: backbone ?? 'default', batchSize: batchSize ?? null,
+        weighting, tau, whiten, embeddingNorm, linkage, references: references ?? null, normals: options.normals ?? null, backbone: backbone ?? 'default', batchSize: batchSize ?? null,
         threads: threads ?? null, cache: cacheDir === undefined ? 'default' : cacheDir, extensions: extensions ?? null, skipBad: options.skipBad,
         memoryLimit: memoryLimit === undefined ? 'default' : Number.isFinite(memoryLimit) ? memoryLimit : 'inf',
       },
       featureBank: result.featureBank,
       linkageFrom: result.linkageFrom,
       tau: Number.isFinite(result.tau) ? result.tau : null,
+      whitened: result.whitened,
       timings: Object.fromEntries(Object.entries(result.timings).map(([s, ms]) => [s, Math.round((ms ?? 0) * 10) / 10])),
       versions: { package: pkg.version, node: process.version, backend: result.backend },
       skipped: result.skipped,

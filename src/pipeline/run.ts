@@ -11,6 +11,7 @@ import { getBackend } from '../../bindings/select.js';
 import { KernelError } from '../errors.js';
 import type { BackboneSpec, BankPlan, FeatureBank, ImageInput, Progress, Stage } from './types.js';
 import { computeWeights, checkTau, DEFAULT_TAU, WEIGHTINGS, type Tau, type Weighting } from './weighting.js';
+import { checkWhiten, DEFAULT_WHITEN } from './whiten.js';
 import { autoReferences, DEFAULT_AUTO_REFERENCES, DEFAULT_EXACT_WORK_LIMIT, type BankPrecision } from './approx.js';
 import { bankMemoryLimit, checkBankPlan, checkMemoryLimit, defaultMemoryLimit, gib, planClustering, POOLED_MEMORY_SHARE, type ClusteringPlan } from './memory.js';
 import { checkAutoKOptions, chooseKAsync, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from './autok.js';
@@ -49,8 +50,14 @@ export interface ClusterOptions {
   autoK?: { criterion?: AutoKCriterion; kMax?: number };
   /** @default 'unsupervised' */
   weighting?: Weighting;
-  /** Softmax temperature, absolute or `{relative: r}` (per-image spread; `spread: 'set'` for one set-wide τ). @default {relative: 1} */
+  /** Softmax temperature, absolute or `{relative: r}` (per-image spread; `spread: 'set'` for one set-wide τ). @default {relative: 0.5} */
   tau?: Tau;
+  /**
+   * Whitening of the patches before the weighted modes' nearest-patch search: the shrinkage α > 0 of the set's
+   * patch covariance (Mahalanobis distances; see `pipeline/whiten.ts`), or `false` for plain Euclidean distances.
+   * Ignored by `'uniform'` and `'max'`. @default 1
+   */
+  whiten?: number | false;
   /** Normal images (a folder or a list) for `'semi-supervised'`; ignored otherwise. */
   normals?: string | ImageInput[];
   /**
@@ -141,6 +148,8 @@ export interface ClusterResult {
   weighting: Weighting;
   /** The absolute τ used. */
   tau: number;
+  /** The patch whitening applied (shrinkage, patches sampled for the covariance), or `false`. */
+  whitened: { shrinkage: number; sampled: number } | false;
   linkage: LinkageMethod;
   /** Wall time per stage in ms, plus `total`. */
   timings: Partial<Record<Stage, number>> & { total: number };
@@ -225,6 +234,7 @@ export function checkClusterOptions(options: ClusterOptions): void {
     throw new TypeError(`backend: expected one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(backend)}`);
   }
   checkTau(tau);
+  if (options.whiten !== undefined) checkWhiten(options.whiten);
   if (options.embeddingNorm !== undefined) checkEmbeddingNorm(options.embeddingNorm);
   checkMemoryLimit(options.memoryLimit);
   const { references: refs, exactWorkLimit: lim } = options;
@@ -322,7 +332,11 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
       if (autoMessage) onProgress?.({ stage: 'weights', done: 0, total: bank.n * bank.m, message: autoMessage });
     }
     const { coreset, bankPrecision } = options;
-    const w = await computeWeights(bank, { weighting, tau, normals, backend: be, chunkWork, references: refs, coreset, bankPrecision, onProgress, signal });
+    // the bank and the normals are ours and not read again: whiten them in place (no second copy in memory)
+    const w = await computeWeights(bank, {
+      weighting, tau, normals, backend: be, chunkWork, references: refs, coreset, bankPrecision, onProgress, signal,
+      whiten: options.whiten ?? DEFAULT_WHITEN, whitenInPlace: true,
+    });
     timings.weights = performance.now() - tw;
     aborted(signal);
 
@@ -366,7 +380,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
 
     return {
       files: bank.files, labels, k, n, embeddings, embeddingNorm, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
-      scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, linkage, timings,
+      scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, whitened: w.whitened, linkage, timings,
       backend: { name: be.name, isa: be.isa, threads: be.threads }, skipped, normals: normals?.n ?? 0,
       approximations: [
         ...(autoMessage ? [autoMessage] : []), ...w.approximations,

@@ -19,7 +19,10 @@
  * τ is absolute (`tau: 0.5`) or scale-free: `tau: {relative: r}` gives each image i its own τ_i = r × σ_i, the
  * standard deviation of its scores (softmax of the within-image z-scores, so every image's weights are equally
  * peaked in units of its own score spread); `{relative: r, spread: 'set'}` one τ = r × the mean over images of σ_i.
- * Default `{relative: 1}` ({@link DEFAULT_TAU}).
+ * Default `{relative: 0.5}` ({@link DEFAULT_TAU}).
+ * - Before the scores, the weighted modes whiten the patches (`whiten`, default shrinkage
+ *   {@link DEFAULT_WHITEN}; whiten.ts): distances become Mahalanobis distances under the set's shrunk patch
+ *   covariance, and the embeddings live in the whitened space.
  * @module pipeline/weighting
  */
 import type { BackendName, KernelBackend } from '../../bindings/backend.js';
@@ -29,6 +32,7 @@ import { BANK_PRECISIONS, coresetSize, f16ToF32, f32ToF16, F16_CHUNK_VALUES, gat
 import type { FeatureBank, PooledFeatures, Progress } from './types.js';
 import { mulberry32 } from '../random.js';
 import { argmaxShare } from './aggregate.js';
+import { checkWhiten, DEFAULT_WHITEN, fitWhitening, whitenBank } from './whiten.js';
 
 /** How patches are weighted into an image embedding. */
 export type Weighting = 'unsupervised' | 'semi-supervised' | 'uniform' | 'max';
@@ -45,20 +49,32 @@ export type Tau = number | { relative: number; spread?: TauSpread };
 export type TauSpread = 'image' | 'set';
 
 /**
- * Default temperature: τ_i = 1 × the within-image standard deviation of image i's scores. Scale-free, so it holds
- * across backbones and feature normalisations. Chosen with `benches/evaluate.mjs` (MVTec bottle and MTD, τ sweep,
- * stretched inputs): at r = 1 the per-image spread beat one set-wide τ (= r × mean spread) on five of the six
- * unsupervised / semi-supervised rows and tied on the sixth, NMI: MVTec 0.668 vs 0.650, 0.666 vs 0.574; MTD-6
- * 0.328 vs 0.224, 0.453 vs 0.454; MTD-5 0.279 vs 0.237, 0.338 vs 0.275.
+ * Default temperature: τ_i = 0.5 × the within-image standard deviation of image i's scores. Scale-free, so it
+ * holds across backbones and feature normalisations. Chosen with `benches/evaluate.mjs` (MVTec bottle and MTD, τ
+ * sweep, 3 projection seeds) together with the patch whitening ({@link DEFAULT_WHITEN}): whitened at 0.5σ, 13 of
+ * the 18 weighted seed-rows reach the reference against 10 at 1σ (and 11 unwhitened at 1σ). Before that, at r = 1
+ * the per-image spread beat one set-wide τ (= r × mean spread) on five of the six weighted rows.
  */
-export const DEFAULT_TAU: Tau = { relative: 1 };
+export const DEFAULT_TAU: Tau = { relative: 0.5 };
 
 /** Options of {@link computeWeights}. */
 export interface WeightingOptions {
   /** @default 'unsupervised' */
   weighting?: Weighting;
-  /** @default {@link DEFAULT_TAU} (`{relative: 1}`: τ_i = 1 × image i's own score spread) */
+  /** @default {@link DEFAULT_TAU} (`{relative: 0.5}`: τ_i = 0.5 × image i's own score spread) */
   tau?: Tau;
+  /**
+   * Whitening of the patches before the scores of the weighted modes (whiten.ts): the shrinkage α > 0 of the
+   * set's patch covariance, or `false` for raw Euclidean distances. Fitted on the bank being weighted and applied
+   * to `normals` too; the embeddings are then whitened as well. No effect on `'uniform'` and `'max'`.
+   * @default {@link DEFAULT_WHITEN} (1)
+   */
+  whiten?: number | false;
+  /**
+   * Let the whitening overwrite `bank.data` (and `normals.data`) instead of copying the bank: saves a bank's
+   * worth of memory when the caller has no further use for the raw patches (`clusterImages`). @default false
+   */
+  whitenInPlace?: boolean;
   /**
    * Approximate unsupervised scores: compare each image with a random subset of this many other images instead of
    * all N−1 (cost N·R·M²·D instead of N²·M²·D). Deterministic (see `seed`). `undefined` or ≥ N−1 = exact.
@@ -130,6 +146,11 @@ export interface WeightingResult {
   embeddings: Float32Array;
   /** The approximations in effect, one sentence each (empty when the scores are exact). */
   approximations: string[];
+  /**
+   * The patch whitening applied (`WeightingOptions.whiten`): its shrinkage and the patches its covariance was
+   * estimated on; `false` when off, for `'uniform'` / `'max'`, or when all sampled patches were identical.
+   */
+  whitened: { shrinkage: number; sampled: number } | false;
 }
 
 /** `[0, m, 2m, …, n·m]`. */
@@ -479,6 +500,7 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
     throw new RangeError(`weighting: expected one of ${WEIGHTINGS.join(', ')}, got ${JSON.stringify(weighting)}`);
   }
   const tauN = checkTau(tauOpt);
+  const whiten = checkWhiten(options.whiten ?? DEFAULT_WHITEN);
   checkApproxOptions(options);
   checkBank('bank', bank);
   throwIfAborted(signal, 'weights');
@@ -493,6 +515,7 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
   let spread = 0;
   let approximations: string[] = [];
   let dOut = d;
+  let whitened: WeightingResult['whitened'] = false;
   if (weighting === 'uniform' || weighting === 'max') {
     scores = new Float32Array(n * m);
     const full = bank.pooled;
@@ -519,17 +542,41 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
     }
     onProgress?.({ stage: 'weights', done: n * m, total: n * m, message: weighting });
   } else {
-    ({ scores, approximations } = await scoresWithInfo(bank, weighting, { ...options, backend: be }));
-    spread = meanWithinStd(scores, n, m);
-    tau = typeof tauN === 'number' ? tauN : tauN.relative * spread;
-    weights = typeof tauN === 'object' && tauN.spread === 'image'
-      ? be.softmaxWeights(perImageStandardised(scores, n, m), offsets, tauN.relative)
-      : be.softmaxWeights(scores, offsets, tau);
-    embeddings = pool(bank, be, weights);
+    const owned: FeatureBank[] = [];
+    try {
+      let wb = bank;
+      let normals = options.normals;
+      // (semi-supervised without normals: let the scores report it, before any work)
+      if (whiten !== false && (weighting !== 'semi-supervised' || normals)) {
+        onProgress?.({ stage: 'weights', done: 0, total: n * m, message: 'whitening the patches' });
+        const wh = await fitWhitening(bank, whiten, be);
+        if (wh) {
+          const opt = { inPlace: options.whitenInPlace === true, signal };
+          wb = await whitenBank(bank, wh, be, opt);
+          if (wb.store) owned.push(wb);
+          if (normals) {
+            checkBank('normals', normals);
+            if (normals.d !== d) throw new KernelError('ERR_SHAPE_MISMATCH', `normals: expected d=${d} like the bank, got ${normals.d}`);
+            normals = await whitenBank(normals, wh, be, opt);
+            if (normals.store) owned.push(normals);
+          }
+          whitened = { shrinkage: wh.shrinkage, sampled: wh.sampled };
+        }
+      }
+      ({ scores, approximations } = await scoresWithInfo(wb, weighting, { ...options, normals, backend: be }));
+      spread = meanWithinStd(scores, n, m);
+      tau = typeof tauN === 'number' ? tauN : tauN.relative * spread;
+      weights = typeof tauN === 'object' && tauN.spread === 'image'
+        ? be.softmaxWeights(perImageStandardised(scores, n, m), offsets, tauN.relative)
+        : be.softmaxWeights(scores, offsets, tau);
+      embeddings = pool(wb, be, weights);
+    } finally {
+      for (const b of owned) b.store?.close();
+    }
   }
   const maps: Float32Array[] = [];
   for (let i = 0; i < n; i++) maps.push(weights.subarray(i * m, (i + 1) * m));
-  return { weighting, tau, scoreSpread: spread, n, m, d: dOut, gridH, gridW, scores, weights, maps, embeddings, approximations };
+  return { weighting, tau, scoreSpread: spread, n, m, d: dOut, gridH, gridW, scores, weights, maps, embeddings, approximations, whitened };
 }
 
 /** A bank's {@link PooledFeatures} must match its n and m. @throws {KernelError} `ERR_SHAPE_MISMATCH` */

@@ -14,6 +14,7 @@ import { pdistRef, cdistRef } from './distance.js';
 import { groupedNNRef, groupedNNSelfRef } from './grouped.js';
 import { softmaxWeightsRef } from './weights.js';
 import { weightedMeanRef, maxPoolRef } from './pooling.js';
+import { linearMapRef } from './linear.js';
 import { linkageRef, wardFromVectorsRef } from './linkage/index.js';
 import { cutKRef, cutHeightRef } from './fcluster.js';
 import {
@@ -32,6 +33,7 @@ export { pdistRef, cdistRef, sqDist } from './distance.js';
 export { groupedNNRef, groupedNNSelfRef } from './grouped.js';
 export { softmaxWeightsRef } from './weights.js';
 export { weightedMeanRef, maxPoolRef } from './pooling.js';
+export { linearMapRef } from './linear.js';
 export { linkageRef, primitiveLinkage, mstSingleLinkage, nnChainLinkage, genericLinkage, wardFromVectorsRef } from './linkage/index.js';
 export { cutKRef, cutHeightRef, maxDists, scipyLabelOrder, scipyNumbering, maxclustThreshold } from './fcluster.js';
 export { condensedIndex, numObs } from './condensed.js';
@@ -106,6 +108,20 @@ function checkBags(name: string, data: ArrayLike<number>, offsets: Uint32Array, 
   return expectOffsets('bagOffsets', offsets, nrows);
 }
 
+function checkLinearMap(x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): void {
+  expectTypedArray('linearMap', 'x', x);
+  expectTypedArray('linearMap', 'w', w);
+  expectCount('n', n, 0);
+  expectCount('dIn', dIn, 0);
+  expectCount('dOut', dOut, 0);
+  expectNonEmpty('dIn (input dimension)', dIn);
+  expectNonEmpty('dOut (output dimension)', dOut);
+  expectLength('x', x, n * dIn, `${n} rows × dIn=${dIn}`);
+  expectLength('w', w, dOut * dIn, `dOut=${dOut} rows × dIn=${dIn}`);
+  expectFinite('x', x);
+  expectFinite('w', w);
+}
+
 function checkSoftmax(scores: Float32Array, offsets: Uint32Array, tau: number): void {
   expectTypedArray('softmaxWeights', 'scores', scores);
   expectTypedArray('softmaxWeights', 'bagOffsets', offsets);
@@ -155,6 +171,15 @@ function checkCutHeight(z: Float64Array, n: number, h: number): void {
   }
 }
 
+/** `ERR_INVALID_ARGUMENT` when a result of finite inputs overflowed f32 (as the Rust kernel reports it). */
+function expectNoOverflow(out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) {
+    if (!Number.isFinite(out[i]!)) {
+      throw new KernelError('ERR_INVALID_ARGUMENT', `linearMap: result ${i} overflows f32 (inputs too large for this map)`);
+    }
+  }
+}
+
 /** Runs `f` inside a promise (so a thrown `KernelError` becomes a rejection). */
 function later<T>(f: () => T): Promise<T> {
   return new Promise((resolve) => resolve(f()));
@@ -183,6 +208,12 @@ export function createJsBackend(): KernelBackend {
     checkPdist(x, n, d);
     return wardFromVectorsRef(x, n, d);
   };
+  const linearMap = (x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Float32Array => {
+    checkLinearMap(x, n, dIn, w, dOut);
+    const out = linearMapRef(x, n, dIn, w, dOut);
+    expectNoOverflow(out);
+    return out;
+  };
   return {
     name: 'js',
     isa: 'js',
@@ -205,6 +236,8 @@ export function createJsBackend(): KernelBackend {
       checkBags('rows', r, bagOffsets, d);
       return maxPoolRef(r, bagOffsets, d);
     },
+    linearMap,
+    linearMapAsync: (x, n, dIn, w, dOut) => later(() => linearMap(x, n, dIn, w, dOut)),
     linkage,
     linkageAsync: (y, n, method) => later(() => linkage(y, n, method)),
     wardFromVectors,

@@ -32,6 +32,8 @@ export interface ReportInput {
   tau?: number;
   /** The normalisation of the embeddings before the distances (`ClusterResult.embeddingNorm`). */
   embeddingNorm?: string;
+  /** The patch whitening (`ClusterResult.whitened`). */
+  whitened?: { shrinkage: number; sampled: number } | false;
   linkage?: string;
   timings?: Record<string, number | undefined>;
   backend?: { name: string; isa: string; threads?: number };
@@ -359,6 +361,7 @@ export async function renderReport(result: ReportInput, options: ReportOptions =
     ['images', String(n)], ['clusters (K)', result.kAuto ? `${k} (automatic, ${result.kAuto.criterion})` : String(k)],
     ...(result.weighting ? [['weighting', result.weighting] as [string, string]] : []),
     ...(result.tau !== undefined && Number.isFinite(result.tau) ? [['τ (absolute)', result.tau.toPrecision(3)] as [string, string]] : []),
+    ...(result.whitened ? [['patch whitening', `shrinkage ${result.whitened.shrinkage} (covariance of ${result.whitened.sampled} patches)`] as [string, string]] : []),
     ...(result.embeddingNorm ? [['embedding normalisation', result.embeddingNorm] as [string, string]] : []),
     ...(result.linkage ? [['linkage', result.linkage] as [string, string]] : []),
     ...(result.backend ? [['backend', `${result.backend.name} (${result.backend.isa}${result.backend.threads ? `, ${result.backend.threads} thread${result.backend.threads > 1 ? 's' : ''}` : ''})`] as [string, string]] : []),

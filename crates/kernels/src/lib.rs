@@ -24,6 +24,7 @@ pub mod error;
 pub mod fcluster;
 pub mod float;
 pub mod grouped;
+pub mod linear;
 pub mod linkage;
 pub mod pooling;
 pub mod simd;
@@ -41,4 +42,4 @@ pub fn condensed_index(n: usize, i: usize, j: usize) -> usize {
 }
 
 /// ABI version shared by the addon and the wasm module; `bindings/` refuses an artifact with another one.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;

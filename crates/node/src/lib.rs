@@ -254,6 +254,22 @@ fn grouped_nn_self_impl(base: &[f32], offsets: &[u32], d: f64, mode: &str, squar
     Ok(out)
 }
 
+fn linear_map_impl(x: &[f32], n: f64, d_in: f64, w: &[f32], d_out: f64) -> KResult<Vec<f32>> {
+    let (n, d_in, d_out) = (dim("n", n)?, dim("dIn", d_in)?, dim("dOut", d_out)?);
+    // zero dimensions first (ERR_EMPTY, as the kernel and the TS reference report them), then the lengths
+    if d_in == 0 {
+        return Err(ac_kernels::Error::Empty("dIn (input dimension)").into());
+    }
+    if d_out == 0 {
+        return Err(ac_kernels::Error::Empty("dOut (output dimension)").into());
+    }
+    expect_len("x", x.len(), mul("n*dIn", n, d_in)?)?;
+    expect_len("w", w.len(), mul("dOut*dIn", d_out, d_in)?)?;
+    let mut out = alloc("linearMap", mul("n*dOut", n, d_out)?)?;
+    ac_kernels::linear::linear_map_f32_par(x, n, d_in, w, d_out, &mut out)?;
+    Ok(out)
+}
+
 fn softmax_weights_impl(scores: &[f32], offsets: &[u32], tau: f64) -> KResult<Vec<f32>> {
     let mut out = alloc("softmaxWeights", scores.len())?;
     ac_kernels::weights::softmax_weights(scores, offsets, tau, &mut out)?;
@@ -477,6 +493,19 @@ pub fn cdist_async(
 ) -> AsyncTask<Job<Vec<f32>>> {
     let (q, b) = (q.to_vec(), b.to_vec());
     Job::spawn(move || cdist_impl(&q, nq, &b, nb, d, squared))
+}
+
+/// `n` rows of `x` (`n*dIn`) mapped by the `dOut × dIn` matrix `w`: `x · wᵀ`, `n × dOut`.
+#[napi(catch_unwind)]
+pub fn linear_map(x: Float32ArraySlice, n: f64, d_in: f64, w: Float32ArraySlice, d_out: f64) -> napi::Result<Float32Array, Code> {
+    run(|| linear_map_impl(&x, n, d_in, &w, d_out).map(Float32Array::new))
+}
+
+/// [`linear_map`] on the libuv thread pool.
+#[napi(catch_unwind, ts_return_type = "Promise<Float32Array>")]
+pub fn linear_map_async(x: Float32ArraySlice, n: f64, d_in: f64, w: Float32ArraySlice, d_out: f64) -> AsyncTask<Job<Vec<f32>>> {
+    let (x, w) = (x.to_vec(), w.to_vec());
+    Job::spawn(move || linear_map_impl(&x, n, d_in, &w, d_out))
 }
 
 /// Grouped nearest-neighbour search (`mode`: `per-group` | `min` | `mean-excluding-own`).

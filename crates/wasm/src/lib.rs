@@ -168,6 +168,25 @@ pub fn hc_cdist(q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, squared: b
     .map_err(js_err)
 }
 
+/// `n` rows of `x` (`n*d_in`) mapped by the `d_out × d_in` matrix `w`: `x · wᵀ`, `n*d_out` values.
+#[wasm_bindgen]
+pub fn hc_linear_map(x: &[f32], n: usize, d_in: usize, w: &[f32], d_out: usize) -> Result<Vec<f32>, JsError> {
+    (|| {
+        // zero dimensions first (ERR_EMPTY, as the kernel and the TS reference report them), then the lengths
+        if d_in == 0 {
+            return Err(Error::Empty("dIn (input dimension)"));
+        }
+        if d_out == 0 {
+            return Err(Error::Empty("dOut (output dimension)"));
+        }
+        check_rows("x", x.len(), n, d_in)?;
+        check_rows("w", w.len(), d_out, d_in)?;
+        let len = size(n, d_out);
+        with_out::<f32>("linear_map", len, |out| k::linear::linear_map_f32(x, n, d_in, w, d_out, out))
+    })()
+    .map_err(js_err)
+}
+
 /// Grouped nearest-neighbour search (`mode`: `"per-group"`, `"min"`, `"mean-excluding-own"`); output
 /// `nq*ngroups` values for `"per-group"`, else `nq`. `query_groups` is `undefined` or one group index per query.
 #[wasm_bindgen]
