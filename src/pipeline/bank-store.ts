@@ -12,6 +12,7 @@ import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KernelError } from '../errors.js';
+import type { FeatureBank } from './types.js';
 
 /** Spill files not yet closed: deleted at process exit if their owner never called `close()`. */
 const liveSpills = new Set<string>();
@@ -150,5 +151,40 @@ export class DiskBags implements BagStore {
 
   private assertOpen(): void {
     if (this.closed) throw new KernelError('ERR_IO', 'feature bank: the streamed bank was closed');
+  }
+}
+
+/**
+ * Bags `[i0, i1)` of a bank, copied into `out` when it is given (and returned), else a view of `data` (in memory)
+ * or a new array read from disk (streamed bank).
+ */
+export function bags(bank: FeatureBank, i0: number, i1: number, out?: Float32Array): Float32Array {
+  if (bank.store) return bank.store.read(i0, i1, out);
+  const len = bank.m * bank.d;
+  const view = bank.data.subarray(i0 * len, i1 * len);
+  if (!out) return view;
+  out.set(view);
+  return out;
+}
+
+/** Images per chunk when a streamed bank is read chunk by chunk: about {@link STREAM_CHUNK_BYTES} of bags. */
+export function streamChunk(bank: FeatureBank): number {
+  return Math.max(1, Math.floor(STREAM_CHUNK_BYTES / (bank.m * bank.d * 4)));
+}
+
+/** Bytes of bags a streamed bank reads per chunk (pooling, semi-supervised queries, whitening). */
+export const STREAM_CHUNK_BYTES = 64 * 2 ** 20;
+
+/**
+ * `f(bagsOfChunk, i0, i1)` over the bank in chunks; in-memory banks in one call (their data is already there),
+ * streamed banks {@link STREAM_CHUNK_BYTES} at a time through one reused buffer.
+ */
+export function forChunks(bank: FeatureBank, f: (rows: Float32Array, i0: number, i1: number) => void): void {
+  if (!bank.store) return f(bank.data, 0, bank.n);
+  const step = streamChunk(bank);
+  const buf = new Float32Array(Math.min(step, bank.n) * bank.m * bank.d);
+  for (let i0 = 0; i0 < bank.n; i0 += step) {
+    const i1 = Math.min(bank.n, i0 + step);
+    f(bags(bank, i0, i1, buf).subarray(0, (i1 - i0) * bank.m * bank.d), i0, i1);
   }
 }

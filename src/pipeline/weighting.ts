@@ -33,6 +33,9 @@ import type { FeatureBank, PooledFeatures, Progress } from './types.js';
 import { mulberry32 } from '../random.js';
 import { argmaxShare } from './aggregate.js';
 import { checkWhiten, DEFAULT_WHITEN, fitWhitening, whitenBank } from './whiten.js';
+import { bags, forChunks, streamChunk } from './bank-store.js';
+
+export { bags, STREAM_CHUNK_BYTES } from './bank-store.js';
 
 /** How patches are weighted into an image embedding. */
 export type Weighting = 'unsupervised' | 'semi-supervised' | 'uniform' | 'max';
@@ -198,40 +201,6 @@ export function checkBank(name: string, bank: FeatureBank): void {
   }
 }
 
-/**
- * Bags `[i0, i1)` of a bank, copied into `out` when it is given (and returned), else a view of `data` (in memory)
- * or a new array read from disk (streamed bank).
- */
-export function bags(bank: FeatureBank, i0: number, i1: number, out?: Float32Array): Float32Array {
-  if (bank.store) return bank.store.read(i0, i1, out);
-  const len = bank.m * bank.d;
-  const view = bank.data.subarray(i0 * len, i1 * len);
-  if (!out) return view;
-  out.set(view);
-  return out;
-}
-
-/** Images per chunk when a streamed bank is read chunk by chunk: about {@link STREAM_CHUNK_BYTES} of bags. */
-function streamChunk(bank: FeatureBank): number {
-  return Math.max(1, Math.floor(STREAM_CHUNK_BYTES / (bank.m * bank.d * 4)));
-}
-
-/** Bytes of bags a streamed bank reads per chunk (pooling, semi-supervised queries). */
-export const STREAM_CHUNK_BYTES = 64 * 2 ** 20;
-
-/**
- * `f(bagsOfChunk, i0, i1)` over the bank in chunks; in-memory banks in one call (their data is already there),
- * streamed banks {@link STREAM_CHUNK_BYTES} at a time through one reused buffer.
- */
-function forChunks(bank: FeatureBank, f: (rows: Float32Array, i0: number, i1: number) => void): void {
-  if (!bank.store) return f(bank.data, 0, bank.n);
-  const step = streamChunk(bank);
-  const buf = new Float32Array(Math.min(step, bank.n) * bank.m * bank.d);
-  for (let i0 = 0; i0 < bank.n; i0 += step) {
-    const i1 = Math.min(bank.n, i0 + step);
-    f(bags(bank, i0, i1, buf).subarray(0, (i1 - i0) * bank.m * bank.d), i0, i1);
-  }
-}
 
 /** Validates a τ option and returns it in normal form. */
 export function checkTau(tau: Tau): Tau {

@@ -16,15 +16,13 @@
  */
 import type { KernelBackend } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
-import { DiskBags } from './bank-store.js';
+import { bags, DiskBags, forChunks, streamChunk } from './bank-store.js';
 import type { FeatureBank } from './types.js';
 
 /** Default shrinkage α of the patch whitening (see the module docs); `false` switches it off. */
 export const DEFAULT_WHITEN = 1;
 /** Patches the covariance is estimated on, at most (evenly spaced over the bank; deterministic). */
 export const WHITEN_SAMPLE = 65536;
-/** Bytes of bags mapped per kernel call. */
-const CHUNK_BYTES = 64 * 2 ** 20;
 
 /** A fitted whitening: `x ↦ matrix · x`. */
 export interface Whitening {
@@ -50,16 +48,6 @@ export function checkWhiten(whiten: unknown): number | false {
   return whiten;
 }
 
-function bagsOf(bank: FeatureBank, i0: number, i1: number, out?: Float32Array): Float32Array {
-  if (bank.store) return bank.store.read(i0, i1, out);
-  return bank.data.subarray(i0 * bank.m * bank.d, i1 * bank.m * bank.d);
-}
-
-/** Images per chunk of about {@link CHUNK_BYTES}. */
-function chunkImages(bank: FeatureBank): number {
-  return Math.max(1, Math.floor(CHUNK_BYTES / (bank.m * bank.d * 4)));
-}
-
 /**
  * Fits the whitening of `bank`'s patches (see the module docs).
  * @param shrinkage α > 0
@@ -75,12 +63,8 @@ export async function fitWhitening(bank: FeatureBank, shrinkage: number, be: Ker
   // the sample, transposed (d × s), centred on its mean: C·s = Xcᵀ·Xc = linearMap(Xcᵀ, d, s, Xcᵀ, d)
   const xt = new Float32Array(d * s);
   const mean = new Float64Array(d);
-  const per = chunkImages(bank);
-  const buf = bank.store ? new Float32Array(Math.min(per, n) * m * d) : undefined;
   let col = 0;
-  for (let i0 = 0; i0 < n && col < s; i0 += per) {
-    const i1 = Math.min(n, i0 + per);
-    const rows = bagsOf(bank, i0, i1, buf);
+  forChunks(bank, (rows, i0, i1) => {
     // global row r = i0·m + local; sampled rows are multiples of step
     const first = Math.ceil((i0 * m) / step) * step;
     for (let r = first; r < i1 * m && col < s; r += step, col++) {
@@ -91,7 +75,7 @@ export async function fitWhitening(bank: FeatureBank, shrinkage: number, be: Ker
         mean[k]! += v;
       }
     }
-  }
+  });
   for (let k = 0; k < d; k++) {
     const mu = mean[k]! / s;
     for (let c = 0; c < s; c++) xt[k * s + c]! -= mu;
@@ -144,7 +128,7 @@ export async function whitenBank(bank: FeatureBank, w: Whitening, be: KernelBack
   opts: { inPlace?: boolean; signal?: AbortSignal; spillDir?: string } = {}): Promise<FeatureBank> {
   const { n, m, d } = bank;
   if (w.d !== d) throw new KernelError('ERR_SHAPE_MISMATCH', `whitening of d=${w.d} for a bank of d=${d}`);
-  const per = chunkImages(bank);
+  const per = streamChunk(bank);
   const store = bank.store ? new DiskBags(n, m, d, opts.spillDir) : undefined;
   const data = store ? new Float32Array(0) : opts.inPlace ? bank.data : new Float32Array(bank.data.length);
   const buf = bank.store ? new Float32Array(Math.min(per, n) * m * d) : undefined;
@@ -152,7 +136,7 @@ export async function whitenBank(bank: FeatureBank, w: Whitening, be: KernelBack
     for (let i0 = 0; i0 < n; i0 += per) {
       if (opts.signal?.aborted) throw new KernelError('ERR_ABORTED', 'weights: aborted (whitening)', { cause: opts.signal.reason });
       const i1 = Math.min(n, i0 + per);
-      const rows = bagsOf(bank, i0, i1, buf).subarray(0, (i1 - i0) * m * d);
+      const rows = bags(bank, i0, i1, buf).subarray(0, (i1 - i0) * m * d);
       const out = await be.linearMapAsync(rows, (i1 - i0) * m, d, w.matrix, d);
       if (store) for (let i = i0; i < i1; i++) store.addRows(i, out.subarray((i - i0) * m * d, (i - i0 + 1) * m * d));
       else data.set(out, i0 * m * d);
