@@ -6,7 +6,7 @@
  */
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { aggregatePatches, gaussianProjection, poolBag, postprocessPatches, type FeatureMap, type LayerNorm } from './aggregate.js';
+import { aggregatePatches, poolBag, postprocessPatches, type FeatureMap, type LayerNorm } from './aggregate.js';
 
 const { onnx } = onnxProto;
 
@@ -16,9 +16,11 @@ export interface PatchSpec {
   fine: string;
   coarse: string;
   layerNorm: LayerNorm;
-  /** Projection dimension (`false`, or ≥ the raw dimension: no projection). */
-  projectDim: number | false;
-  projectSeed: number;
+  /**
+   * The projection `x ↦ x·P` (`P` is `dRaw × dOut`, row-major; see `pca.ts`), or absent for the raw rows.
+   * `key` identifies the matrix (memoised onnxruntime sessions).
+   */
+  projection?: { matrix: Float32Array; dOut: number; key: string };
   /**
    * With a projection: also return each image's unprojected pooled features (`poolBag`: mean, max, arg-max share),
    * `2·dRaw + m` values per image, after the `n × m × d` rows.
@@ -30,20 +32,6 @@ export interface PatchSpec {
 export interface NamedOutput {
   data: Float32Array;
   dims: number[];
-}
-
-const projections = new Map<string, Float32Array>();
-/** The projection matrix of {@link PatchSpec} for raw dimension `dRaw` (memoised), or undefined. */
-export function projectionFor(spec: PatchSpec, dRaw: number): { matrix: Float32Array; dOut: number } | undefined {
-  const { projectDim, projectSeed } = spec;
-  if (projectDim === false || projectDim >= dRaw) return undefined;
-  const key = `${dRaw}/${projectDim}/${projectSeed}`;
-  let matrix = projections.get(key);
-  if (!matrix) {
-    matrix = gaussianProjection(dRaw, projectDim, projectSeed);
-    projections.set(key, matrix);
-  }
-  return { matrix, dOut: projectDim };
 }
 
 function asMap(name: string, t: NamedOutput | undefined): FeatureMap {
@@ -74,6 +62,8 @@ function projector(P: Float32Array, dRaw: number, dOut: number, key: string): Pr
     } as never);
     s = ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
     projectors.set(key, s);
+    // one basis per clustered set: keep the few most recent sessions only
+    if (projectors.size > 4) projectors.delete(projectors.keys().next().value!);
   }
   return s;
 }
@@ -89,7 +79,8 @@ export async function batchFeatures(outputs: Record<string, NamedOutput>, spec: 
   const coarse = asMap(spec.coarse, outputs[spec.coarse]);
   const m = fine.h * fine.w;
   const dRaw = fine.c + coarse.c;
-  const proj = projectionFor(spec, dRaw);
+  const proj = spec.projection;
+  if (proj && proj.matrix.length !== dRaw * proj.dOut) throw new Error(`projection: expected a ${dRaw}×${proj.dOut} matrix, got ${proj.matrix.length} values`);
   const fsz = fine.c * m, csz = coarse.c * coarse.h * coarse.w;
   const raw = new Float32Array(fine.n * m * dRaw);
   for (let k = 0; k < fine.n; k++) {
@@ -99,7 +90,7 @@ export async function batchFeatures(outputs: Record<string, NamedOutput>, spec: 
     postprocessPatches(rows, m, fine.c, coarse.c, spec.layerNorm, undefined, rows, 0);
   }
   if (!proj) return raw;
-  const session = await projector(proj.matrix, dRaw, proj.dOut, `${dRaw}/${spec.projectDim}/${spec.projectSeed}`);
+  const session = await projector(proj.matrix, dRaw, proj.dOut, proj.key);
   const y = (await session.run({ x: new ort.Tensor('float32', raw, [fine.n * m, dRaw]) })).y!;
   const rows = fine.n * m * proj.dOut;
   if (!spec.pooled) return (y.data as Float32Array).slice();

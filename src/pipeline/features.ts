@@ -21,6 +21,7 @@ import { type FeatureMap, type LayerNorm } from './aggregate.js';
 import type { PatchSpec } from './batch-features.js';
 import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
 import { DiskBags } from './bank-store.js';
+import { checkProjectionBasis, CovarianceAccumulator, PCA_ITERATIONS, PCA_SAMPLE_IMAGES, pcaSample, principalSubspace, projectionBasis, type ProjectionBasis } from './pca.js';
 import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
 import { createInference, type InferenceEngine } from './inference.js';
 
@@ -37,14 +38,14 @@ export const AGGREGATION = 'avgpool3x3/s1/p1/count_include_pad + bilinear(align_
 /** Default per-layer normalisation ({@link FeatureOptions.layerNorm}); chosen by `benches/evaluate.mjs` on both sets. */
 export const DEFAULT_LAYER_NORM: LayerNorm = 'l2';
 export { DEFAULT_FIT };
-/** Default random projection dimension ({@link FeatureOptions.projectDim}). */
+/** Default projection dimension ({@link FeatureOptions.projectDim}): the set's top principal subspace (`pca.ts`). */
 export const DEFAULT_PROJECT_DIM = 256;
 
-/** The aggregation description (feature-cache key) for given post-processing options. */
-export function aggregationKey(layerNorm: LayerNorm, dIn: number, projectDim: number | false, projectSeed: number): string {
+/** The aggregation description (feature-cache key) for given post-processing options and projection basis. */
+export function aggregationKey(layerNorm: LayerNorm, dIn: number, basis?: ProjectionBasis): string {
   let s = AGGREGATION;
   if (layerNorm !== 'none') s += ` + per-layer ${layerNorm}`;
-  if (projectDim !== false && projectDim < dIn) s += ` + gaussian projection ${dIn}→${projectDim} (N(0,1/k), mulberry32 seed ${projectSeed}; f32 sgemm)`;
+  if (basis) s += ` + projection ${dIn}→${basis.dOut} (basis ${basis.key}; f32 sgemm)`;
   return s;
 }
 
@@ -284,17 +285,19 @@ export function defaultFeatureCacheDir(env: NodeJS.ProcessEnv = process.env): st
 export async function extractFeatures(inputs: ImageInput[], options: FeatureOptions = {}): Promise<FeatureBank> {
   const {
     backbone: spec = {}, batchSize = 8, threads = availableParallelism(), cacheDir = defaultFeatureCacheDir(),
-    skipBad = false, onProgress, signal, layerNorm = DEFAULT_LAYER_NORM, projectDim = DEFAULT_PROJECT_DIM, projectSeed = 0,
-    streamAbove = Infinity, onPlan, pooled = false,
+    skipBad = false, onProgress, signal, layerNorm = DEFAULT_LAYER_NORM, projectDim: projectDimOpt = DEFAULT_PROJECT_DIM,
+    projection: givenBasis, streamAbove = Infinity, onPlan, pooled = false,
   } = options;
   if (typeof streamAbove !== 'number' || Number.isNaN(streamAbove) || streamAbove < 0) {
     throw new RangeError(`streamAbove: expected a number of bytes ≥ 0 (Infinity = never stream), got ${String(streamAbove)}`);
   }
   if (layerNorm !== 'none' && layerNorm !== 'l2') throw new RangeError(`layerNorm: expected 'none' or 'l2', got ${JSON.stringify(layerNorm)}`);
-  if (projectDim !== false && (!Number.isSafeInteger(projectDim) || projectDim < 1)) {
-    throw new RangeError(`projectDim: expected an integer ≥ 1 or false, got ${projectDim}`);
+  if (projectDimOpt !== false && (!Number.isSafeInteger(projectDimOpt) || projectDimOpt < 1)) {
+    throw new RangeError(`projectDim: expected an integer ≥ 1 or false, got ${projectDimOpt}`);
   }
-  if (!Number.isSafeInteger(projectSeed)) throw new RangeError(`projectSeed: expected an integer, got ${projectSeed}`);
+  if ('projectSeed' in options) {
+    throw new RangeError('projectSeed: removed; the projection is the set\'s principal subspace (deterministic, no seed), or pass `projection`');
+  }
   if (typeof pooled !== 'boolean' && (typeof pooled !== 'number' || Number.isNaN(pooled) || pooled < 0)) {
     throw new RangeError(`pooled: expected a boolean or a number of bytes ≥ 0, got ${String(pooled)}`);
   }
@@ -311,25 +314,27 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const m = gridH * gridW;
   const cc = bs.coarseShape[0];
   const dRaw = fc + cc;
-  const projected = projectDim !== false && projectDim < dRaw;
-  const d = projected ? projectDim : dRaw;
+  if (givenBasis !== undefined) checkProjectionBasis(givenBasis, dRaw);
+  const projectDim = givenBasis ? givenBasis.dOut : projectDimOpt;
+  const projected = givenBasis !== undefined || (projectDim !== false && projectDim < dRaw);
+  const d = projected ? (projectDim as number) : dRaw;
   const S = bb.inputSize;
   const n = inputs.length;
   const files = inputs.map(imageName);
   const progress = (stage: Stage, done: number) => onProgress?.({ stage, done, total: n } satisfies Progress);
 
-  const config: FeatureConfig = {
-    backbone: { id: embeddedBackbone(bb.id) ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] },
+  const baseConfig = {
+    backbone: { id: embeddedBackbone(bb.id) ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] as [string, string] },
     // `fit` enters the key only when not the original centre crop (older cache entries stay valid)
     preprocess: { inputSize: S, resize: bb.resize, ...(bb.fit !== 'crop' ? { fit: bb.fit } : {}), mean: [...bb.mean], std: [...bb.std] },
-    aggregation: aggregationKey(layerNorm, dRaw, projected ? projectDim : false, projectSeed),
   };
-  const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config);
-
   // The bank's size is known now, before any image is read: stream it from disk if it is over `streamAbove`.
   const bytes = n * m * d * 4;
   const streamed = bytes > streamAbove;
   onPlan?.({ n, m, d, gridH, gridW, bytes, streamed });
+  const basis = !projected ? undefined : givenBasis ?? await fitProjection(d);
+  const config: FeatureConfig = { ...baseConfig, aggregation: aggregationKey(layerNorm, dRaw, basis) };
+  const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config);
   // Unprojected pooled vectors (uniform / max pooling in the full dimension), for a projected bank: held in memory
   // even when the bags stream (2·D + M values per image, about 2 % of a bag with the default backbone).
   const per = 2 * dRaw + m;
@@ -347,6 +352,63 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   } catch (e) {
     store.close();
     throw e;
+  }
+
+  /**
+   * The projection basis of this set: the top-`dOut` principal subspace of the patch covariance of
+   * {@link PCA_SAMPLE_IMAGES} evenly spaced images (see `pca.ts`), from the cache when those images were seen with
+   * this configuration before. Unreadable sample images are left out of the sample (the main pass reports them).
+   */
+  async function fitProjection(dOut: number): Promise<ProjectionBasis> {
+    const sample = pcaSample(n);
+    const basisCache = cacheDir === false ? undefined
+      : new FeatureCache(cacheDir, { ...baseConfig, aggregation: `${aggregationKey(layerNorm, dRaw)} → PCA basis ${dRaw}→${dOut} (${PCA_SAMPLE_IMAGES} evenly spaced images, ${PCA_ITERATIONS} subspace iterations; last row: explained, images, patches)` });
+    const readable: { i: number; bytes: Uint8Array }[] = [];
+    for (const i of sample) {
+      if (signal?.aborted) throw abortError(signal);
+      try {
+        readable.push({ i, bytes: await readImageBytes(inputs[i]!) });
+      } catch { /* reported by the main pass */ }
+    }
+    const sampleKey = sha256Hex(readable.map((r) => sha256Hex(r.bytes)).join('\n'));
+    const hit = basisCache?.get(sampleKey, 1, dRaw + 1, dOut);
+    if (hit) {
+      const tail = hit.subarray(dRaw * dOut);
+      return projectionBasis(hit.slice(0, dRaw * dOut), dRaw, dOut, tail[1]!, tail[2]!, tail[0]!);
+    }
+    const t0 = performance.now();
+    onProgress?.({ stage: 'features', done: 0, total: n, message: `fitting the ${dRaw}→${dOut} projection on ${readable.length} images` });
+    const acc = new CovarianceAccumulator(dRaw);
+    let images = 0;
+    for (let k = 0; k < readable.length; k += batchSize) {
+      const part = readable.slice(k, k + batchSize);
+      const tensor = new Float32Array(part.length * 3 * S * S);
+      let good = 0;
+      for (const r of part) {
+        try {
+          const img = await raceAbort(decodeImage(r.bytes, files[r.i]!, { inputSize: S, resize: bb.resize, fit: bb.fit, mean: bb.mean }), signal);
+          toNCHW(img, tensor, good * 3 * S * S, bb.mean, bb.std);
+          good++;
+        } catch (e) {
+          if (e instanceof KernelError && e.code === 'ERR_ABORTED') throw e;
+        }
+      }
+      if (!good) continue;
+      const rows = await raceAbort(bs.features(tensor.subarray(0, good * 3 * S * S), good, { layerNorm }, signal), signal);
+      await acc.add(rows, good * m);
+      images += good;
+    }
+    if (acc.rows < 2) throw new KernelError('ERR_IMAGE', `projection: none of the ${sample.length} sampled images could be decoded (first: ${files[sample[0]!]})`);
+    const { matrix, explained } = await principalSubspace(acc.covariance(), dRaw, dOut);
+    const fitted = projectionBasis(matrix, dRaw, dOut, images, acc.rows, explained);
+    if (basisCache) {
+      const packed = new Float32Array((dRaw + 1) * dOut);
+      packed.set(matrix);
+      packed.set([explained, images, acc.rows], dRaw * dOut);
+      basisCache.put(sampleKey, `PCA basis of ${images} images`, packed, 1, dRaw + 1, dOut);
+    }
+    timings.features! += performance.now() - t0;
+    return fitted;
   }
 
   /** The rest of the extraction, into `data` (in memory) or `store` (streamed; `data` is then empty). */
@@ -426,7 +488,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     };
     let fdone = n - todo.length - bad.size;
     if (fdone > 0) progress('features', fdone);
-    const patchSpec = { layerNorm, projectDim, projectSeed, pooled: Boolean(pool) };
+    const patchSpec = { layerNorm, pooled: Boolean(pool), ...(basis ? { projection: { matrix: basis.matrix, dOut: basis.dOut, key: basis.key } } : {}) };
     /** Stores a batch's patch rows (aggregated and projected with the inference, see `batch-features.ts`). */
     const aggregate = (good: number[], rows: Float32Array) => {
       const t0 = performance.now();
@@ -493,7 +555,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
       w++;
     }
     const extra = {
-      ...(projected ? { projectedFrom: dRaw } : {}),
+      ...(basis ? { projectedFrom: dRaw, projection: basis } : {}),
       ...(pool ? { pooled: w === n ? pool : keepPooled(pool, m, w) } : {}),
     };
     if (store) {

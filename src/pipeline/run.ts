@@ -307,8 +307,9 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
     if (kOpt !== 'auto') checkK(kOpt, bank.n);
     let normals: FeatureBank | undefined;
     if (normalInputs) {
+      // the normal images are projected onto the clustered set's basis: both banks in one space
       normals = await extractFeatures(normalInputs, {
-        ...featureOptions,
+        ...featureOptions, ...(bank.projection ? { projection: bank.projection } : {}),
         onProgress: onProgress && ((p) => onProgress({ ...p, message: p.message ? `normal images: ${p.message}` : 'normal images' })),
       });
       timings.decode! += normals.timings.decode ?? 0;

@@ -4,6 +4,7 @@
  * @module pipeline/types
  */
 
+import type { ProjectionBasis } from './pca.js';
 import type { BagStore } from './bank-store.js';
 
 /** An image given to the pipeline: a file path, or encoded bytes with a name to report. */
@@ -61,13 +62,16 @@ export interface FeatureOptions {
    */
   layerNorm?: 'none' | 'l2';
   /**
-   * Project the D-dim patch embeddings to this many dims with a fixed Gaussian random matrix (N(0, 1/k) entries,
-   * seeded: `projectSeed`); `false` (or ≥ D) keeps D. Cuts the O(N²M²D) unsupervised scores ≈3× (768 → 256) and
-   * the cache size. Part of the feature-cache key. @default 256
+   * Project the D-dim patch embeddings to this many dims: onto the top principal subspace of the patch covariance
+   * of evenly spaced images of the set (`pca.ts`; deterministic, no seed); `false` (or ≥ D) keeps D. Cuts the
+   * O(N²M²D) unsupervised scores 6× (1536 → 256) and the cache size. Part of the feature-cache key. @default 256
    */
   projectDim?: number | false;
-  /** Seed of the projection matrix. @default 0 */
-  projectSeed?: number;
+  /**
+   * Project with this basis instead of fitting one (e.g. the normal images of a semi-supervised run take the
+   * clustered set's `FeatureBank.projection`, so both banks live in the same space). Overrides `projectDim`.
+   */
+  projection?: ProjectionBasis;
   /**
    * With a projection (`projectDim` < D): also keep each image's **unprojected** mean,
    * per-dimension max and arg-max shares (`FeatureBank.pooled`), so that uniform and max pooling are computed in
@@ -140,6 +144,8 @@ export interface FeatureBank {
   store?: BagStore;
   /** The backbone's dimension D when the bags were projected to `d` < D (`FeatureOptions.projectDim`), else absent. */
   projectedFrom?: number;
+  /** The projection basis the bags were projected with (fitted on this set, or given), when projected. */
+  projection?: ProjectionBasis;
   /** The unprojected pooled features, when asked for with `FeatureOptions.pooled` (and the bank is projected). */
   pooled?: PooledFeatures;
   /** The name of each image (path or given name), in bag order. */

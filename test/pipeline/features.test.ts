@@ -223,13 +223,22 @@ describe.skipIf(!hasData)('real files (../shared/data)', () => {
     let maxDiff = 0;
     for (let i = 0; i < a.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a.data[i]! - b.data[i]!));
     expect(maxDiff).toBeLessThan(1e-3);
+    // the projection is the set's principal subspace: no seed, the same images and options give the same bytes
+    expect(a.projection).toMatchObject({ dIn: 1536, dOut: 256, images: 6, patches: 6 * 784 });
+    expect(a.projection!.explained).toBeGreaterThan(0.5);
+    const c = await extractFeatures(files, { batchSize: 4, cacheDir: false, threads: 2 });
+    expect(c.projection!.key).toBe(a.projection!.key);
+    expect(sameFloats(c.data, a.data)).toBe(true);
   });
 
   it('feature cache: hit on re-run, corrupt entry recomputed, readable by numpy', async () => {
     const cacheDir = path.join(tmp, 'fcache');
     const files = [...mtd('MT_Crack', 2), ...bottle('contamination', 1)];
     const a = await extractFeatures(files, { cacheDir, threads: 2 });
-    const [cfgDir] = readdirSync(cacheDir);
+    // two configurations: the set's projection basis and the bags projected with it
+    const cfgDirs = readdirSync(cacheDir);
+    expect(cfgDirs).toHaveLength(2);
+    const cfgDir = cfgDirs.find((k) => !readFileSync(path.join(cacheDir, k, 'config.json'), 'utf8').includes('PCA basis'));
     const dir = path.join(cacheDir, cfgDir!);
     const npys = readdirSync(dir).filter((f) => f.endsWith('.npy'));
     expect(npys).toHaveLength(3);
@@ -263,7 +272,8 @@ describe.skipIf(!hasData)('real files (../shared/data)', () => {
     expect(r.skipped).toHaveLength(1);
     expect(r.skipped[0]!.file).toBe(bad);
     expect(r.skipped[0]!.error).toContain('broken.jpg');
-    const one = await extractFeatures([files[2]!], { cacheDir: false, threads: 2 });
+    // the same bag as extracting that image alone, projected with the same basis
+    const one = await extractFeatures([files[2]!], { cacheDir: false, threads: 2, projection: r.projection });
     expect(sameFloats(r.data.subarray(784 * r.d), one.data)).toBe(true);
     const e = await codeOf(extractFeatures(files, { cacheDir: false }));
     expect(e.code).toBe('ERR_IMAGE');
@@ -317,9 +327,9 @@ describe('feature post-processing (layerNorm, projectDim)', () => {
   });
 
   it('the options change the cache key; none/false keeps the raw key', () => {
-    expect(aggregationKey('none', 768, false, 0)).toBe(AGGREGATION);
-    expect(aggregationKey('none', 768, 1000, 0)).toBe(AGGREGATION);
-    const keys = new Set([aggregationKey('l2', 768, false, 0), aggregationKey('l2', 768, 256, 0), aggregationKey('none', 768, 256, 0), aggregationKey('l2', 768, 256, 1), AGGREGATION]);
+    expect(aggregationKey('none', 768)).toBe(AGGREGATION);
+    const basis = (k: string) => ({ matrix: new Float32Array(768 * 256), dIn: 768, dOut: 256, key: k, images: 1, patches: 2, explained: 1 });
+    const keys = new Set([aggregationKey('l2', 768), aggregationKey('l2', 768, basis('a')), aggregationKey('none', 768, basis('a')), aggregationKey('l2', 768, basis('b')), AGGREGATION]);
     expect(keys.size).toBe(5);
   });
 
@@ -335,7 +345,8 @@ describe('feature post-processing (layerNorm, projectDim)', () => {
       const r = row(raw, p), n = row(l2, p);
       const nf = Math.hypot(...r.subarray(0, 4)), nc = Math.hypot(...r.subarray(4));
       for (let c = 0; c < 9; c++) expect(n[c]).toBeCloseTo(r[c]! / (c < 4 ? nf : nc), 5);
-      const P = gaussianProjection(9, 3, 0);
+      const P = pj.projection!.matrix;
+      expect(pj.projection).toMatchObject({ dIn: 9, dOut: 3, images: 1, patches: pj.m });
       for (let j = 0; j < 3; j++) {
         let acc = 0;
         for (let c = 0; c < 9; c++) acc += n[c]! * P[c * 3 + j]!;
@@ -344,6 +355,8 @@ describe('feature post-processing (layerNorm, projectDim)', () => {
     }
     await expect(extractFeatures(['x.png'], { ...opts, layerNorm: 'l1' as never })).rejects.toThrow(RangeError);
     await expect(extractFeatures(['x.png'], { ...opts, projectDim: 0 })).rejects.toThrow(RangeError);
+    await expect(extractFeatures(['x.png'], { ...opts, projectSeed: 1 } as never)).rejects.toThrow(/projectSeed/);
+    await expect(extractFeatures(['x.png'], { ...opts, projection: { ...pj.projection!, dIn: 8 } })).rejects.toThrow(RangeError);
   });
 });
 
