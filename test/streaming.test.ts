@@ -143,7 +143,7 @@ describe('clusterImages over half the memory limit', () => {
     expect(a.featureBank).toBe('memory');
     expect(b.featureBank).toBe('disk');
     expect(b.linkageFrom).toBe('vectors');
-    expect(b.approximations[0]).toMatch(/feature bank streamed from disk .* against 14 random reference images per image \(all of them\)/);
+    expect(b.approximations[0]).toMatch(/feature bank streamed from disk .* against 14 reference images per image \(all of them\)/);
     expect(events.some((m) => /streamed from disk/.test(m))).toBe(true);
     expect(arr(b.labels)).toEqual(arr(a.labels));
     for (let i = 0; i < a.scores.length; i++) expect(Math.abs(b.scores[i]! - a.scores[i]!)).toBeLessThan(1e-5 * Math.max(1, a.scores[i]!));

@@ -64,7 +64,7 @@ Clustering:
                           relset:R = R × the mean of those stds (one τ for all)  [rel:0.5]
   --whiten A              whiten the patches before the nearest-patch search (Mahalanobis distances;
                           A = shrinkage of the patch covariance, > 0) or none      [1]
-  --references R          unsupervised weighting against R random reference images per image
+  --references R          unsupervised weighting against R reference images per image
                           (cost N·R instead of N² image pairs), 'exact', or 'auto' = exact up to
                           N²·M²·D = 1e13 multiply-adds, else R = 32                [auto]
   --embedding-norm N      l2-center-l2 (unit length, minus the set's mean, unit length again: images

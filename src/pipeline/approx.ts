@@ -382,7 +382,7 @@ export interface AutoReferences {
 
 /**
  * Exact or R references for the unsupervised scores of `n` images of `m` patches of `d` dims: exact when the
- * estimated work N²·M²·D is at most `workLimit` (or when R ≥ N−1), else `references` random reference images.
+ * estimated work N²·M²·D is at most `workLimit` (or when R ≥ N−1), else `references` reference images per image (evenly spaced, see `referenceImages`).
  * @param workLimit see {@link DEFAULT_EXACT_WORK_LIMIT}
  * @param references see {@link DEFAULT_AUTO_REFERENCES}
  */
@@ -394,7 +394,7 @@ export function autoReferences(n: number, m: number, d: number, workLimit = DEFA
   return {
     references,
     exactWork,
-    message: `unsupervised weights approximated: ${references} random reference images per image instead of all ${n - 1} ` +
+    message: `unsupervised weights approximated: ${references} reference images per image instead of all ${n - 1} ` +
       `(exact would be ${exactWork.toExponential(1)} multiply-adds > ${workLimit.toExponential(0)}; ≈${ratio.toFixed(1)}× less work; ` +
       'pass references: \'exact\' to force exact)',
   };

@@ -109,7 +109,7 @@ export function checkBankPlan(p: BankPlan, memoryLimit: number, weighting: Weigh
       'ERR_MEMORY_LIMIT',
       `unsupervised weights: references 'exact' compares every image with every other and needs the whole feature bank in ` +
         `memory: ${p.n} images × ${p.m} patches × ${p.d} dims = ${gib(p.bytes)}, more than half the memory limit ` +
-        `(${gib(memoryLimit)}); use references 'auto' or a number (R random reference images per image), or a larger memory limit`,
+        `(${gib(memoryLimit)}); use references 'auto' or a number (R reference images per image), or a larger memory limit`,
     );
   }
   const normalBytes = normals * p.m * p.d * 4;

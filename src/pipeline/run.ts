@@ -88,7 +88,7 @@ export interface ClusterOptions {
   /** Random projection of the patch features (see `FeatureOptions.projectDim`). @default 256 */
   projectDim?: number | false;
   /**
-   * Unsupervised weighting against R random reference images per image (see `WeightingOptions.references`), or
+   * Unsupervised weighting against R reference images per image (see `WeightingOptions.references`), or
    * `'exact'` (all N−1), or `'auto'`: exact while the estimated work N²·M²·D ≤ `exactWorkLimit`, else
    * {@link DEFAULT_AUTO_REFERENCES} references; the switch is announced in the progress output and listed in
    * `result.approximations`. @default 'auto'
@@ -328,7 +328,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
       if (bank.store && refs === undefined) {
         refs = Math.min(DEFAULT_AUTO_REFERENCES, bank.n - 1);
         autoMessage = `feature bank streamed from disk (${gib(bank.n * bank.m * bank.d * 4)} > half the memory limit): unsupervised ` +
-          `weights against ${refs} random reference images per image${refs < bank.n - 1 ? ` instead of all ${bank.n - 1}` : ' (all of them)'}`;
+          `weights against ${refs} reference images per image${refs < bank.n - 1 ? ` instead of all ${bank.n - 1}` : ' (all of them)'}`;
       }
       if (autoMessage) onProgress?.({ stage: 'weights', done: 0, total: bank.n * bank.m, message: autoMessage });
     }

@@ -80,12 +80,13 @@ export interface WeightingOptions {
    */
   whitenInPlace?: boolean;
   /**
-   * Approximate unsupervised scores: compare each image with a random subset of this many other images instead of
-   * all N−1 (cost N·R·M²·D instead of N²·M²·D). Deterministic (see `seed`). `undefined` or ≥ N−1 = exact.
+   * Approximate unsupervised scores: compare each image with this many other images instead of all N−1 (cost
+   * N·R·M²·D instead of N²·M²·D), evenly spaced over the others ({@link referenceImages}; no seed).
+   * `undefined` or ≥ N−1 = exact.
    * @default undefined (exact)
    */
   references?: number;
-  /** Seed of the reference subsets and of the coreset selection. @default 0 */
+  /** Seed of the coreset selection's first centre (the reference images take none). @default 0 */
   seed?: number;
   /**
    * Approximate semi-supervised scores: distances to a greedy k-center coreset of the normal patches instead of
@@ -302,17 +303,17 @@ async function scoresWithInfo(
   if (mode === 'unsupervised') {
     if (n < 2) return { scores: new Float32Array(total), approximations };
     if (references !== undefined && references < n - 1) {
-      approximations.push(`unsupervised scores against ${references} random reference images per image (of ${n - 1}; seed ${seed})`);
-      return { scores: await subsetScores(bank, references, seed, be, onProgress, signal), approximations };
+      approximations.push(`unsupervised scores against ${references} reference images per image (of ${n - 1}, evenly spaced)`);
+      return { scores: await subsetScores(bank, references, be, onProgress, signal), approximations };
     }
     if (bank.store) {
       // R ≥ n−1 on a streamed bank: every other image as a reference, read per image (exact up to summation order).
-      if (references !== undefined) return { scores: await subsetScores(bank, n - 1, seed, be, onProgress, signal), approximations };
+      if (references !== undefined) return { scores: await subsetScores(bank, n - 1, be, onProgress, signal), approximations };
       throw new KernelError(
         'ERR_MEMORY_LIMIT',
         `unsupervised weights: exact scores compare every image with every other and need the whole feature bank in ` +
           `memory (${(n * m * d * 4 / 2 ** 30).toFixed(1)} GiB), but this bank is streamed from disk; use references: R ` +
-          `(R random reference images per image) or a larger memory limit`,
+          `(R reference images per image) or a larger memory limit`,
       );
     }
     base = bank.data;
@@ -421,9 +422,20 @@ async function minScoresF16(
   return out;
 }
 
-/** Unsupervised scores against `r` random other images per image (one kernel call per image). */
+/**
+ * The `r` reference images of image `i` of `n` (into `out[0..r)`): evenly spaced over the other images taken in
+ * cyclic order after `i` (offsets ⌊(t + ½)(n − 1)/r⌋ + 1, t < r). Deterministic, no seed; every image is the
+ * reference of exactly as many images as any other (±1), and neighbours in the input order get different ones.
+ */
+export function referenceImages(n: number, i: number, r: number, out: Int32Array = new Int32Array(r)): Int32Array {
+  if (!(Number.isSafeInteger(r) && r >= 1 && r <= n - 1)) throw new RangeError(`references: expected 1 ≤ r ≤ ${n - 1}, got ${r}`);
+  for (let t = 0; t < r; t++) out[t] = (i + 1 + Math.floor(((t + 0.5) * (n - 1)) / r)) % n;
+  return out;
+}
+
+/** Unsupervised scores against `r` other images per image ({@link referenceImages}; one kernel call per image). */
 async function subsetScores(
-  bank: FeatureBank, r: number, seed: number, be: KernelBackend, onProgress: WeightingOptions['onProgress'], signal: AbortSignal | undefined,
+  bank: FeatureBank, r: number, be: KernelBackend, onProgress: WeightingOptions['onProgress'], signal: AbortSignal | undefined,
 ): Promise<Float32Array> {
   const { n, m, d } = bank;
   const total = n * m;
@@ -436,16 +448,8 @@ async function subsetScores(
   onProgress?.({ stage: 'weights', done: 0, total, message: `unsupervised patch scores (${r} references per image)` });
   for (let i = 0; i < n; i++) {
     throwIfAborted(signal, 'weights');
-    // partial Fisher–Yates over the other images, seeded per image: reproducible and independent of chunking
-    const rand = mulberry32((seed * 0x9e3779b1 + i * 0x85ebca6b + 1) >>> 0);
-    for (let j = 0, w = 0; j < n; j++) if (j !== i) others[w++] = j;
-    for (let t = 0; t < r; t++) {
-      const u = t + Math.floor(rand() * (n - 1 - t));
-      const tmp = others[t]!;
-      others[t] = others[u]!;
-      others[u] = tmp;
-      bags(bank, others[t]!, others[t]! + 1, base.subarray(t * m * d, (t + 1) * m * d));
-    }
+    referenceImages(n, i, r, others);
+    for (let t = 0; t < r; t++) bags(bank, others[t]!, others[t]! + 1, base.subarray(t * m * d, (t + 1) * m * d));
     const s = await be.groupedNNAsync({
       queries: bags(bank, i, i + 1, query), nq: m, base, groupOffsets, d, mode: 'mean-excluding-own', queryGroups,
     });
