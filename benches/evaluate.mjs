@@ -1,161 +1,96 @@
 #!/usr/bin/env node
 /**
- * @file The evaluation protocol of ALGORITHM.md §5 on the shared data (../shared/data, read in place):
- * MVTec AD bottle (test split, 'good' kept as a class, K=4; semi-supervised normals = the 83 train/good images),
- * MTD 392 defects + 191 MT_Free (K=6) and defects only (K=5) (semi-supervised normals = other MT_Free images,
- * disjoint from the clustered ones). Weightings: uniform, max, unsupervised, semi-supervised, at the default τ and
- * across a τ sweep (the patch scores are computed once per set; only the softmax changes with τ).
- * Prints NMI/ARI/F1 next to the reference numbers of ALGORITHM.md §6, plus per-stage timings.
+ * @file The selection protocol over every dev set (docs/quality.md): each set × each configuration → NMI/ARI/F1,
+ * the mean over sets, the rule for a default, and leave-one-set-out selection.
  *
- *   npx tsc -p tsconfig.json && nice node benches/evaluate.mjs [--sets mvtec,mtd6,mtd5] [--references auto|R]
- *        [--mtd-normals 192] [--taus 0.25,0.5,1,2,4] [--backend native] [--json out.json] [--seeds 0,1,2]
- *        [--layer-norm l2|none] [--project-dim 256|0] [--project-seed 0]   (feature post-processing; default = the library's)
- *        [--model x.onnx|embedded-id --layers a,b [--mean r,g,b --std r,g,b]]   (another backbone / layers)
- *        [--fit crop|stretch|pad] [--input-size 224]   (preprocessing geometry; default = the library's)
- *        [--tau-spread image|set]   (unit of the relative τ: each image's score std, or their mean; default = the library's)
- *        [--embedding-norm l2-center-l2|center-l2|none]   (normalisation of the image embeddings before Ward; default = the library's)
- *        [--whiten 1|none]   (shrinkage of the patch whitening of the weighted modes, or none; default = the library's)
+ * Sets (../shared/data, read in place; K = the true number of classes):
+ *   mvtec     MVTec AD bottle test split, 'good' kept as a class (83, K=4); normals: train/good (83)
+ *   mtd6      MTD 392 defects + 191 MT_Free (583, K=6); normals: 192 other MT_Free images
+ *   mtd5      MTD defects only (392, K=5); same normals
+ *   leather6  Leather, 6 × 40 with non_defective kept as a class (240, K=6); no normals
+ *   leather5  Leather defects only (200, K=5); normals: the 40 non_defective images
+ *   sample    the generated sample of src/sample (seed 7, 10 per class, K=5); normals: its train/good (10)
+ * Configurations: uniform and max pooling; unsupervised and semi-supervised weighting with and without the patch
+ * whitening at τ ∈ {0.25, 0.5, 1, 2}·σ; each with the embeddings as they are ('none') or 'l2-center-l2'; and
+ * consensus clusterings over several of them (pipeline/consensus.ts). The unsupervised scores follow the library's
+ * rule (exact up to 1e13 multiply-adds, else 32 evenly spaced reference images per image).
  *
- * `--references auto` (default) applies the library's rule to the unsupervised scores: exact up to 1e13
- * multiply-adds (MVTec), else 32 random reference images per image (the MTD sets; exact there is O(N²M²D),
- * ≈1.6e14 multiply-adds for 583 images). `--references R` uses R references on the MTD sets (MVTec stays exact);
- * the effect of 32 (or R) references on MVTec is measured and printed. `--seeds 0,1,2` runs everything once per
- * random-projection seed and prints mean ± sd per row (single rows move by up to ±0.1 NMI with the seed).
+ *   npx tsc -p tsconfig.json && nice node benches/evaluate.mjs [--sets mvtec,mtd6,mtd5,leather6,leather5,sample]
+ *        [--backend native] [--json out.json] [--all]   (--all: print every configuration, not only the summary ones)
+ *
+ * Patch scores are cached in benches/out/ (git-ignored) keyed by the bank's bytes; features in the feature cache.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scriptArgs } from './args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
-const { extractFeatures, DEFAULT_LAYER_NORM, DEFAULT_PROJECT_DIM } = await dist('src/pipeline/features.js');
-const { patchScores, computeWeights, bagOffsets, meanWithinStd, perImageStandardised, checkTau, DEFAULT_TAU } = await dist('src/pipeline/weighting.js');
+const { extractFeatures } = await dist('src/pipeline/features.js');
+const { patchScores, computeWeights, bagOffsets, perImageStandardised } = await dist('src/pipeline/weighting.js');
 const { evaluate } = await dist('src/pipeline/metrics.js');
 const { getBackend } = await dist('bindings/select.js');
-const { autoReferences, DEFAULT_AUTO_REFERENCES } = await dist('src/pipeline/approx.js');
-const { normaliseEmbeddings, checkEmbeddingNorm, DEFAULT_EMBEDDING_NORM } = await dist('src/pipeline/embedding-norm.js');
-const { fitWhitening, whitenBank, checkWhiten, DEFAULT_WHITEN } = await dist('src/pipeline/whiten.js');
+const { autoReferences } = await dist('src/pipeline/approx.js');
+const { normaliseEmbeddings } = await dist('src/pipeline/embedding-norm.js');
+const { fitWhitening, whitenBank } = await dist('src/pipeline/whiten.js');
+const { consensusClusters } = await dist('src/pipeline/consensus.js');
+const { generateSample } = await dist('src/sample/index.js');
+const presets = await dist('src/pipeline/presets.js').catch(() => ({}));
 
 const { values: opt } = scriptArgs(import.meta.url, {
-    sets: { type: 'string', default: 'mvtec,mtd6,mtd5' },
-    references: { type: 'string', default: 'auto' },
-    'mtd-normals': { type: 'string', default: '192' },
-    seeds: { type: 'string' },
-    taus: { type: 'string', default: '0.25,0.5,1,2,4,8,16' },
-    backend: { type: 'string' },
-    data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
-    cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
-    json: { type: 'string' },
-    'layer-norm': { type: 'string' },
-    'project-dim': { type: 'string' },
-    'project-seed': { type: 'string' },
-    model: { type: 'string' },
-    fit: { type: 'string' },
-    'tau-spread': { type: 'string' },
-    'embedding-norm': { type: 'string' },
-    whiten: { type: 'string' },
-    'input-size': { type: 'string' },
-    layers: { type: 'string' },
-    mean: { type: 'string' },
-    std: { type: 'string' },
+  sets: { type: 'string', default: 'mvtec,mtd6,mtd5,leather6,leather5,sample' },
+  backend: { type: 'string' },
+  data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
+  cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
+  json: { type: 'string' },
+  all: { type: 'boolean', default: false },
 });
 const DATA = opt.data;
-const R = opt.references === 'auto' ? 'auto' : Number(opt.references);
-if (R !== 'auto' && !(Number.isInteger(R) && R >= 1)) throw new RangeError(`--references: expected 'auto' or an integer ≥ 1, got ${opt.references}`);
-const MTD_NORMALS = Number(opt['mtd-normals']);
-const TAUS = opt.taus.split(',').map(Number);
-const TAU_SPREAD = opt['tau-spread'] ?? checkTau(DEFAULT_TAU).spread;
 const be = getBackend(opt.backend);
-const EMB_NORM = checkEmbeddingNorm(opt['embedding-norm'] ?? DEFAULT_EMBEDDING_NORM);
-const WHITEN = opt.whiten === undefined ? DEFAULT_WHITEN : opt.whiten === 'none' ? false : checkWhiten(Number(opt.whiten));
-const featOpts = {
-  ...(opt['layer-norm'] ? { layerNorm: opt['layer-norm'] } : {}),
-  ...(opt['project-seed'] !== undefined ? { projectSeed: Number(opt['project-seed']) } : {}),
-  ...(opt['project-dim'] !== undefined ? { projectDim: Number(opt['project-dim']) > 0 ? Number(opt['project-dim']) : false } : {}),
-  ...(opt.model || opt.fit || opt['input-size'] || opt.layers ? {
-    backbone: {
-      ...(opt.model ? { model: opt.model.endsWith('.onnx') ? path.resolve(opt.model) : opt.model } : {}),
-      ...(opt.fit ? { fit: opt.fit } : {}),
-      ...(opt['input-size'] ? { inputSize: Number(opt['input-size']) } : {}),
-      ...(opt.layers ? { layers: opt.layers.split(',') } : {}),
-      ...(opt.mean ? { mean: opt.mean.split(',').map(Number) } : {}),
-      ...(opt.std ? { std: opt.std.split(',').map(Number) } : {}),
-    },
-  } : {}),
-};
-const featTag = JSON.stringify({ ...(featOpts.backbone ? { backbone: featOpts.backbone } : {}), layerNorm: featOpts.layerNorm ?? DEFAULT_LAYER_NORM, projectDim: featOpts.projectDim ?? DEFAULT_PROJECT_DIM, ...(featOpts.projectSeed ? { projectSeed: featOpts.projectSeed } : {}) });
+const TAUS = [0.25, 0.5, 1, 2];
 const log = (s) => process.stderr.write(`${s}\n`);
-const secs = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'cached');
-
-const REF = {
-  mvtec: { uniform: [0.429, 0.230, 0.590], max: [0.503, 0.359, 0.687], unsupervised: [0.585, 0.473, 0.747], 'semi-supervised': [0.674, 0.580, 0.807] },
-  mtd6: { uniform: [0.108, 0.048, 0.283], max: [0.179, 0.104, 0.389], unsupervised: [0.225, 0.100, 0.348], 'semi-supervised': [0.274, 0.199, 0.401] },
-  mtd5: { uniform: [0.157, 0.089, 0.372], max: [0.205, 0.115, 0.408], unsupervised: [0.275, 0.155, 0.474], 'semi-supervised': [0.329, 0.300, 0.510] },
-};
-if (opt.seeds) await acrossSeeds(opt.seeds.split(',').map(Number));
-
 const sorted = (dir, ext) => readdirSync(dir).filter((f) => ext.some((e) => f.toLowerCase().endsWith(e))).sort().map((f) => path.join(dir, f));
 
+// ---- the sets
 function mvtec() {
   const t = path.join(DATA, 'mvtec-bottle', 'test');
-  const classes = readdirSync(t).sort();
-  const files = classes.flatMap((c) => sorted(path.join(t, c), ['.png']));
-  return { name: 'mvtec', title: 'MVTec bottle (83, K=4)', files, truth: files.map((f) => path.basename(path.dirname(f))),
-    normals: sorted(path.join(DATA, 'mvtec-bottle', 'train', 'good'), ['.png']) };
+  const files = readdirSync(t).sort().flatMap((c) => sorted(path.join(t, c), ['.png']));
+  return { name: 'mvtec', kind: 'object', files, truth: files.map((f) => path.basename(path.dirname(f))), normals: sorted(path.join(DATA, 'mvtec-bottle', 'train', 'good'), ['.png']) };
 }
-function mtd(withNormals) {
+function mtd(withFree) {
   const d = path.join(DATA, 'mtd');
   const defects = ['MT_Blowhole', 'MT_Break', 'MT_Crack', 'MT_Fray', 'MT_Uneven'].flatMap((c) => sorted(path.join(d, c, 'Imgs'), ['.jpg']));
   const free = sorted(path.join(d, 'MT_Free', 'Imgs'), ['.jpg']);
-  const files = withNormals ? [...defects, ...free.slice(0, 191)] : defects;
-  return { name: withNormals ? 'mtd6' : 'mtd5', title: withNormals ? 'MTD 392+191 (K=6)' : 'MTD defects (392, K=5)', files,
-    truth: files.map((f) => path.basename(path.dirname(path.dirname(f)))), normals: free.slice(191, 191 + MTD_NORMALS) };
+  const files = withFree ? [...defects, ...free.slice(0, 191)] : defects;
+  return { name: withFree ? 'mtd6' : 'mtd5', kind: 'texture', files, truth: files.map((f) => path.basename(path.dirname(path.dirname(f)))), normals: free.slice(191, 383) };
 }
-
-const bankCache = new Map();
-async function bank(files, label, pooled = true) {
-  const key = files.join('\n');
-  if (bankCache.has(key)) return bankCache.get(key);
-  const t = performance.now();
-  // pooled: the unprojected mean / max for uniform and max pooling, as clusterImages keeps them
-  const b = await extractFeatures(files, { cacheDir: opt.cache, threads: 2, pooled, ...featOpts });
-  log(`  features ${label}: ${b.n} images, M=${b.m}, D=${b.d} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-  bankCache.set(key, b);
-  return b;
+function leather(withNormal) {
+  const d = path.join(DATA, 'leather');
+  const classes = readdirSync(d).filter((c) => !c.startsWith('.') && c !== 'README.md').sort().filter((c) => withNormal || c !== 'non_defective');
+  const files = classes.flatMap((c) => sorted(path.join(d, c), ['.jpg', '.jpeg', '.png']));
+  return { name: withNormal ? 'leather6' : 'leather5', kind: 'texture', files, truth: files.map((f) => path.basename(path.dirname(f))),
+    normals: withNormal ? undefined : sorted(path.join(d, 'non_defective'), ['.jpg', '.jpeg', '.png']) };
 }
-
-/** Ward clustering of embeddings into k and the metrics. */
-async function clusterEval(emb, n, d, k, truth) {
-  const t = performance.now();
-  const y = await be.pdistAsync(normaliseEmbeddings(emb, n, d, EMB_NORM), n, d, false);
-  const Z = await be.linkageAsync(y, n, 'ward');
-  const labels = be.cutK(Z, n, k);
-  return { ...evaluate(labels, truth), clusterMs: performance.now() - t };
+let sampleTmp;
+async function sample() {
+  sampleTmp = mkdtempSync(path.join(tmpdir(), 'ac-eval-'));
+  const s = await generateSample(sampleTmp, { seed: 7, perClass: 10, trainNormals: 10 });
+  return { name: 'sample', kind: 'generated', files: s.files.map((f) => f.file), truth: s.files.map((f) => f.cls), normals: sorted(s.normalsDir, ['.png']) };
 }
+const SETS = { mvtec, mtd6: () => mtd(true), mtd5: () => mtd(false), leather6: () => leather(true), leather5: () => leather(false), sample };
 
-/** Softmax weights at τ = tauRel × the spread of the scores (per image, or the set's mean: `--tau-spread`). */
-function weightsFromScores(b, scores, tauRel) {
-  const offsets = bagOffsets(b.n, b.m);
-  let spread = meanWithinStd(scores, b.n, b.m);
-  if (TAU_SPREAD === 'image') {
-    scores = perImageStandardised(scores, b.n, b.m);
-    spread = 1;
-  }
-  const w = be.softmaxWeights(scores, offsets, tauRel * spread);
-  return be.weightedMean(b.data, offsets, b.d, w);
-}
-
-/** Patch scores are the expensive part: kept in benches/out/ (git-ignored) so that a τ sweep can be rerun. */
+/** Patch scores are the expensive part: kept in benches/out/ keyed by the bank's bytes. */
 async function cachedScores(tag, b, compute) {
   const dir = path.join(root, 'benches', 'out');
   mkdirSync(dir, { recursive: true });
-  const h = createHash('sha256').update(tag).update(featTag).update(b.files.join('\n')).update(`${b.m}x${b.d}`).update(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength)).digest('hex').slice(0, 16);
+  const h = createHash('sha256').update(tag).update(`${b.n}x${b.m}x${b.d}`).update(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength)).digest('hex').slice(0, 20);
   const file = path.join(dir, `scores-${h}.f32`);
-  if (existsSync(file) && !process.env.AC_BENCH_FRESH) {
+  if (existsSync(file)) {
     const buf = readFileSync(file);
-    return { scores: new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4), ms: NaN };
+    return { scores: new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)), ms: NaN };
   }
   const t = performance.now();
   const scores = await compute();
@@ -164,150 +99,152 @@ async function cachedScores(tag, b, compute) {
   return { scores, ms };
 }
 
-const rows = [];
-const semiDone = [];
-const sweeps = [];
-const notes = [];
-const defaultRel = DEFAULT_TAU.relative;
-for (const setName of opt.sets.split(',')) {
-  const set = setName === 'mvtec' ? mvtec() : mtd(setName === 'mtd6');
+/** Softmax weights at τ = r·σ (σ = each image's score spread, the library's default) → weighted means. */
+function weightedEmbeddings(b, scores, r) {
+  const offsets = bagOffsets(b.n, b.m);
+  const w = be.softmaxWeights(perImageStandardised(scores, b.n, b.m), offsets, r);
+  return be.weightedMean(b.data, offsets, b.d, w);
+}
+
+/** Ward tree of (normalised) embeddings, cut at k. */
+async function wardLabels(emb, n, d, k, norm) {
+  const y = await be.pdistAsync(normaliseEmbeddings(emb, n, d, norm), n, d, false);
+  const Z = await be.linkageAsync(y, n, 'ward');
+  return { Z, labels: be.cutK(Z, n, k) };
+}
+
+// ---- per set: members (embeddings) → configurations (labels) → metrics
+const results = []; // {set, config, nmi, ari, f1}
+const timing = [];
+for (const name of opt.sets.split(',')) {
+  if (!SETS[name]) throw new RangeError(`--sets: unknown set ${name} (expected ${Object.keys(SETS).join(', ')})`);
+  const set = await SETS[name]();
   const k = new Set(set.truth).size;
-  log(`\n== ${set.title}: ${set.files.length} images, K=${k}, ${set.normals.length} normals for semi-supervised`);
-  const b0 = await bank(set.files, set.name);
-  const featMs = (b0.timings.decode ?? 0) + (b0.timings.features ?? 0);
-  const add = (method, m, weightsMs, extra = '') => {
-    rows.push({ set: set.name, title: set.title, method, ...m, weightsMs, featMs, extra });
-    log(`  ${method.padEnd(16)} NMI ${m.nmi.toFixed(3)} ARI ${m.ari.toFixed(3)} F1 ${m.f1.toFixed(3)}  weights ${Number.isFinite(weightsMs) ? (weightsMs / 1000).toFixed(1) + ' s' : 'cached'} ${extra}`);
+  const n = set.files.length;
+  log(`\n== ${set.name}: ${n} images, K=${k}${set.normals ? `, ${set.normals.length} normals` : ''}`);
+  const tf = performance.now();
+  const b0 = await extractFeatures(set.files, { cacheDir: opt.cache, threads: 2, pooled: true });
+  const nb0 = set.normals ? await extractFeatures(set.normals, { cacheDir: opt.cache, threads: 2, projection: b0.projection }) : undefined;
+  log(`  features: M=${b0.m}, D=${b0.d} (from ${b0.projectedFrom}; PCA keeps ${(100 * b0.projection.explained).toFixed(1)} % of the sampled variance) in ${((performance.now() - tf) / 1000).toFixed(1)} s`);
+  const members = new Map(); // name → {emb, d}
+  for (const w of ['uniform', 'max']) {
+    const r = await computeWeights(b0, { weighting: w, backend: be });
+    members.set(w, { emb: r.embeddings, d: r.d });
+  }
+  const refs = autoReferences(b0.n, b0.m, b0.d).references;
+  for (const wh of [false, 1]) {
+    const tw = performance.now();
+    const whitening = wh === false ? null : await fitWhitening(b0, wh, be);
+    const b = whitening ? await whitenBank(b0, whitening, be) : b0;
+    const nb = nb0 && whitening ? await whitenBank(nb0, whitening, be) : nb0;
+    const tag = wh === false ? 'raw' : 'wh';
+    const un = await cachedScores(`unsup:${refs ?? 'exact'}`, b, () => patchScores(b, 'unsupervised', { backend: be, references: refs }));
+    const se = nb ? await cachedScores(`semi:${nb.n}:${createHash('sha256').update(new Uint8Array(nb.data.buffer, nb.data.byteOffset, nb.data.byteLength)).digest('hex').slice(0, 12)}`, b,
+      () => patchScores(b, 'semi-supervised', { backend: be, normals: nb })) : undefined;
+    timing.push({ set: set.name, whiten: tag, unsupMs: un.ms, semiMs: se?.ms, refs: refs ?? 'exact' });
+    log(`  scores (${tag}): unsupervised ${Number.isFinite(un.ms) ? `${(un.ms / 1000).toFixed(1)} s` : 'cached'} (${refs ? `${refs} references` : 'exact'})${se ? `, semi-supervised ${Number.isFinite(se.ms) ? `${(se.ms / 1000).toFixed(1)} s` : 'cached'}` : ''} (${((performance.now() - tw) / 1000).toFixed(1)} s)`);
+    for (const r of TAUS) {
+      members.set(`unsup/${tag}/${r}`, { emb: weightedEmbeddings(b, un.scores, r), d: b.d });
+      if (se) members.set(`semi/${tag}/${r}`, { emb: weightedEmbeddings(b, se.scores, r), d: b.d });
+    }
+  }
+  // every member × normalisation
+  const labelsOf = new Map();
+  for (const [mName, { emb, d }] of members) {
+    for (const norm of ['none', 'l2-center-l2']) {
+      const cfg = `${mName}|${norm}`;
+      const { Z, labels } = await wardLabels(emb, n, d, k, norm);
+      labelsOf.set(cfg, labels);
+      results.push({ set: set.name, config: cfg, ...evaluate(labels, set.truth) });
+      // members cut at K−1 and K+1 for the multi-K consensus variants
+      for (const kk of [k - 1, k + 1]) if (kk >= 2 && kk < n) labelsOf.set(`${cfg}@${kk}`, be.cutK(Z, n, kk));
+    }
+  }
+  // consensus candidates
+  for (const [cName, list] of Object.entries(consensusFamilies())) {
+    const parts = list.filter((c) => labelsOf.has(c)).map((c) => labelsOf.get(c));
+    if (parts.length < list.filter((c) => !c.startsWith('semi/')).length) continue;
+    for (const method of ['average']) {
+      const { labels } = await consensusClusters(parts, n, k, be, method);
+      results.push({ set: set.name, config: `consensus:${cName}`, ...evaluate(labels, set.truth) });
+    }
+  }
+  for (const [cName, list] of Object.entries(consensusFamilies())) {
+    const parts = list.flatMap((c) => [c, `${c}@${k - 1}`, `${c}@${k + 1}`]).filter((c) => labelsOf.has(c)).map((c) => labelsOf.get(c));
+    if (!list.every((c) => labelsOf.has(c))) continue;
+    const { labels } = await consensusClusters(parts, n, k, be, 'average');
+    results.push({ set: set.name, config: `consensus-multik:${cName}`, ...evaluate(labels, set.truth) });
+  }
+  const best = results.filter((r) => r.set === set.name).reduce((a, c) => (c.nmi > a.nmi ? c : a));
+  log(`  best: ${best.config} NMI ${best.nmi.toFixed(3)}; uniform|none ${get(set.name, 'uniform|none').nmi.toFixed(3)}, max|none ${get(set.name, 'max|none').nmi.toFixed(3)}, paper ${get(set.name, 'unsup/raw/0.5|none').nmi.toFixed(3)}`);
+}
+if (sampleTmp) rmSync(sampleTmp, { recursive: true, force: true });
+
+/** Families of unsupervised members voted on by the consensus candidates (semi-supervised ones where normals exist). */
+function consensusFamilies() {
+  const u = (tag, r, norm) => `unsup/${tag}/${r}|${norm}`;
+  return {
+    'pool+unsup': ['uniform|none', 'max|none', u('raw', 0.5, 'none'), u('wh', 0.5, 'none')],
+    'pool+unsup-2norm': ['uniform|none', 'max|none', u('raw', 0.5, 'none'), u('wh', 0.5, 'none'), 'uniform|l2-center-l2', 'max|l2-center-l2', u('raw', 0.5, 'l2-center-l2'), u('wh', 0.5, 'l2-center-l2')],
+    'pool+unsup-taus': ['uniform|none', 'max|none', ...TAUS.map((r) => u('raw', r, 'none')), ...TAUS.map((r) => u('wh', r, 'none'))],
+    'all-unsup': [...['uniform', 'max'].flatMap((w) => [`${w}|none`, `${w}|l2-center-l2`]), ...['raw', 'wh'].flatMap((t) => TAUS.flatMap((r) => [u(t, r, 'none'), u(t, r, 'l2-center-l2')]))],
+    'raw-only': ['uniform|none', 'max|none', ...TAUS.map((r) => u('raw', r, 'none'))],
+    'unsup-only': [...['raw', 'wh'].flatMap((t) => TAUS.map((r) => u(t, r, 'none')))],
   };
-  for (const method of ['uniform', 'max']) {
-    const t = performance.now();
-    const w = await computeWeights(b0, { weighting: method, backend: be });
-    const ms = performance.now() - t;
-    add(method, await clusterEval(w.embeddings, b0.n, w.d, k, set.truth), ms);
-  }
-  // the weighted modes search (and pool) whitened patches, as computeWeights does (--whiten; none = raw)
-  const wt = performance.now();
-  const wh = WHITEN === false ? null : await fitWhitening(b0, WHITEN, be);
-  const b = wh ? await whitenBank(b0, wh, be) : b0;
-  if (wh) log(`  whitened the patches (α = ${WHITEN}, covariance of ${wh.sampled} patches) in ${secs(performance.now() - wt)}`);
-  for (const method of ['unsupervised', 'semi-supervised']) {
-    let scores;
-    let ms;
-    let extra = '';
-    if (method === 'unsupervised') {
-      // 'auto': the library's rule (exact up to DEFAULT_EXACT_WORK_LIMIT multiply-adds, else 32 references)
-      const refs = R === 'auto' ? autoReferences(b.n, b.m, b.d).references : set.name === 'mvtec' || R >= b.n - 1 ? undefined : R;
-      extra = refs ? `(${refs} random reference images per image)` : '(exact)';
-      ({ scores, ms } = await cachedScores(`unsup:${refs ?? 'exact'}`, b, () => patchScores(b, 'unsupervised', { backend: be, references: refs,
-        onProgress: (p) => p.done === p.total || p.done % (b.m * 50) === 0 ? log(`    ${p.done / b.m}/${p.total / b.m} images`) : undefined })));
-      const rNote = R === 'auto' ? DEFAULT_AUTO_REFERENCES : R;
-      if (set.name === 'mvtec' && refs === undefined && rNote < b.n - 1) {
-        // measured effect of the approximation
-        const { scores: approx, ms: ams } = await cachedScores(`unsup:${rNote}`, b, () => patchScores(b, 'unsupervised', { backend: be, references: rNote }));
-        const m = await clusterEval(weightsFromScores(b, approx, defaultRel), b.n, b.d, k, set.truth);
-        notes.push(`MVTec unsupervised with ${rNote} random references per image (instead of all 82): NMI ${m.nmi.toFixed(3)} ARI ${m.ari.toFixed(3)} F1 ${m.f1.toFixed(3)} in ${secs(ams)} (exact: ${secs(ms)})`);
-      }
-    } else {
-      const nb0 = await bank(set.normals, `${set.name} normals`, false);
-      // whitened by this set's whitening (so semi-supervised scores are reused across sets only unwhitened)
-      const nb = wh ? await whitenBank(nb0, wh, be) : nb0;
-      // semi-supervised scores of an image do not depend on the rest of the set: reuse them for a subset (MTD K=5)
-      const prev = semiDone.find((x) => x.normals === nb && x.files.length >= b.n && b.files.every((f, i) => x.files[i] === f));
-      if (prev) ({ scores, ms } = { scores: prev.scores.subarray(0, b.n * b.m), ms: prev.ms * (b.n / prev.files.length) });
-      else ({ scores, ms } = await cachedScores(`semi:${nb.files.join('|')}`, b, () => patchScores(b, 'semi-supervised', { backend: be, normals: nb })));
-      semiDone.push({ normals: nb, files: b.files, scores, ms });
-      extra = `(${nb.n} normal images${prev ? '; scores reused from the larger set' : ''})`;
-    }
-    const sweep = [];
-    for (const tau of [...new Set([defaultRel, ...TAUS])].sort((a, c) => a - c)) {
-      const m = await clusterEval(weightsFromScores(b, scores, tau), b.n, b.d, k, set.truth);
-      sweep.push({ tau, ...m });
-      if (tau === defaultRel) add(method, m, ms, extra);
-    }
-    const best = sweep.reduce((a, c) => (c.nmi > a.nmi ? c : a));
-    sweeps.push({ set: set.name, method, sweep, best });
-    log(`    τ sweep (relative): ${sweep.map((s) => `${s.tau}: ${s.nmi.toFixed(3)}`).join('  ')}`);
-  }
 }
 
-// ---- the table
-const f3 = (x) => x.toFixed(3);
+function get(set, config) {
+  return results.find((r) => r.set === set && r.config === config) ?? { nmi: NaN, ari: NaN, f1: NaN };
+}
+
+// ---- summary: per set, the mean, and the protocol
+const setNames = [...new Set(results.map((r) => r.set))];
+const configs = [...new Set(results.map((r) => r.config))];
+const complete = (c) => setNames.every((s) => Number.isFinite(get(s, c).nmi));
+const unsupFamily = configs.filter((c) => !c.includes('semi/') && complete(c)); // needs no normals: candidates for the default
+const mean = (c, sets = setNames, key = 'nmi') => sets.reduce((a, s) => a + get(s, c)[key], 0) / sets.length;
+const f3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : '–');
+const named = {
+  'paper (unsupervised, no whitening, embeddings as they are)': 'unsup/raw/0.5|none',
+  'uniform': 'uniform|none',
+  'max': 'max|none',
+  'previous default (whiten 1, l2-center-l2, τ 0.5σ)': 'unsup/wh/0.5|l2-center-l2',
+};
+if (presets.DEFAULT_CONFIG_ID) named['**default**'] = presets.DEFAULT_CONFIG_ID;
 const out = [];
-out.push(`Backbone: default (embedded), features ${featTag} (d=${rows.length ? bankCache.values().next().value.d : '?'}), backend ${be.name}/${be.isa} (${be.threads} threads); τ = ${defaultRel}·σ (default; σ per ${TAU_SPREAD === 'image' ? 'image' : 'set (mean within-image std)'}); patch whitening: ${WHITEN === false ? 'none' : `α = ${WHITEN}`}; embeddings: ${EMB_NORM}; Ward.`);
-out.push('');
-out.push('| set | method | NMI / ARI / F1 (ours, default τ) | best τ (NMI/ARI/F1) | reference §6 | weights time | features time |');
-out.push('|---|---|---|---|---|---|---|');
-for (const r of rows) {
-  const ref = REF[r.set]?.[r.method];
-  const sw = sweeps.find((s) => s.set === r.set && s.method === r.method);
-  out.push(`| ${r.title} | ${r.method} ${r.extra} | ${f3(r.nmi)} / ${f3(r.ari)} / ${f3(r.f1)} | ${sw ? `${sw.best.tau}σ: ${f3(sw.best.nmi)} / ${f3(sw.best.ari)} / ${f3(sw.best.f1)}` : '–'} | ${ref ? ref.map(f3).join(' / ') : '–'} | ${secs(r.weightsMs)} | ${secs(r.featMs)} |`);
-}
-{
-  // like for like: the reference's numbers are each row's best τ
-  const passes = (m, ref) => m.nmi >= ref[0] && m.ari >= ref[1] && m.f1 >= ref[2];
-  const withRef = rows.filter((r) => REF[r.set]?.[r.method]);
-  const atDefault = withRef.filter((r) => passes(r, REF[r.set][r.method])).length;
-  const atSomeTau = withRef.filter((r) => {
-    const sw = sweeps.find((x) => x.set === r.set && x.method === r.method);
-    return (sw ? sw.sweep : [r]).some((m) => passes(m, REF[r.set][r.method]));
-  }).length;
-  out.push('', `Rows at or above the reference on all three metrics: ${atDefault}/${withRef.length} at the default τ; ${atSomeTau}/${withRef.length} at some τ of the sweep (the reference's own numbers are each row's best τ).`);
-}
-out.push('');
-out.push('τ sweep (NMI at τ = r·σ):');
-out.push('');
-out.push(`| set | method | ${sweeps[0]?.sweep.map((s) => `${s.tau}σ`).join(' | ')} |`);
-out.push(`|---|---|${sweeps[0]?.sweep.map(() => '---').join('|')}|`);
-for (const s of sweeps) out.push(`| ${s.set} | ${s.method} | ${s.sweep.map((x) => f3(x.nmi)).join(' | ')} |`);
-if (notes.length) out.push('', ...notes);
-process.stdout.write(`${out.join('\n')}\n`);
-if (opt.json) writeFileSync(opt.json, JSON.stringify({ rows, sweeps, notes }, null, 1));
+out.push(`Backend ${be.name}/${be.isa}; features: default backbone, PCA projection to 256; Ward; K = true K. NMI / ARI / F1.`, '');
+out.push(`| configuration | ${setNames.join(' | ')} | mean NMI |`, `|---|${setNames.map(() => '---').join('|')}|---|`);
+const row = (label, c) => `| ${label} | ${setNames.map((s) => { const r = get(s, c); return `${f3(r.nmi)} / ${f3(r.ari)} / ${f3(r.f1)}`; }).join(' | ')} | ${f3(mean(c))} |`;
+for (const [label, c] of Object.entries(named)) out.push(row(label, c));
+const ranked = [...unsupFamily].sort((a, c) => mean(c) - mean(a));
+out.push('', `Top unsupervised configurations by mean NMI over ${setNames.join(', ')}:`, '');
+out.push(`| configuration | ${setNames.join(' | ')} | mean NMI | worst Δ vs paper |`, `|---|${setNames.map(() => '---').join('|')}|---|---|`);
+const paper = named['paper (unsupervised, no whitening, embeddings as they are)'];
+const worstVsPaper = (c) => Math.min(...setNames.map((s) => get(s, c).nmi - get(s, paper).nmi));
+for (const c of (opt.all ? ranked : ranked.slice(0, 15))) out.push(`| ${c} | ${setNames.map((s) => f3(get(s, c).nmi)).join(' | ')} | ${f3(mean(c))} | ${f3(worstVsPaper(c))} |`);
 
-/**
- * `--seeds 0,1,2`: the whole evaluation once per projection seed (each in a child process, `--project-seed s`),
- * then mean ± standard deviation over the seeds of every row, the number of seeds at or above the reference on all
- * three metrics, and each seed's NMI. The random projection alone moves single rows by up to ±0.1 NMI, so this is
- * the table to compare defaults with.
- */
-async function acrossSeeds(seeds) {
-  const { spawnSync } = await import('node:child_process');
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  if (opt['project-seed'] !== undefined) throw new Error('--seeds and --project-seed exclude each other');
-  if (!seeds.length || seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new RangeError(`--seeds: expected integers ≥ 0, got ${opt.seeds}`);
-  const argv = [];
-  for (let i = 2; i < process.argv.length; i++) {
-    const a = process.argv[i];
-    if (a === '--seeds' || a === '--json') i++;
-    else if (!a.startsWith('--seeds=') && !a.startsWith('--json=')) argv.push(a);
-  }
-  const tmp = mkdtempSync(path.join(tmpdir(), 'ac-eval-'));
-  const runs = [];
-  for (const s of seeds) {
-    const out = path.join(tmp, `seed${s}.json`);
-    process.stderr.write(`\n######## projection seed ${s}\n`);
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...argv, '--project-seed', String(s), '--json', out], { stdio: ['ignore', 'ignore', 'inherit'] });
-    if (r.status !== 0) throw new Error(`seed ${s}: evaluation failed (exit ${r.status})`);
-    runs.push({ seed: s, ...JSON.parse(readFileSync(out, 'utf8')) });
-  }
-  rmSync(tmp, { recursive: true, force: true });
-  const f3 = (x) => x.toFixed(3);
-  const stat = (xs) => {
-    const m = xs.reduce((a, c) => a + c, 0) / xs.length;
-    return { mean: m, sd: Math.sqrt(xs.reduce((a, c) => a + (c - m) ** 2, 0) / Math.max(1, xs.length - 1)) };
-  };
-  const out = [`Mean ± sd over projection seeds ${seeds.join(', ')} (defaults otherwise as in a single run; τ = the default).`, '',
-    '| set | method | NMI | ARI | F1 | seeds ≥ reference (all three) | reference §6 | NMI per seed |', '|---|---|---|---|---|---|---|---|'];
-  const summary = [];
-  for (const r0 of runs[0].rows) {
-    const same = runs.map((r) => r.rows.find((x) => x.set === r0.set && x.method === r0.method));
-    const ref = REF[r0.set]?.[r0.method];
-    const st = Object.fromEntries(['nmi', 'ari', 'f1'].map((k) => [k, stat(same.map((x) => x[k]))]));
-    const pass = ref ? same.filter((x) => x.nmi >= ref[0] && x.ari >= ref[1] && x.f1 >= ref[2]).length : NaN;
-    summary.push({ set: r0.set, method: r0.method, ...st, pass, seeds: same.map((x) => ({ nmi: x.nmi, ari: x.ari, f1: x.f1 })) });
-    out.push(`| ${r0.title} | ${r0.method} | ${['nmi', 'ari', 'f1'].map((k) => `${f3(st[k].mean)} ± ${f3(st[k].sd)}`).join(' | ')} | ${pass}/${seeds.length} | ${ref ? ref.map(f3).join(' / ') : '–'} | ${same.map((x) => f3(x.nmi)).join(', ')} |`);
-  }
-  process.stdout.write(`${out.join('\n')}\n`);
-  if (opt.json) writeFileSync(opt.json, JSON.stringify({ seeds, summary, runs }, null, 1));
-  process.exit(0);
+// leave-one-set-out: pick on the other sets (best mean NMI among candidates within 0.02 of the paper on each of
+// them), score on the one left out
+const eligible = (c, sets) => sets.every((s) => get(s, c).nmi >= get(s, paper).nmi - 0.02);
+const loso = [];
+for (const held of setNames) {
+  const train = setNames.filter((s) => s !== held);
+  const pool = unsupFamily.filter((c) => eligible(c, train));
+  const pick = (pool.length ? pool : unsupFamily).reduce((a, c) => (mean(c, train) > mean(a, train) ? c : a));
+  loso.push({ held, pick, ...get(held, pick), paper: get(held, paper).nmi });
 }
+out.push('', 'Leave-one-set-out (chosen on the other sets: best mean NMI among configurations within 0.02 NMI of the paper on each; scored on the set left out):', '');
+out.push('| set left out | chosen | NMI / ARI / F1 on it | paper NMI on it |', '|---|---|---|---|');
+for (const l of loso) out.push(`| ${l.held} | ${l.pick} | ${f3(l.nmi)} / ${f3(l.ari)} / ${f3(l.f1)} | ${f3(l.paper)} |`);
+out.push(`| mean | | ${f3(loso.reduce((a, l) => a + l.nmi, 0) / loso.length)} | ${f3(loso.reduce((a, l) => a + l.paper, 0) / loso.length)} |`);
+const semiConfigs = configs.filter((c) => c.startsWith('semi/'));
+if (semiConfigs.length) {
+  const semiSets = setNames.filter((s) => semiConfigs.some((c) => Number.isFinite(get(s, c).nmi)));
+  out.push('', `Semi-supervised (sets with normals: ${semiSets.join(', ')}):`, '');
+  out.push(`| configuration | ${semiSets.join(' | ')} | mean NMI |`, `|---|${semiSets.map(() => '---').join('|')}|---|`);
+  for (const c of semiConfigs.sort((a, c2) => mean(c2, semiSets) - mean(a, semiSets)).slice(0, opt.all ? undefined : 6)) {
+    out.push(`| ${c} | ${semiSets.map((s) => f3(get(s, c).nmi)).join(' | ')} | ${f3(mean(c, semiSets))} |`);
+  }
+}
+process.stdout.write(`${out.join('\n')}\n`);
+if (opt.json) writeFileSync(opt.json, JSON.stringify({ results, timing, loso }, null, 1));
