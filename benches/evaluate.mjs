@@ -46,7 +46,7 @@ const { values: opt } = scriptArgs(import.meta.url, {
     taus: { type: 'string', default: '0.25,0.5,1,2,4,8,16' },
     backend: { type: 'string' },
     data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
-    cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
+    cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering') /* cache root: features in <root>/features */ },
     json: { type: 'string' },
     'layer-norm': { type: 'string' },
     'project-dim': { type: 'string' },
