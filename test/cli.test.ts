@@ -49,7 +49,7 @@ describe('cli: usage and bad input', () => {
     await main(['--help'], { stdout: { write: (x: string) => (narrow += x), isTTY: true, columns: 60 }, stderr: { write: () => true } });
     let wide = '';
     await main(['--help'], { stdout: { write: (x: string) => (wide += x), isTTY: true, columns: 200 }, stderr: { write: () => true } });
-    expect(narrow.split(/\s+/).join(' ')).toBe(wide.split(/\s+/).join(' '));
+    expect(narrow.replace(/\s+/g, '')).toBe(wide.replace(/\s+/g, '')); // nothing lost (a word too long for a line is cut)
     expect(narrow.split('\n').length).toBeGreaterThan(wide.split('\n').length);
   });
   it('progress lines keep their last character on a terminal reporting 0 columns', () => {
