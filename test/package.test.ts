@@ -200,7 +200,7 @@ print(json.dumps({'k': int(len(set(f.tolist()))), 'pairs': len(pairs)}))`;
         const ok = imgs.filter((i) => i.complete && i.naturalWidth > 0).length;
         const leaves = [...document.querySelectorAll('#dendrogram a.leaf')].map((a) => a.getAttribute('href'));
         const targets = leaves.filter((h) => h && document.getElementById(h.slice(1))).length;
-        const captions = [...document.querySelectorAll('figure.item figcaption')].map((c) => c.textContent);
+        const captions = [...document.querySelectorAll('figure.item figcaption .name')].map((c) => c.textContent);
         document.body.setAttribute('data-probe', JSON.stringify({ imgs: imgs.length, ok, leaves: leaves.length, targets, captions, legend: document.querySelectorAll('.heat-legend').length }));
       });</script>`;
       writeFileSync(probe, readFileSync(path.join(out, 'report.html'), 'utf8').replace('</body>', `${check}</body>`));
