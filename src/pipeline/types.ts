@@ -15,7 +15,7 @@ export type Stage = 'model' | 'decode' | 'features' | 'weights' | 'clustering' |
 /** A progress event. */
 export interface Progress {
   stage: Stage;
-  /** Units done so far in this stage (images, or patches, or merges). */
+  /** Units done so far in this stage (images, or patches, or merges; bytes of the download for `'model'`). */
   done: number;
   /** Total units of this stage. */
   total: number;
