@@ -39,7 +39,7 @@ const { values: opt } = scriptArgs(import.meta.url, {
     'mtd-normals': { type: 'string', default: '192' },
     backend: { type: 'string' },
     data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
-    cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
+    cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering') /* cache root: features in <root>/features */ },
     json: { type: 'string' },
 });
 const parts = new Set(opt.parts.split(','));

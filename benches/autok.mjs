@@ -7,7 +7,7 @@
  * Sets: MVTec bottle test (4 classes incl. good; unsupervised exact), MTD 392 defects + 191 MT_Free (K=6) and
  * defects only (K=5) (unsupervised with R random references per image, default 32 as `references: 'auto'` there), and the synthetic sample of
  * `src/sample` (seed 7, 10 per class, K=5; unsupervised exact). Each set also with the cheap `max` weighting.
- * Features come from the feature cache (.cache/anomaly-clustering/features) and the unsupervised patch scores from
+ * Features come from the feature cache (.cache/anomaly-clustering/features of the repository) and the unsupervised patch scores from
  * benches/out/ (the same keys as benches/evaluate.mjs), so a rerun takes seconds.
  *
  *   npx tsc -p . && nice node benches/autok.mjs [--sets mvtec,mtd6,mtd5,sample] [--weightings unsupervised,max]
@@ -38,7 +38,7 @@ const { values: opt } = scriptArgs(import.meta.url, {
     'k-max': { type: 'string', default: '20' },
     backend: { type: 'string' },
     data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
-    cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
+    cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering') /* cache root: features in <root>/features */ },
     json: { type: 'string' },
 });
 const DATA = opt.data;

@@ -29,7 +29,7 @@ const references = opt.references === 'exact' || opt.references === 'auto' ? opt
 let last = '';
 const t0 = performance.now();
 const r = await clusterImages(files, {
-  k: 6, references, cacheDir: opt.cache ? path.join(root, '.cache', 'anomaly-clustering', 'features') : false,
+  k: 6, references, cacheDir: opt.cache ? path.join(root, '.cache', 'anomaly-clustering') /* cache root: features in <root>/features */ : false,
   onProgress: (p) => {
     const line = `${p.stage}${p.message ? ` (${p.message})` : ''}`;
     if (line !== last) process.stderr.write(`  ${((performance.now() - t0) / 1000).toFixed(1)} s: ${line}\n`);

@@ -45,7 +45,7 @@ const { values: opt } = scriptArgs(import.meta.url, {
   sets: { type: 'string', default: 'mvtec,mtd6,mtd5,leather6,leather5,sample' },
   backend: { type: 'string' },
   data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
-  cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
+  cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering') /* cache root: features in <root>/features */ },
   json: { type: 'string' },
   all: { type: 'boolean', default: false },
   'semi-sets': { type: 'string', default: 'mvtec,leather5,sample' },

@@ -16,7 +16,7 @@ const { values: opt } = scriptArgs(import.meta.url, {
     weightings: { type: 'string', default: 'unsupervised,semi-supervised' },
     'limit-mb': { type: 'string', default: '256' },
     data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
-    cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering', 'features') },
+    cache: { type: 'string', default: path.join(root, '.cache', 'anomaly-clustering') /* cache root: features in <root>/features */ },
     child: { type: 'string' },
 });
 

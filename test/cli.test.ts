@@ -5,6 +5,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { main, EXIT, parseBytes, parseTau } from '../src/cli/main.js';
+import { createProgress } from '../src/cli/progress.js';
 import { generateSample, type Sample } from '../src/sample/index.js';
 import type { ResultJson } from '../src/cli/main.js';
 
@@ -35,6 +36,34 @@ describe('cli: usage and bad input', () => {
     for (const s of ['--fit', '--k', '--k-criterion', '--k-max', '--normals', '--weighting', '--tau', '--embedding-norm', '--linkage', '--backend', '--out', '--eval', '--json', '--skip-bad', 'demo', 'Exit codes']) {
       expect(r.out).toContain(s);
     }
+  });
+  it('--help is wrapped to the terminal width and lists the environment variables', async () => {
+    for (const columns of [60, 100]) {
+      let out = '';
+      expect(await main(['--help'], { stdout: { write: (x: string) => (out += x), isTTY: true, columns }, stderr: { write: () => true } })).toBe(0);
+      const lines = out.trimEnd().split('\n');
+      expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(columns);
+      for (const s of ['Environment:', 'ANOMALY_CLUSTERING_CACHE', 'XDG_CACHE_HOME', 'ANOMALY_CLUSTERING_TARBALLS', '--no-cache']) expect(out).toContain(s);
+    }
+    let narrow = '';
+    await main(['--help'], { stdout: { write: (x: string) => (narrow += x), isTTY: true, columns: 60 }, stderr: { write: () => true } });
+    let wide = '';
+    await main(['--help'], { stdout: { write: (x: string) => (wide += x), isTTY: true, columns: 200 }, stderr: { write: () => true } });
+    expect(narrow.replace(/\s+/g, '')).toBe(wide.replace(/\s+/g, '')); // nothing lost (a word too long for a line is cut)
+    expect(narrow.split('\n').length).toBeGreaterThan(wide.split('\n').length);
+  });
+  it('progress lines keep their last character on a terminal reporting 0 columns', () => {
+    for (const columns of [0, undefined, 200]) {
+      let out = '';
+      const p = createProgress({ write: (x: string) => (out += x), isTTY: true, columns }, { now: () => 0 });
+      p.update({ stage: 'features', done: 3, total: 3 });
+      p.done();
+      expect(out).toMatch(/3\/3  done in 0ms\n/);
+    }
+    let plain = '';
+    const q = createProgress({ write: (x: string) => (plain += x), isTTY: false }, { now: () => 0 });
+    q.update({ stage: 'model', done: 95_128_781, total: 95_128_781 });
+    expect(plain).toContain('model download: 95 MB/95 MB (100%)');
   });
   it('--version prints the package version', async () => {
     const r = await run('--version');
@@ -117,9 +146,18 @@ describe('cli: clustering a folder', () => {
     const onDisk = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultJson;
     expect(onDisk.labels).toEqual(j.labels);
     const csv = readFileSync(path.join(out, 'clusters.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('file,cluster');
+    expect(csv[0]).toBe('file,cluster,class'); // --eval adds the true class
     expect(csv.length).toBe(16);
-    expect(csv[1]).toMatch(/^contamination\/contamination_000\.png,0$/);
+    expect(csv[1]).toMatch(/^contamination\/contamination_000\.png,0,contamination$/);
+    // result.json: schema version, paths relative to the input folder like the CSV, Z in SciPy layout
+    expect(j.schemaVersion).toBe(2);
+    expect(j.files[0]).toBe('contamination/contamination_000.png');
+    expect(j.files).toEqual(csv.slice(1).map((l) => l.split(',')[0]));
+    expect(j.Z).toHaveLength(14);
+    expect(j.Z.every((row) => row.length === 4)).toBe(true);
+    expect(j.Z[13]![3]).toBe(15);
+    expect(JSON.stringify(j.options)).not.toContain('null');
+    expect(j.options).toMatchObject({ batchSize: 8, references: 'auto', backbone: { model: 'keras:resnet50', fit: 'stretch' }, cache: cache });
     const html = readFileSync(path.join(out, 'report.html'), 'utf8');
     expect(html.match(/<section class="cluster"/g)!.length).toBe(5);
     expect(html.match(/<figure class="item"/g)!.length).toBe(15);
@@ -133,7 +171,7 @@ describe('cli: clustering a folder', () => {
     expect(existsSync(path.join(tmp, 'out2', 'report.html'))).toBe(false);
     expect(j.featureBank).toBe('memory');
     expect(j.linkageFrom).toBe('condensed');
-    expect(j.options.memoryLimit).toBe('default');
+    expect(j.options.memoryLimit).toBeGreaterThan(0); // the effective default (75 % of free memory)
 
     // Under a small --memory-limit the bank streams from disk and Ward runs on the vectors: same clusters here
     // (15 images: the automatic references are all 14 others).

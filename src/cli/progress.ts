@@ -20,7 +20,11 @@ export interface ProgressDisplay {
   done(): void;
 }
 
-const LABELS: Record<string, string> = { decode: 'decode', features: 'features', weights: 'weights', clustering: 'clustering', report: 'report' };
+/** Terminal width, or `fallback` when unknown or reported as 0 (a pseudo-terminal without a size). */
+export function columnsOf(sink: { columns?: number }, fallback: number): number {
+  const c = sink.columns;
+  return typeof c === 'number' && Number.isFinite(c) && c > 0 ? c : fallback;
+}
 
 /** `1m05s`, `12s`, `850ms`. */
 export function formatDuration(ms: number): string {
@@ -60,17 +64,19 @@ export function createProgress(sink: ProgressSink, options: { quiet?: boolean; t
 
   const line = (r: Row): string => {
     const { p } = r;
-    const label = r.key.padEnd(tty ? 19 : 0);
+    const label = (p.stage === 'model' ? 'model download' : r.key).padEnd(tty ? 19 : 0);
+    // the model download counts bytes: show megabytes
+    const count = (x: number) => (p.stage === 'model' ? `${(x / 1e6).toFixed(0)}${x === p.total ? ' MB' : ''}` : String(x));
     const frac = p.total > 0 ? Math.min(1, p.done / p.total) : 1;
     const eta = p.done > 0 && p.done < p.total && r.elapsed > 500 ? formatDuration((r.elapsed / p.done) * (p.total - p.done)) : '';
     const msg = p.message && !p.message.startsWith('normal') ? ` · ${p.message}` : '';
-    if (!tty) return `${label}: ${p.done}/${p.total} (${Math.round(frac * 100)}%)${r.finished ? ` in ${formatDuration(r.elapsed)}` : eta ? `, ETA ${eta}` : ''}${msg}`;
-    const width = Math.max(8, Math.min(24, (sink.columns ?? 80) - 58));
+    if (!tty) return `${label}: ${count(p.done)}/${count(p.total)} (${Math.round(frac * 100)}%)${r.finished ? ` in ${formatDuration(r.elapsed)}` : eta ? `, ETA ${eta}` : ''}${msg}`;
+    const width = Math.max(8, Math.min(24, columnsOf(sink, 80) - 58));
     const filled = Math.round(frac * width);
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
     const tail = r.finished ? `done in ${formatDuration(r.elapsed)}` : eta ? `ETA ${eta}` : '';
-    const text = `${label} ${bar} ${String(Math.round(frac * 100)).padStart(3)}%  ${p.done}/${p.total}  ${tail}${msg}`;
-    const cols = sink.columns ?? 100;
+    const text = `${label} ${bar} ${String(Math.round(frac * 100)).padStart(3)}%  ${count(p.done)}/${count(p.total)}  ${tail}${msg}`;
+    const cols = columnsOf(sink, 100);
     return text.length > cols - 1 ? text.slice(0, cols - 1) : text;
   };
 

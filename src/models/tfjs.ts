@@ -1,7 +1,8 @@
 /**
  * @file Reads the tfjs models that ship inside the `nsfwjs` npm package (`dist/models/<id>/model.min.js` plus
  * base64 weight shards `group1-shard<k>of<n>.min.js`, all CommonJS modules exporting a JSON object or a base64
- * string) and dequantises their weights, without the TensorFlow.js runtime.
+ * string) and dequantises their weights, without the TensorFlow.js runtime. `nsfwjs` is an optional peer
+ * dependency (it pulls ≈270 MB of TensorFlow.js): it is looked up only when an `nsfwjs:*` backbone is asked for.
  * @module models/tfjs
  */
 import { createRequire } from 'node:module';
@@ -45,7 +46,7 @@ export function nsfwjsModelsDir(): string {
   try {
     entry = require.resolve('nsfwjs');
   } catch (e) {
-    throw new KernelError('ERR_MODEL', 'nsfwjs is not installed: it provides the default backbone (npm i nsfwjs)', { cause: e });
+    throw new KernelError('ERR_MODEL', 'the nsfwjs:* backbones need the optional package nsfwjs: run `npm install nsfwjs@4.4.0` (or use the default backbone)', { cause: e });
   }
   let dir = path.dirname(entry);
   while (!existsSync(path.join(dir, 'package.json')) || path.basename(dir) === 'cjs' || path.basename(dir) === 'esm') {

@@ -63,15 +63,24 @@ export interface ResolvedBackbone {
   std: [number, number, number];
 }
 
+/** Where embedded models are cached and how their download is reported ({@link resolveBackbone}, {@link openBackbone}). */
+export interface ModelCacheOptions {
+  /** Folder of converted models. @default `<cacheRoot()>/models` */
+  modelDir?: string;
+  /** Download progress (bytes) of a model fetched on first use. */
+  onDownload?: (done: number, total: number) => void;
+}
+
 /**
- * Resolves a {@link BackboneSpec}: `'default'` or an embedded id prepares the embedded model (converting it on first
- * use), anything else is an ONNX file path.
- * @throws {KernelError} `ERR_MODEL` if the path does not exist or layers are missing for a custom model
+ * Resolves a {@link BackboneSpec}: `'default'` or an embedded id prepares the embedded model (downloading and
+ * converting it on first use), anything else is an ONNX file path.
+ * @throws {KernelError} `ERR_MODEL` if the path does not exist or layers are missing for a custom model, or the
+ * download fails; `ERR_CACHE` if the model cache cannot be written
  */
-export function resolveBackbone(spec: BackboneSpec = {}): ResolvedBackbone {
+export async function resolveBackbone(spec: BackboneSpec = {}, cache: ModelCacheOptions = {}): Promise<ResolvedBackbone> {
   const emb = embeddedBackbone(spec.model);
   if (emb) {
-    const p = prepareModel(emb);
+    const p = await prepareModel(emb, { cacheDir: cache.modelDir, onDownload: cache.onDownload });
     const inputSize = spec.inputSize ?? emb.inputSize;
     return {
       id: emb.id, modelPath: p.path, modelSha256: p.sha256, layers: spec.layers ?? emb.layers, inputSize,
@@ -163,8 +172,8 @@ export function strideOf(inputSize: number, size: number): number {
  * @param checkStrides require the layers at strides 8 and 16 (the method's contract). @default true
  * @throws {KernelError} `ERR_MODEL` for a missing/invalid model, an unknown layer (lists candidates), wrong strides
  */
-export async function openBackbone(spec: BackboneSpec = {}, threads = availableParallelism(), checkStrides = true): Promise<BackboneSession> {
-  const bb = resolveBackbone(spec);
+export async function openBackbone(spec: BackboneSpec = {}, threads = availableParallelism(), checkStrides = true, cache: ModelCacheOptions = {}): Promise<BackboneSession> {
+  const bb = await resolveBackbone(spec, cache);
   const key = JSON.stringify([bb, threads, checkStrides, statSync(bb.modelPath).mtimeMs]);
   let p = sessions.get(key);
   if (!p) {
@@ -269,9 +278,9 @@ function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   });
 }
 
-/** Default feature cache folder: `$ANOMALY_CLUSTERING_CACHE/features`, else `<cwd>/.cache/anomaly-clustering/features`. */
-export function defaultFeatureCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.ANOMALY_CLUSTERING_CACHE ? path.join(cacheRoot(env), 'features') : path.join(process.cwd(), '.cache', 'anomaly-clustering', 'features');
+/** Default feature cache folder: `<cacheRoot()>/features` (see `cacheRoot` in models/index.ts; never the cwd). */
+export function defaultFeatureCacheDir(env: Record<string, string | undefined> = process.env): string {
+  return path.join(cacheRoot(env), 'features');
 }
 
 /**
@@ -284,7 +293,7 @@ export function defaultFeatureCacheDir(env: NodeJS.ProcessEnv = process.env): st
  */
 export async function extractFeatures(inputs: ImageInput[], options: FeatureOptions = {}): Promise<FeatureBank> {
   const {
-    backbone: spec = {}, batchSize = 8, threads = availableParallelism(), cacheDir = defaultFeatureCacheDir(),
+    backbone: spec = {}, batchSize = 8, threads = availableParallelism(), cacheDir: root = cacheRoot(),
     skipBad = false, onProgress, signal, layerNorm = DEFAULT_LAYER_NORM, projectDim: projectDimOpt = DEFAULT_PROJECT_DIM,
     projection: givenBasis, streamAbove = Infinity, onPlan, pooled = false,
   } = options;
@@ -307,8 +316,14 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   if (!Number.isSafeInteger(threads) || threads < 1) throw new RangeError(`threads: expected an integer ≥ 1, got ${threads}`);
   if (signal?.aborted) throw abortError(signal);
 
+  // One cache root: features in <root>/features, models in <root>/models (`false`: no feature cache, default models).
+  const cacheDir = root === false ? false : path.join(root, 'features');
+  const modelCache: ModelCacheOptions = {
+    modelDir: root === false ? undefined : path.join(root, 'models'),
+    onDownload: onProgress && ((done, total) => onProgress({ stage: 'model', done, total, message: 'downloading the default backbone (once)' })),
+  };
   const timings: Partial<Record<Stage, number>> = { decode: 0, features: 0 };
-  const bs = await raceAbort(openBackbone(spec, threads), signal);
+  const bs = await raceAbort(openBackbone(spec, threads, true, modelCache), signal);
   const bb = bs.backbone;
   const [fc, gridH, gridW] = bs.fineShape;
   const m = gridH * gridW;

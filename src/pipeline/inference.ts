@@ -111,7 +111,7 @@ function warnFallback(why: string): void {
 export async function createInference(
   model: Uint8Array,
   options: Record<string, unknown>,
-  env: NodeJS.ProcessEnv = process.env,
+  env: Record<string, string | undefined> = process.env,
 ): Promise<InferenceEngine> {
   const file = env[INFERENCE_WORKER_ENV] === '0' ? undefined : inferenceWorkerFile();
   if (file) {

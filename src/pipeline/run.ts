@@ -79,7 +79,7 @@ export interface ClusterOptions {
   batchSize?: number;
   /** onnxruntime threads. @default number of cores */
   threads?: number;
-  /** Feature cache folder or `false`. @default see `extractFeatures` */
+  /** Cache root for features and the embedded models, or `false` for no feature cache (see `FeatureOptions.cacheDir`). @default `$ANOMALY_CLUSTERING_CACHE`, else `$XDG_CACHE_HOME/anomaly-clustering`, else `~/.cache/anomaly-clustering` */
   cacheDir?: string | false;
   /** Skip unreadable images (listed in `skipped`) instead of failing. @default false */
   skipBad?: boolean;
@@ -256,7 +256,7 @@ function aborted(signal: AbortSignal | undefined): void {
 /**
  * Clusters images by anomaly type.
  * @param input a folder (searched recursively; sorted paths) or a list of paths / `{name, data}`
- * @param options see {@link ClusterOptions}; without `k` (or with `k: 'auto'`) K is chosen automatically (`result.kAuto`)
+ * @param options see {@link ClusterOptions}, all optional (`clusterImages(dir)` works); without `k` (or with `k: 'auto'`) K is chosen automatically (`result.kAuto`)
  * @returns see {@link ClusterResult}
  * @throws {InputError} missing folder, no images, normals missing or empty
  * @throws {KernelError} `ERR_K_OUT_OF_RANGE` (k ∉ 1..n), `ERR_IMAGE` (a bad image without `skipBad`), `ERR_MODEL`,
@@ -264,7 +264,7 @@ function aborted(signal: AbortSignal | undefined): void {
  *   linkage whose condensed matrix exceeds `memoryLimit`, thrown before any work)
  * @throws {TypeError} / {RangeError} for malformed options
  */
-export async function clusterImages(input: string | ImageInput[], options: ClusterOptions): Promise<ClusterResult> {
+export async function clusterImages(input: string | ImageInput[], options: ClusterOptions = {}): Promise<ClusterResult> {
   const t0 = performance.now();
   checkClusterOptions(options);
   const {

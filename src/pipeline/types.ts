@@ -11,12 +11,12 @@ import type { BagStore } from './bank-store.js';
 export type ImageInput = string | { name: string; data: Uint8Array };
 
 /** Pipeline stage names used in progress events and timings. */
-export type Stage = 'decode' | 'features' | 'weights' | 'clustering' | 'report';
+export type Stage = 'model' | 'decode' | 'features' | 'weights' | 'clustering' | 'report';
 
 /** A progress event. */
 export interface Progress {
   stage: Stage;
-  /** Units done so far in this stage (images, or patches, or merges). */
+  /** Units done so far in this stage (images, or patches, or merges; bytes of the download for `'model'`). */
   done: number;
   /** Total units of this stage. */
   total: number;
@@ -53,7 +53,11 @@ export interface FeatureOptions {
   batchSize?: number;
   /** onnxruntime intra-op threads. @default number of cores */
   threads?: number;
-  /** Feature cache folder, or `false` to disable. @default '<cwd>/.cache/anomaly-clustering/features' */
+  /**
+   * Cache root for features (`<cacheDir>/features`) and embedded models (`<cacheDir>/models`), or `false` for no
+   * feature cache (models then stay in the default root). @default `$ANOMALY_CLUSTERING_CACHE`, else
+   * `$XDG_CACHE_HOME/anomaly-clustering`, else `~/.cache/anomaly-clustering` (never the working directory)
+   */
   cacheDir?: string | false;
   /**
    * Per-layer normalisation before concatenation: `'l2'` scales each layer's part of every patch to unit norm

@@ -8,8 +8,12 @@
  * stretched to a square; made with sharp, loaded lazily);
  * heat maps are tiny `gridW × gridH` RGBA PNGs that the browser upsamples smoothly.
  *
+ * Clusters and true classes have separate palettes and marks (clusters: Tableau-10, round dots; classes: Dark2-like,
+ * square marks), captions show paths relative to the input folder, every dendrogram leaf links to its thumbnail
+ * (`#dendrogram a.leaf[href="#item-i"]`), and a colour bar (`.heat-legend`) explains the heat maps.
+ *
  * Stable hooks for tests and scripts: `<section class="cluster" data-cluster="i" data-size="s">`,
- * `<figure class="item" data-file="…" data-cluster="i">`, `#dendrogram`, `#sizes`, `#metrics`.
+ * `<figure class="item" id="item-i" data-file="…" data-cluster="i">`, `#dendrogram`, `#sizes`, `#metrics`.
  * @module report
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -73,9 +77,12 @@ export function clusterColour(c: number): string {
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 
+/** Stops of the inferno-like colour map of the heat maps (also drawn as the legend's colour bar). */
+const INFERNO: [number, number, number][] = [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]];
+
 /** Inferno-like colour map, t ∈ [0,1] → [r,g,b] 0..255. */
 function inferno(t: number): [number, number, number] {
-  const stops: [number, number, number][] = [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]];
+  const stops = INFERNO;
   const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
   const i = Math.min(stops.length - 2, Math.floor(x));
   const f = x - i;
@@ -108,10 +115,10 @@ export function leafOrder(Z: Float64Array, n: number): number[] {
  * The dendrogram as an SVG string: leaves in {@link leafOrder}, branch heights from Z (√-scaled so small merges
  * stay visible), links inside a flat cluster drawn in its colour, a dashed line at the cut giving K clusters.
  */
-export function dendrogramSvg(Z: Float64Array, n: number, labels: ArrayLike<number>, k: number, width = 1000, height = 260): string {
+export function dendrogramSvg(Z: Float64Array, n: number, labels: ArrayLike<number>, k: number, width = 1000, height = 260, names?: string[]): string {
   if (n < 2) return `<svg id="dendrogram" viewBox="0 0 ${width} ${height}" role="img" aria-label="dendrogram"></svg>`;
   const order = leafOrder(Z, n);
-  const pad = { l: 44, r: 10, t: 12, b: 16 };
+  const pad = { l: 44, r: 10, t: 12, b: names ? 22 : 16 };
   const W = width - pad.l - pad.r;
   const H = height - pad.t - pad.b;
   const xs = new Float64Array(2 * n - 1);
@@ -147,8 +154,13 @@ export function dendrogramSvg(Z: Float64Array, n: number, labels: ArrayLike<numb
     const y = scale(h);
     return `<line class="tick" x1="${pad.l - 4}" x2="${pad.l}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}"/><text class="ticklabel" x="${pad.l - 6}" y="${(y + 3).toFixed(1)}" text-anchor="end">${h.toPrecision(2)}</text>`;
   });
+  // leaves: a mark under each leaf in its cluster colour, linking to the image's thumbnail (#item-i)
+  const leafW = Math.max(1, Math.min(10, (W / n) * 0.8));
+  const leaves = names
+    ? `<g class="leaves">${order.map((i) => `<a class="leaf" href="#item-${i}"><rect x="${(xs[i]! - leafW / 2).toFixed(1)}" y="${pad.t + H + 4}" width="${leafW.toFixed(1)}" height="12" fill="${clusterColour(labels[i]!)}"/><title>${esc(names[i]!)} (cluster ${labels[i]})</title></a>`).join('')}</g>`
+    : '';
   return `<svg id="dendrogram" viewBox="0 0 ${width} ${height}" preserveAspectRatio="none" role="img" aria-label="dendrogram of ${n} images">`
-    + `<g class="links" fill="none" stroke-width="${n > 300 ? 0.6 : 1.2}">${parts.join('')}</g>${cut}<g class="axis">${ticks.join('')}</g></svg>`;
+    + `<g class="links" fill="none" stroke-width="${n > 300 ? 0.6 : 1.2}">${parts.join('')}</g>${cut}<g class="axis">${ticks.join('')}</g>${leaves}</svg>`;
 }
 
 /** Horizontal bar chart of cluster sizes, each bar stacked by true class when `truth` is given. */
@@ -185,10 +197,14 @@ function sizesSvg(labels: ArrayLike<number>, k: number, truth: string[] | undefi
   return `<svg id="sizes" viewBox="0 0 ${W} ${k * rowH + 8}" role="img" aria-label="cluster sizes">${rows.join('')}</svg>`;
 }
 
-/** Class colours (distinct from the cluster palette's order: a muted set). */
-const CLASS_PALETTE = ['#6b9bd1', '#e9a25f', '#d0605e', '#86bcb6', '#73a95b', '#d8c15a', '#a98bb8', '#f1a3ac', '#a0806a', '#9aa5b1'];
-function classColour(i: number): string {
-  return i < CLASS_PALETTE.length ? CLASS_PALETTE[i]! : `hsl(${Math.round((i * 137.508 + 40) % 360)} 40% 60%)`;
+/**
+ * True-class colours: a palette of its own (ColorBrewer Dark2 plus two), so that a class is never mistaken for the
+ * cluster of the same index (clusters use Tableau-10); classes are also drawn as squares, clusters as dots.
+ */
+const CLASS_PALETTE = ['#1b9e77', '#7570b3', '#e7298a', '#66a61e', '#a6761d', '#1f78b4', '#666666', '#b15928', '#6a3d9a', '#e6ab02'];
+/** Colour of true class `i` (index in the sorted class names); beyond 10, golden-angle hues offset from the clusters'. */
+export function classColour(i: number): string {
+  return i < CLASS_PALETTE.length ? CLASS_PALETTE[i]! : `hsl(${Math.round((i * 137.508 + 68) % 360)} 45% 38%)`;
 }
 
 /** Longest common folder of paths (with a trailing separator), or ''. */
@@ -334,7 +350,7 @@ export async function renderReport(result: ReportInput, options: ReportOptions =
       for (const i of idx) counts.set(truth[i]!, (counts.get(truth[i]!) ?? 0) + 1);
       const [top, cnt] = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]!;
       const mix = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([cls, v]) =>
-        `<span class="chip" style="--c:${classColour(classes.indexOf(cls))}">${esc(cls)} ${v}</span>`).join('');
+        `<span class="chip class" style="--c:${classColour(classes.indexOf(cls))}">${esc(cls)} ${v}</span>`).join('');
       badge = `<span class="purity" title="share of the majority class">${esc(top)} · ${Math.round((100 * cnt) / idx.length)}%</span><span class="mix">${mix}</span>`;
     }
     const figs = idx.map((i) => {
@@ -344,8 +360,8 @@ export async function renderReport(result: ReportInput, options: ReportOptions =
         ? `<img class="thumb" src="${thumbs[i]}" alt="${esc(name)}">`
         : `<div class="thumb missing">no preview</div>`;
       const tag = truth ? `<span class="cls" style="--c:${classColour(classes.indexOf(cls))}">${esc(cls)}</span>` : '';
-      return `<figure class="item" data-file="${esc(files[i]!)}" data-cluster="${c}"${truth ? ` data-class="${esc(cls)}"` : ''} title="${esc(name)}">`
-        + `<div class="frame">${img}<img class="heat" src="${heats[i]}" alt=""></div><figcaption>${tag}<span class="name">${esc(path.basename(name))}</span></figcaption></figure>`;
+      return `<figure class="item" id="item-${i}" data-file="${esc(files[i]!)}" data-cluster="${c}"${truth ? ` data-class="${esc(cls)}"` : ''} title="${esc(name)}">`
+        + `<div class="frame">${img}<img class="heat" src="${heats[i]}" alt=""></div><figcaption>${tag}<span class="name">${esc(name)}</span></figcaption></figure>`;
     }).join('');
     return `<section class="cluster" data-cluster="${c}" data-size="${idx.length}" id="cluster-${c}" style="--c:${clusterColour(c)}">`
       + `<header><h2><span class="dot"></span>Cluster ${c}</h2><span class="size">${idx.length} image${idx.length === 1 ? '' : 's'}</span>${badge}</header>`
@@ -374,7 +390,7 @@ export async function renderReport(result: ReportInput, options: ReportOptions =
     ? `<details class="skipped"><summary>${result.skipped.length} image(s) skipped</summary><ul>${result.skipped.map((s) => `<li><code>${esc(s.file)}</code>: ${esc(s.error)}</li>`).join('')}</ul></details>`
     : '';
   const legend = truth
-    ? `<div class="legend">${classes.map((c, i) => `<span class="chip" style="--c:${classColour(i)}">${esc(c)}</span>`).join('')}</div>`
+    ? `<div class="legend"><span class="legend-title">true class:</span>${classes.map((c, i) => `<span class="chip class" style="--c:${classColour(i)}">${esc(c)}</span>`).join('')}</div>`
     : '';
 
   return `<!doctype html>
@@ -395,8 +411,9 @@ ${skipped}
 ${result.kAuto ? kAutoPanel(result.kAuto) : ''}
 <div class="charts">
 <div class="panel"><h3>Cluster sizes${truth ? ' <small>(coloured by true class)</small>' : ''}</h3>${sizesSvg(labels, k, truth, classes)}${legend}</div>
-<div class="panel wide"><h3>Dendrogram <small>(${esc(result.linkage ?? 'linkage')}, √ height scale, cut at K)</small></h3>${dendrogramSvg(Z, n, labels, k)}</div>
+<div class="panel wide"><h3>Dendrogram <small>(${esc(result.linkage ?? 'linkage')}, √ height scale, cut at K; click a leaf to see its image)</small></h3>${dendrogramSvg(Z, n, labels, k, 1000, 260, files.map(shown))}</div>
 </div>
+<div class="heat-legend" aria-label="heat map colour scale"><span>patch weight: low</span><i style="background:linear-gradient(90deg,${INFERNO.map((c, j) => `rgba(${c.join(',')},${(0.05 + 0.8 * Math.pow(j / (INFERNO.length - 1), 0.7)).toFixed(2)}) ${((100 * j) / (INFERNO.length - 1)).toFixed(0)}%`).join(',')})"></i><span>high (relative to the image's peak)</span></div>
 <p class="hint">Each thumbnail shows the image's patch weights as a heat map: bright, opaque areas are the patches that dominate its embedding, i.e. why it landed in its cluster. Images within a cluster follow the dendrogram order.</p>
 ${sections}
 </main>
@@ -451,6 +468,12 @@ svg { width: 100%; height: auto; display: block; }
 .chip { display: inline-flex; align-items: center; gap: 5px; font-size: 12px; padding: 1px 8px 1px 6px; border-radius: 10px;
   background: color-mix(in srgb, var(--c) 18%, transparent); }
 .chip::before { content: ""; width: 8px; height: 8px; border-radius: 50%; background: var(--c); }
+.chip.class::before { border-radius: 1px; }
+.legend-title { font-size: 12px; color: var(--muted); }
+#dendrogram a.leaf rect { cursor: pointer; } #dendrogram a.leaf:hover rect { opacity: .6; }
+figure.item:target .frame { outline: 3px solid var(--fg); outline-offset: 2px; }
+.heat-legend { display: flex; align-items: center; gap: 8px; font-size: 12px; color: var(--muted); margin: 0 0 4px; }
+.heat-legend i { display: block; width: 220px; height: 10px; border-radius: 3px; border: 1px solid var(--line); background-color: #777; }
 .hint { color: var(--muted); margin: 6px 0 18px; }
 section.cluster { background: var(--panel); border: 1px solid var(--line); border-left: 5px solid var(--c); border-radius: 10px; padding: 12px 16px 16px; margin: 0 0 16px; }
 section.cluster header { display: flex; flex-wrap: wrap; align-items: center; gap: 12px; margin-bottom: 10px; }
@@ -468,7 +491,7 @@ figure.item { margin: 0; }
 .thumb.missing { display: grid; place-items: center; height: 100%; color: #eee; font-size: 11px; }
 figcaption { font-size: 11px; color: var(--muted); margin-top: 3px; display: flex; gap: 4px; align-items: center; overflow: hidden; white-space: nowrap; }
 figcaption .name { overflow: hidden; text-overflow: ellipsis; }
-.cls { width: 8px; height: 8px; border-radius: 50%; background: var(--c); flex: none; font-size: 0; }
+.cls { width: 8px; height: 8px; border-radius: 1px; background: var(--c); flex: none; font-size: 0; }
 details.skipped { margin: 0 0 16px; color: var(--muted); }
 #kauto { margin-bottom: 16px; }
 #kauto .kauto { display: flex; flex-wrap: wrap; gap: 12px 28px; align-items: flex-start; }

@@ -60,8 +60,8 @@ function tinyModel(): Uint8Array {
   return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 7, opsetImport: [{ domain: '', version: 13 }], graph } as never)).finish();
 }
 
-beforeAll(() => {
-  prepareModel(); // the converted default backbone (bootstrap does the same; a cache hit when already there)
+beforeAll(async () => {
+  await prepareModel(); // the converted default backbone (bootstrap does the same; a cache hit when already there)
   tmp = mkdtempSync(path.join(tmpdir(), 'ac-features-'));
   tiny = path.join(tmp, 'tiny.onnx');
   writeFileSync(tiny, tinyModel());
@@ -205,7 +205,7 @@ describe('embedded default backbone', () => {
     const input = [{ name: 'c.jpg', data: new Uint8Array(img) }];
     const a = await extractFeatures(input, { cacheDir: false, threads: 2 });
     const b = await extractFeatures(input, {
-      backbone: { model: prepareModel().path, layers: [...DEFAULT_BACKBONE.layers], mean: DEFAULT_BACKBONE.mean, std: DEFAULT_BACKBONE.std }, cacheDir: false, threads: 2,
+      backbone: { model: (await prepareModel()).path, layers: [...DEFAULT_BACKBONE.layers], mean: DEFAULT_BACKBONE.mean, std: DEFAULT_BACKBONE.std }, cacheDir: false, threads: 2,
     });
     expect(sameFloats(b.data, a.data)).toBe(true);
   });
@@ -235,11 +235,11 @@ describe.skipIf(!hasData)('real files (../shared/data)', () => {
     const cacheDir = path.join(tmp, 'fcache');
     const files = [...mtd('MT_Crack', 2), ...bottle('contamination', 1)];
     const a = await extractFeatures(files, { cacheDir, threads: 2 });
-    // two configurations: the set's projection basis and the bags projected with it
-    const cfgDirs = readdirSync(cacheDir);
+    // two configurations: the set's projection basis and the bags projected with it (cacheDir is the root: <root>/features)
+    const cfgDirs = readdirSync(path.join(cacheDir, 'features'));
     expect(cfgDirs).toHaveLength(2);
-    const cfgDir = cfgDirs.find((k) => !readFileSync(path.join(cacheDir, k, 'config.json'), 'utf8').includes('PCA basis'));
-    const dir = path.join(cacheDir, cfgDir!);
+    const cfgDir = cfgDirs.find((k) => !readFileSync(path.join(cacheDir, 'features', k, 'config.json'), 'utf8').includes('PCA basis'));
+    const dir = path.join(cacheDir, 'features', cfgDir!);
     const npys = readdirSync(dir).filter((f) => f.endsWith('.npy'));
     expect(npys).toHaveLength(3);
     const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
@@ -394,7 +394,7 @@ describe('unprojected pooled features (FeatureOptions.pooled)', () => {
     // a second run is served from the cache: same bytes; an entry altered on disk is what comes back
     const again = await extractFeatures(imgs, { ...opts, projectDim: 3, cacheDir, pooled: true });
     expect(sameFloats(again.pooled!.mean, p.mean) && sameFloats(again.pooled!.max, p.max) && sameFloats(again.pooled!.maxShare, p.maxShare)).toBe(true);
-    const side = readdirSync(cacheDir).map((k) => path.join(cacheDir, k)).find((k) => readFileSync(path.join(k, 'config.json'), 'utf8').includes('unprojected'))!;
+    const side = readdirSync(path.join(cacheDir, 'features')).map((k) => path.join(cacheDir, 'features', k)).find((k) => readFileSync(path.join(k, 'config.json'), 'utf8').includes('unprojected'))!;
     const entries = readdirSync(side).filter((f) => f.endsWith('.npy'));
     expect(entries.length).toBe(3);
     const per = 2 * 9 + m;

@@ -404,7 +404,8 @@ describe.each(BACKENDS)('hostile pipeline inputs on %s', (backend) => {
     const cases: [string, () => Promise<unknown>, Expect][] = [
       ['empty list', () => ac.clusterImages([], base), { code: 'ERR_EMPTY', problem: 'no-images' }],
       ['not a path or list', () => ac.clusterImages(42 as never, base), { type: 'TypeError' }],
-      ['options missing', () => ac.clusterImages(dirs.two!, undefined as never), { type: 'TypeError' }],
+      // options are optional (`clusterImages(dir)`, exercised in test/package.test.ts); null is still a TypeError
+      ['options null', () => ac.clusterImages(dirs.two!, null as never), { type: 'TypeError' }],
       ['data is a string', () => ac.clusterImages([{ name: 'x.png', data: 'abc' as never }], base), { code: 'ERR_IMAGE' }],
       ['data is empty', () => ac.clusterImages([{ name: 'x.png', data: new Uint8Array(0) }], base), { code: 'ERR_IMAGE' }],
       ['unknown weighting', () => ac.clusterImages(dirs.two!, { ...base, weighting: 'magic' as never }), { type: 'RangeError' }],
