@@ -5,7 +5,8 @@
  * `main(argv, io)` is exported (and returns the exit code) so that tests run it in-process.
  * @module cli/main
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
+import { constants as osc } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -22,6 +23,9 @@ import { DEFAULT_WHITEN } from '../pipeline/whiten.js';
 import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
 import { DEFAULT_EMBEDDING_NORM, EMBEDDING_NORMS, type EmbeddingNorm } from '../pipeline/embedding-norm.js';
 import { createProgress, formatDuration } from './progress.js';
+import { makeDir } from '../pipeline/cache.js';
+import { defaultFeatureCacheDir } from '../pipeline/features.js';
+import { threadsFromEnv } from '../../bindings/select.js';
 
 /** Exit codes (documented in `--help`). */
 export const EXIT = {
@@ -86,6 +90,8 @@ Features:
   --cache DIR | --no-cache   feature cache folder              [./.cache/anomaly-clustering/features]
   --ext LIST              image extensions to take from folders, e.g. jpg,png    [all common]
   --skip-bad              skip unreadable images (listed in result.json) instead of failing
+  --max-image-size SIZE   refuse image files larger than SIZE (checked before reading; only
+                          regular files are read: no devices, FIFOs, folders)       [256M]
 Output:
   --out DIR               output folder: clusters.csv, result.json, report.html [./anomaly-clustering-out]
   --eval                  each image's parent folder is its true class: print NMI / ARI / F1
@@ -101,8 +107,10 @@ Exit codes:
   0 success              1 internal error           2 bad usage or option value
   3 folder not found     4 no images found          5 k < 1 or k > number of images
   6 normals folder missing/empty (semi-supervised)   7 unreadable image (see --skip-bad)
-  8 model error          9 backend unavailable      10 streamed feature bank: disk write/read failed
-  130 interrupted        (a memory limit that forbids what was asked, e.g. --references exact: 2)
+  8 model error          9 backend unavailable      10 disk: --out / cache folder not usable (checked
+                                                        first), or a streamed feature bank write/read failed
+  130 / 143 / 129 interrupted by SIGINT / SIGTERM / SIGHUP (temporary files removed)
+  (a memory limit that forbids what was asked, e.g. --references exact: 2; a bad ANOMALY_CLUSTERING_THREADS: 2)
 `;
 
 /** A usage problem: exit code 2 (or another given code) with a message. */
@@ -204,6 +212,7 @@ const OPTIONS = {
   'no-cache': { type: 'boolean' },
   ext: { type: 'string' },
   'skip-bad': { type: 'boolean' },
+  'max-image-size': { type: 'string' },
   out: { type: 'string' },
   eval: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -214,6 +223,44 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
+
+/** Pseudo-filesystems nothing is ever written to (a recursive mkdir under /proc never returns in Node). */
+const PSEUDO_FS = ['/proc', '/sys', '/dev'];
+
+/**
+ * Makes sure `dir` is a folder we can write to, creating it (and its parents) if needed, quickly and before any
+ * work: a file in the way, a pseudo-filesystem (/proc, /sys, /dev), a read-only or missing parent give a
+ * {@link CliError} with exit code 10 naming `what`.
+ */
+export function usableDir(dir: string, what: string): void {
+  const fail = (why: string): never => {
+    throw new CliError(`${what}: ${dir} ${why}`, EXIT.IO);
+  };
+  let real = path.resolve(dir);
+  // the nearest existing ancestor, symlinks resolved, decides which filesystem it is on
+  for (let d = real; ; d = path.dirname(d)) {
+    try {
+      real = path.join(realpathSync(d), path.relative(d, real));
+      break;
+    } catch {
+      if (path.dirname(d) === d) break;
+    }
+  }
+  if (PSEUDO_FS.some((p) => real === p || real.startsWith(`${p}/`))) fail(`is on ${real.split('/')[1] === 'dev' ? '/dev' : `/${real.split('/')[1]}`}, a pseudo-filesystem: choose a folder on disk`);
+  try {
+    makeDir(dir);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    fail(err.code === 'ENOTDIR' ? `cannot be a folder: ${err.path ?? 'a parent'} is a file` : `cannot be created (${err.code ?? err.message})`);
+  }
+  const probe = path.join(dir, `.anomaly-clustering-write-test-${process.pid}`);
+  try {
+    writeFileSync(probe, '', { flag: 'wx' });
+  } catch (e) {
+    fail(`is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try { unlinkSync(probe); } catch { /* gone */ }
+}
 
 /** Maps a thrown error to an exit code and a one-line message. */
 export function exitCodeOf(e: unknown): number {
@@ -322,6 +369,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const threads = parseIntOpt('threads', v.threads, 1);
     const references = v.references === 'exact' || v.references === 'auto' ? v.references : parseIntOpt('references', v.references, 1);
     const memoryLimit = parseBytes('memory-limit', v['memory-limit']);
+    const maxImageBytes = parseBytes('max-image-size', v['max-image-size']);
+    threadsFromEnv(); // a bad ANOMALY_CLUSTERING_THREADS fails here, before any work
     if (v.cache !== undefined && v['no-cache']) throw new CliError('--cache and --no-cache: give at most one');
     const cacheDir = v['no-cache'] ? false : v.cache !== undefined ? path.resolve(cwd, v.cache) : undefined;
     const extensions = v.ext?.split(',').map((e) => e.trim()).filter(Boolean).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
@@ -347,6 +396,10 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     if (k !== undefined && (kCriterion !== undefined || kMax !== undefined)) throw new CliError('--k-criterion and --k-max: only with automatic K (no --k, or --k auto)');
     if (!demo && (v.seed !== undefined || v['per-class'] !== undefined)) throw new CliError('--seed and --per-class: only with the demo subcommand');
     const outDir = path.resolve(cwd, v.out ?? 'anomaly-clustering-out');
+    // Where we will write, checked before any work (not after minutes of feature extraction).
+    usableDir(outDir, '--out');
+    if (cacheDir !== false) usableDir(cacheDir ?? defaultFeatureCacheDir(), v.cache !== undefined ? '--cache' : 'the feature cache (ANOMALY_CLUSTERING_CACHE or ./.cache)');
+    if (process.env.ANOMALY_CLUSTERING_CACHE) usableDir(path.resolve(process.env.ANOMALY_CLUSTERING_CACHE), 'ANOMALY_CLUSTERING_CACHE');
 
     let folder: string;
     let normals: string | undefined = v.normals !== undefined ? path.resolve(cwd, v.normals) : undefined;
@@ -374,7 +427,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const options: ClusterOptions = {
       k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, weighting, tau, whiten, embeddingNorm, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
       memoryLimit, normals: weighting === 'semi-supervised' ? normals : undefined,
-      skipBad: Boolean(v['skip-bad']), signal: io.signal,
+      skipBad: Boolean(v['skip-bad']), signal: io.signal, maxImageBytes,
+      onWarning: (m: string) => { progress?.done(); stderr.write(`warning: ${m}\n`); },
       onProgress: (p: Progress) => progress!.update(p),
     };
     const result: ClusterResult = await clusterImages(folder, options);
@@ -401,6 +455,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
         k: k ?? 'auto', kCriterion: k === undefined ? kCriterion ?? DEFAULT_AUTO_K_CRITERION : null, kMax: k === undefined ? kMax ?? null : null,
         weighting, tau, whiten, embeddingNorm, linkage, references: references ?? null, normals: options.normals ?? null, backbone: backbone ?? 'default', batchSize: batchSize ?? null,
         threads: threads ?? null, cache: cacheDir === undefined ? 'default' : cacheDir, extensions: extensions ?? null, skipBad: options.skipBad,
+        ...(maxImageBytes !== undefined ? { maxImageBytes: Number.isFinite(maxImageBytes) ? maxImageBytes : 'inf' } : {}),
         memoryLimit: memoryLimit === undefined ? 'default' : Number.isFinite(memoryLimit) ? memoryLimit : 'inf',
       },
       featureBank: result.featureBank,
@@ -467,14 +522,26 @@ function isEntry(): boolean {
 
 if (isEntry()) {
   const ac = new AbortController();
-  let interrupted = false;
-  process.on('SIGINT', () => {
-    if (interrupted) process.exit(EXIT.INTERRUPTED);
-    interrupted = true;
-    process.stderr.write('\ninterrupted: stopping (Ctrl-C again to force)\n');
-    ac.abort(new Error('SIGINT'));
+  let stopping: NodeJS.Signals | undefined;
+  const codeOf = (sig: NodeJS.Signals) => 128 + (osc.signals[sig] ?? 2);
+  // Every signal that ends a run stops it, removes the temporary files (a streamed bank's spill file: see the
+  // exit hook of bank-store.ts) and exits with 128 + the signal number — within 2 s even if something (a batch
+  // in onnxruntime) keeps running. A second signal exits at once.
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) process.exit(codeOf(sig));
+    stopping = sig;
+    process.stderr.write(`\ninterrupted (${sig}): stopping${sig === 'SIGINT' ? ' (Ctrl-C again to force)' : ''}\n`);
+    ac.abort(new Error(sig));
+    setTimeout(() => process.exit(codeOf(sig)), 2000).unref();
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
+  // `… | head -1`: the reader went away; nothing left to say to it.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(stopping ? codeOf(stopping) : EXIT.OK);
+    throw e;
   });
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: ac.signal }).then((code) => {
+    if (stopping) process.exit(codeOf(stopping));
     process.exitCode = code;
   });
 }

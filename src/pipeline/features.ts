@@ -10,19 +10,20 @@
  * `inference.ts`: onnxruntime-node runs synchronously on its calling thread) and batch i−1 aggregated.
  * @module pipeline/features
  */
-import { readFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, PooledFeatures, Progress, Stage } from './types.js';
 import { KernelError } from '../errors.js';
-import { DEFAULT_FIT, decodeImage, defaultResize, imageName, readImageBytes, toNCHW, type Fit } from './image.js';
+import { checkMaxImageBytes, DEFAULT_FIT, DEFAULT_MAX_IMAGE_BYTES, decodeImage, defaultResize, imageName, readImageBytes, toNCHW, type Fit } from './image.js';
 import { type FeatureMap, type LayerNorm } from './aggregate.js';
 import type { PatchSpec } from './batch-features.js';
-import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
+import { FeatureCache, makeDir, sha256Hex, type FeatureConfig } from './cache.js';
 import { DiskBags } from './bank-store.js';
 import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
 import { createInference, type InferenceEngine } from './inference.js';
+import { maxThreads } from '../../bindings/select.js';
 
 const { onnx } = onnxProto;
 
@@ -285,8 +286,9 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const {
     backbone: spec = {}, batchSize = 8, threads = availableParallelism(), cacheDir = defaultFeatureCacheDir(),
     skipBad = false, onProgress, signal, layerNorm = DEFAULT_LAYER_NORM, projectDim = DEFAULT_PROJECT_DIM, projectSeed = 0,
-    streamAbove = Infinity, onPlan, pooled = false,
+    streamAbove = Infinity, onPlan, pooled = false, maxImageBytes = DEFAULT_MAX_IMAGE_BYTES, onWarning,
   } = options;
+  checkMaxImageBytes(maxImageBytes);
   if (typeof streamAbove !== 'number' || Number.isNaN(streamAbove) || streamAbove < 0) {
     throw new RangeError(`streamAbove: expected a number of bytes ≥ 0 (Infinity = never stream), got ${String(streamAbove)}`);
   }
@@ -305,7 +307,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   if (signal?.aborted) throw abortError(signal);
 
   const timings: Partial<Record<Stage, number>> = { decode: 0, features: 0 };
-  const bs = await raceAbort(openBackbone(spec, threads), signal);
+  const bs = await raceAbort(openBackbone(spec, Math.min(threads, maxThreads())), signal); // capped: 4 × cores, ≤ 256
   const bb = bs.backbone;
   const [fc, gridH, gridW] = bs.fineShape;
   const m = gridH * gridW;
@@ -317,6 +319,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const n = inputs.length;
   const files = inputs.map(imageName);
   const progress = (stage: Stage, done: number) => onProgress?.({ stage, done, total: n } satisfies Progress);
+  const read = { maxBytes: maxImageBytes, signal };
 
   const config: FeatureConfig = {
     backbone: { id: embeddedBackbone(bb.id) ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] },
@@ -324,7 +327,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     preprocess: { inputSize: S, resize: bb.resize, ...(bb.fit !== 'crop' ? { fit: bb.fit } : {}), mean: [...bb.mean], std: [...bb.std] },
     aggregation: aggregationKey(layerNorm, dRaw, projected ? projectDim : false, projectSeed),
   };
-  const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config);
+  const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config, onWarning);
 
   // The bank's size is known now, before any image is read: stream it from disk if it is over `streamAbove`.
   const bytes = n * m * d * 4;
@@ -338,7 +341,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     ? { d: dRaw, mean: new Float32Array(n * dRaw), max: new Float32Array(n * dRaw), maxShare: new Float32Array(n * m) }
     : undefined;
   const poolCache = pool && cache
-    ? new FeatureCache(cacheDir as string, { ...config, aggregation: `${config.aggregation} → per image, unprojected: mean (${dRaw}), max (${dRaw}), arg-max share (${m})` })
+    ? new FeatureCache(cacheDir as string, { ...config, aggregation: `${config.aggregation} → per image, unprojected: mean (${dRaw}), max (${dRaw}), arg-max share (${m})` }, onWarning)
     : undefined;
   if (!streamed) return collect(new Float32Array(n * m * d), undefined);
   const store = new DiskBags(n, m, d, spillFolder(cacheDir));
@@ -368,7 +371,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
       for (let i = 0; i < n; i++) {
         if (signal?.aborted) throw abortError(signal);
         try {
-          const bytes = await readImageBytes(inputs[i]!);
+          const bytes = await readImageBytes(inputs[i]!, read);
           hashes[i] = sha256Hex(bytes);
           // a hit needs the bag and, when asked for, the pooled vector
           const pHit = pool ? poolCache!.get(hashes[i]!, 1, 1, per) : undefined;
@@ -404,7 +407,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     const decodeBatch = async (idx: number[]) => {
       const t0 = performance.now();
       const settled = await Promise.allSettled(idx.map(async (i) => {
-        const bytes = await readImageBytes(inputs[i]!);
+        const bytes = await readImageBytes(inputs[i]!, read);
         if (cache && !hashes[i]) hashes[i] = sha256Hex(bytes);
         return decodeImage(bytes, files[i]!, { inputSize: S, resize: bb.resize, fit: bb.fit, mean: bb.mean });
       }));
@@ -529,7 +532,7 @@ function keepPooled(p: PooledFeatures, m: number, n: number): PooledFeatures {
 function spillFolder(cacheDir: string | false): string {
   if (cacheDir !== false) {
     try {
-      mkdirSync(cacheDir, { recursive: true });
+      makeDir(cacheDir);
       return cacheDir;
     } catch {
       /* not writable: fall back */
