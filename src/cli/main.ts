@@ -24,6 +24,7 @@ import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriter
 import { DEFAULT_EMBEDDING_NORM, EMBEDDING_NORMS, type EmbeddingNorm } from '../pipeline/embedding-norm.js';
 import { createProgress, formatDuration } from './progress.js';
 import { makeDir } from '../pipeline/cache.js';
+import { removeSpillFiles } from '../pipeline/bank-store.js';
 import { defaultFeatureCacheDir } from '../pipeline/features.js';
 import { threadsFromEnv } from '../../bindings/select.js';
 
@@ -509,6 +510,9 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   }
 }
 
+/** The signals that end a run (see the entry point below). */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** True when this module is the process's entry point (also through npm's bin symlink). */
 function isEntry(): boolean {
   const arg = process.argv[1];
@@ -524,24 +528,32 @@ if (isEntry()) {
   const ac = new AbortController();
   let stopping: NodeJS.Signals | undefined;
   const codeOf = (sig: NodeJS.Signals) => 128 + (osc.signals[sig] ?? 2);
-  // Every signal that ends a run stops it, removes the temporary files (a streamed bank's spill file: see the
-  // exit hook of bank-store.ts) and exits with 128 + the signal number — within 2 s even if something (a batch
-  // in onnxruntime) keeps running. A second signal exits at once.
+  /** Ends the process now, by the signal itself (the shell sees 128 + signo), after removing the temporary files. */
+  const die = (sig: NodeJS.Signals) => {
+    removeSpillFiles();
+    for (const s of SIGNALS) process.removeAllListeners(s);
+    process.kill(process.pid, sig);
+  };
+  // Every signal that ends a run stops it: the run is aborted, `main` returns, and the process exits with
+  // 128 + the signal number once a batch still inside onnxruntime is done (`process.exit` meanwhile would abort the
+  // process: the addon cannot be torn down mid-call), removing the temporary files on the way (a streamed bank's
+  // spill file: the exit hook of bank-store.ts). Should that take over 5 s, or on a second signal, the temporary
+  // files are removed and the signal is re-raised with its default action.
   const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) process.exit(codeOf(sig));
+    if (stopping) die(sig);
     stopping = sig;
     process.stderr.write(`\ninterrupted (${sig}): stopping${sig === 'SIGINT' ? ' (Ctrl-C again to force)' : ''}\n`);
     ac.abort(new Error(sig));
-    setTimeout(() => process.exit(codeOf(sig)), 2000).unref();
+    setTimeout(() => die(sig), 5000).unref();
   };
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
+  for (const sig of SIGNALS) process.on(sig, onSignal);
   // `… | head -1`: the reader went away; nothing left to say to it.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(stopping ? codeOf(stopping) : EXIT.OK);
-    throw e;
+    if (e.code !== 'EPIPE') throw e;
+    if (stopping) die(stopping);
+    else process.exit(EXIT.OK);
   });
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: ac.signal }).then((code) => {
-    if (stopping) process.exit(codeOf(stopping));
-    process.exitCode = code;
+    process.exitCode = stopping ? codeOf(stopping) : code;
   });
 }
