@@ -228,7 +228,8 @@ export function listImageInputs(dir: string, extensions: readonly string[] = IMA
       const r = rel ? Buffer.concat([rel, sep, nb]) : nb;
       const rText = relText ? `${relText}/${text}` : text;
       if (e.isDirectory()) walk(r, rText, ok);
-      else if ((e.isFile() || e.isSymbolicLink()) && exts.has(path.extname(text).toLowerCase())) out.push(ok ? { rel: rText } : { rel: rText, raw: r });
+      // anything else with an image extension (also a FIFO, socket or device) is listed: reading it names the problem
+      else if (exts.has(path.extname(text).toLowerCase())) out.push(ok ? { rel: rText } : { rel: rText, raw: r });
     }
   };
   walk(undefined, '', true);
