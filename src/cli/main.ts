@@ -5,7 +5,7 @@
  * `main(argv, io)` is exported (and returns the exit code) so that tests run it in-process.
  * @module cli/main
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { constants as osc } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -338,6 +338,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   const { stdout, stderr } = io;
   const cwd = io.cwd ?? process.cwd();
   let progress: ReturnType<typeof createProgress> | undefined;
+  let madeOut: string | undefined; // the output folder, if this run created it (removed again if the run fails and it is empty)
   try {
     let parsed;
     try {
@@ -398,6 +399,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     if (!demo && (v.seed !== undefined || v['per-class'] !== undefined)) throw new CliError('--seed and --per-class: only with the demo subcommand');
     const outDir = path.resolve(cwd, v.out ?? 'anomaly-clustering-out');
     // Where we will write, checked before any work (not after minutes of feature extraction).
+    if (!existsSync(outDir)) madeOut = outDir;
     usableDir(outDir, '--out');
     if (cacheDir !== false) usableDir(cacheDir ?? defaultFeatureCacheDir(), v.cache !== undefined ? '--cache' : 'the feature cache (ANOMALY_CLUSTERING_CACHE or ./.cache)');
     if (process.env.ANOMALY_CLUSTERING_CACHE) usableDir(path.resolve(process.env.ANOMALY_CLUSTERING_CACHE), 'ANOMALY_CLUSTERING_CACHE');
@@ -502,6 +504,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     return EXIT.OK;
   } catch (e) {
     progress?.done();
+    if (madeOut) try { rmdirSync(madeOut); } catch { /* not empty, or never made */ }
     const code = exitCodeOf(e);
     const msg = e instanceof Error ? e.message : String(e);
     stderr.write(`anomaly-clustering: ${msg}\n`);

@@ -53,7 +53,7 @@ export interface FeatureOptions {
   backbone?: BackboneSpec;
   /** Images per inference batch. @default 8 */
   batchSize?: number;
-  /** onnxruntime intra-op threads. @default number of cores */
+  /** onnxruntime intra-op threads (capped at 4 × cores, at most 256). @default number of cores */
   threads?: number;
   /** Feature cache folder, or `false` to disable. @default '<cwd>/.cache/anomaly-clustering/features' */
   cacheDir?: string | false;
