@@ -47,6 +47,39 @@ export function expectTypedArray(fn: string, name: string, v: unknown, kinds?: r
   }
 }
 
+type Kind = abstract new (...a: never[]) => unknown;
+/**
+ * The typed-array kind each named kernel argument must be, **on every backend** (the js reference used to take
+ * any kind — a Float64Array `x` was computed — where native and wasm refused it).
+ */
+export const ARG_KINDS: Readonly<Record<string, readonly Kind[]>> = {
+  x: [Float32Array], q: [Float32Array], b: [Float32Array], queries: [Float32Array], base: [Float32Array], rows: [Float32Array],
+  scores: [Float32Array], weights: [Float32Array], w: [Float32Array],
+  bagOffsets: [Uint32Array], groupOffsets: [Uint32Array], queryGroups: [Int32Array],
+  y: [Float64Array, Float32Array], z: [Float64Array],
+};
+
+/** `ERR_INVALID_ARGUMENT` unless `v` is a boolean or undefined (`squared: 'yes'` is refused by every backend). */
+export function expectFlag(fn: string, name: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new KernelError('ERR_INVALID_ARGUMENT', `${fn}: ${name} must be a boolean, got ${typeof v === 'string' ? JSON.stringify(v) : describe(v)}`);
+  }
+}
+
+/**
+ * `ERR_INVALID_ARGUMENT` for a `queryGroups` entry that is neither −1 nor a group index in `[0, ngroups)` (the
+ * native and wasm kernels would silently exclude nothing for it). O(nq); lengths are checked by the kernels.
+ */
+export function expectQueryGroupRange(queryGroups: Int32Array | null | undefined, ngroups: number): void {
+  if (!queryGroups) return;
+  for (let i = 0; i < queryGroups.length; i++) {
+    const g = queryGroups[i]!;
+    if (g !== -1 && (g < 0 || g >= ngroups)) {
+      throw new KernelError('ERR_INVALID_ARGUMENT', `queryGroups: value at index ${i} is ${g}; expected -1 or a group index in [0, ${ngroups})`);
+    }
+  }
+}
+
 /** {@link expectTypedArray} for an optional array: `null` and `undefined` pass. */
 export function expectOptionalTypedArray(fn: string, name: string, v: unknown): void {
   if (v !== null && v !== undefined) expectTypedArray(fn, name, v);
@@ -89,6 +122,10 @@ export function expectGroupedArgs(fn: string, a: unknown, exactKinds = false): v
     expectTypedArray(fn, 'queryGroups', r.queryGroups, exactKinds ? [Int32Array] : undefined);
   }
   expectString(fn, 'mode', r.mode);
+  expectFlag(fn, 'squared', r.squared);
+  if (exactKinds && r.mode === 'mean-excluding-own') {
+    expectQueryGroupRange(r.queryGroups as Int32Array | undefined, (r.groupOffsets as Uint32Array).length - 1);
+  }
   // The adapters' self-join check does arithmetic on them (a BigInt would throw a TypeError there).
   expectNumber(fn, 'nq', r.nq);
   expectNumber(fn, 'd', r.d);

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { GroupedNNArgs, Isa, KernelBackend } from './backend.js';
 import { isSelfJoin } from './selfjoin.js';
-import { expectGroupedArgs, expectTypedArray } from './guard.js';
+import { ARG_KINDS, expectFlag, expectGroupedArgs, expectTypedArray } from './guard.js';
 import { ABI_VERSION, NATIVE_EXPORT_NAMES, type NativeExports } from './abi.js';
 import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
 
@@ -215,7 +215,7 @@ export function createNativeBackend(raw: NativeExports): KernelBackend {
   // self-join check would dereference them in JS (a TypeError, ERR_INTERNAL), and napi-rs' answer to a detached
   // buffer depends on the build. Wrong kinds and values are napi-rs' and the addon's to reject, as before.
   const arrays = (fn: string, named: Record<string, unknown>): void => {
-    for (const [name, v] of Object.entries(named)) expectTypedArray(fn, name, v);
+    for (const [name, v] of Object.entries(named)) expectTypedArray(fn, name, v, ARG_KINDS[name]);
   };
   return {
     name: 'native',
@@ -224,33 +224,37 @@ export function createNativeBackend(raw: NativeExports): KernelBackend {
     pdist: (x, n, d, squared) =>
       call(() => {
         arrays('pdist', { x });
+        expectFlag('pdist', 'squared', squared);
         return raw.pdist(x, n, d, squared);
       }),
     pdistAsync: (x, n, d, squared) =>
       callAsync(() => {
         arrays('pdistAsync', { x });
+        expectFlag('pdistAsync', 'squared', squared);
         return raw.pdistAsync(x, n, d, squared);
       }),
     cdist: (q, nq, b, nb, d, squared) =>
       call(() => {
         arrays('cdist', { q, b });
+        expectFlag('cdist', 'squared', squared);
         return raw.cdist(q, nq, b, nb, d, squared);
       }),
     cdistAsync: (q, nq, b, nb, d, squared) =>
       callAsync(() => {
         arrays('cdistAsync', { q, b });
+        expectFlag('cdistAsync', 'squared', squared);
         return raw.cdistAsync(q, nq, b, nb, d, squared);
       }),
     groupedNN: (a) =>
       call(() => {
-        expectGroupedArgs('groupedNN', a);
+        expectGroupedArgs('groupedNN', a, true);
         return a.selfJoin && isSelfJoin(a)
           ? raw.groupedNnSelf(a.base, a.groupOffsets, a.d, a.mode, a.squared ?? false)
           : raw.groupedNn(...grouped(a));
       }),
     groupedNNAsync: (a) =>
       callAsync(() => {
-        expectGroupedArgs('groupedNNAsync', a);
+        expectGroupedArgs('groupedNNAsync', a, true);
         return a.selfJoin && isSelfJoin(a)
           ? raw.groupedNnSelfAsync(a.base, a.groupOffsets, a.d, a.mode, a.squared ?? false)
           : raw.groupedNnAsync(...grouped(a));

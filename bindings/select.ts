@@ -10,6 +10,31 @@ import { loadNativeBackend } from './native.js';
 import { loadWasmBackend } from './wasm.js';
 import { createJsBackend } from '../src/reference/index.js';
 import { KernelError } from '../src/errors.js';
+import { availableParallelism } from 'node:os';
+
+/** Most threads `ANOMALY_CLUSTERING_THREADS` (and `threads` options) may ask for: 4 × cores, at most 256. */
+export function maxThreads(): number {
+  return Math.min(256, 4 * availableParallelism());
+}
+
+/**
+ * Validates `ANOMALY_CLUSTERING_THREADS` (the native kernels' rayon pool, read by the addon when it loads):
+ * unset/empty → undefined (the addon uses the core count); an integer ≥ 1 → that, **capped** at {@link maxThreads}
+ * (the capped value is written back to the environment so the addon sees it); anything else throws.
+ * @throws {KernelError} `ERR_INVALID_ARGUMENT` for `0`, `-3`, `abc`, `1.5`…
+ */
+export function threadsFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.ANOMALY_CLUSTERING_THREADS;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const t = raw.trim();
+  const v = /^\+?\d+$/.test(t) ? Number(t) : NaN;
+  if (!Number.isSafeInteger(v) || v < 1) {
+    throw new KernelError('ERR_INVALID_ARGUMENT', `ANOMALY_CLUSTERING_THREADS: expected an integer ≥ 1 (threads of the native kernels), got ${JSON.stringify(raw)}`);
+  }
+  const cap = maxThreads();
+  if (v > cap) env.ANOMALY_CLUSTERING_THREADS = String(cap);
+  return Math.min(v, cap);
+}
 
 const cache = new Map<BackendName, KernelBackend>();
 const failures = new Map<BackendName, Error>();
@@ -52,8 +77,10 @@ function tryLoad(name: BackendName): KernelBackend | undefined {
  * @returns the loaded backend (memoised)
  * @throws {KernelError} `ERR_BACKEND_UNAVAILABLE` when the requested backend cannot load (its load error is the `cause`)
  * @throws {TypeError} for an unknown backend name
+ * @throws {KernelError} `ERR_INVALID_ARGUMENT` for a bad `ANOMALY_CLUSTERING_THREADS` (see {@link threadsFromEnv})
  */
 export function getBackend(pref?: BackendName): KernelBackend {
+  if (!cache.has('native') && !failures.has('native')) threadsFromEnv(); // before the addon reads it
   const env = process.env.ANOMALY_CLUSTERING_BACKEND;
   const want = pref ?? (env && env !== 'auto' ? (env as BackendName) : undefined);
   if (want !== undefined) {

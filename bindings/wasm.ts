@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { ABI_VERSION } from './abi.js';
 import type { GroupedNNArgs, Isa, KernelBackend, LinkageMethod } from './backend.js';
 import { isSelfJoin } from './selfjoin.js';
-import { expectGroupedArgs, expectNumber, expectString, expectTypedArray as arr } from './guard.js';
+import { expectFlag, expectGroupedArgs, expectNumber, expectString, expectTypedArray as arr } from './guard.js';
 import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
 
 /** File names inside the build folder. */
@@ -221,12 +221,14 @@ export function createWasmBackend(raw: WasmExports, env: Record<string, string |
   const pdist = (x: Float32Array, n: number, d: number, squared: boolean): Float32Array =>
     call('pdist', () => {
       arr('pdist', 'x', x, F32);
+      expectFlag('pdist', 'squared', squared);
       return raw.hc_pdist(x, u32('pdist', 'n', n), u32('pdist', 'd', d), !!squared);
     });
   const cdist = (q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Float32Array =>
     call('cdist', () => {
       arr('cdist', 'q', q, F32);
       arr('cdist', 'b', b, F32);
+      expectFlag('cdist', 'squared', squared);
       return raw.hc_cdist(q, u32('cdist', 'nq', nq), b, u32('cdist', 'nb', nb), u32('cdist', 'd', d), !!squared);
     });
   const groupedNN = (a: GroupedNNArgs): Float32Array =>

@@ -5,8 +5,8 @@
  * `main(argv, io)` is exported (and returns the exit code) so that tests run it in-process.
  * @module cli/main
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism, constants as osc } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,6 +24,10 @@ import { DEFAULT_WHITEN } from '../pipeline/whiten.js';
 import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
 import { DEFAULT_EMBEDDING_NORM, EMBEDDING_NORMS, type EmbeddingNorm } from '../pipeline/embedding-norm.js';
 import { createProgress, formatDuration } from './progress.js';
+import { makeDir } from '../pipeline/cache.js';
+import { removeSpillFiles } from '../pipeline/bank-store.js';
+import { defaultFeatureCacheDir } from '../pipeline/features.js';
+import { threadsFromEnv } from '../../bindings/select.js';
 
 /** Exit codes (documented in `--help`). */
 export const EXIT = {
@@ -91,6 +95,8 @@ Features:
   --no-cache              do not cache features (the model still goes to the default cache)
   --ext LIST              image extensions to take from folders, e.g. jpg,png    [all common]
   --skip-bad              skip unreadable images (listed in result.json) instead of failing
+  --max-image-size SIZE   refuse image files larger than SIZE (checked before reading; only
+                          regular files are read: no devices, FIFOs, folders)       [256M]
 Output:
   --out DIR               output folder: clusters.csv, result.json, report.html [./anomaly-clustering-out]
   --eval                  each image's parent folder is its true class: print NMI / ARI / F1 (and add
@@ -108,8 +114,9 @@ Exit codes:
   3 folder not found     4 no images found          5 k < 1 or k > number of images
   6 normals folder missing/empty (semi-supervised)   7 unreadable image (see --skip-bad)
   8 model error (download/offline, conversion, checksum)   9 backend unavailable
-  10 cache folder not writable, or streamed feature bank: disk write/read failed
-  130 interrupted        (a memory limit that forbids what was asked, e.g. --references exact: 2)
+  10 disk: --out / cache folder not usable (checked first), or a streamed feature bank write/read failed
+  130 / 143 / 129 interrupted by SIGINT / SIGTERM / SIGHUP (temporary files removed)
+  (a memory limit that forbids what was asked, e.g. --references exact: 2; a bad ANOMALY_CLUSTERING_THREADS: 2)
 
 Environment:
   ANOMALY_CLUSTERING_CACHE      cache root (same as --cache)
@@ -118,6 +125,7 @@ Environment:
                                 on a connected machine): the default model without network access
   npm_config_registry, HTTPS_PROXY   registry and proxy for the one-time model download
   ANOMALY_CLUSTERING_BACKEND    native | wasm | js | auto (same as --backend)
+  ANOMALY_CLUSTERING_THREADS    native kernel threads (1 .. 4 × cores, at most 256)
   ANOMALY_CLUSTERING_NATIVE_PATH   an addon (.node) file to load instead of searching
   DEBUG                         DEBUG=1 prints the stack of an internal error
 `;
@@ -262,6 +270,7 @@ const OPTIONS = {
   'no-cache': { type: 'boolean' },
   ext: { type: 'string' },
   'skip-bad': { type: 'boolean' },
+  'max-image-size': { type: 'string' },
   out: { type: 'string' },
   eval: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -272,6 +281,44 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
+
+/** Pseudo-filesystems nothing is ever written to (a recursive mkdir under /proc never returns in Node). */
+const PSEUDO_FS = ['/proc', '/sys', '/dev'];
+
+/**
+ * Makes sure `dir` is a folder we can write to, creating it (and its parents) if needed, quickly and before any
+ * work: a file in the way, a pseudo-filesystem (/proc, /sys, /dev), a read-only or missing parent give a
+ * {@link CliError} with exit code 10 naming `what`.
+ */
+export function usableDir(dir: string, what: string): void {
+  const fail = (why: string): never => {
+    throw new CliError(`${what}: ${dir} ${why}`, EXIT.IO);
+  };
+  let real = path.resolve(dir);
+  // the nearest existing ancestor, symlinks resolved, decides which filesystem it is on
+  for (let d = real; ; d = path.dirname(d)) {
+    try {
+      real = path.join(realpathSync(d), path.relative(d, real));
+      break;
+    } catch {
+      if (path.dirname(d) === d) break;
+    }
+  }
+  if (PSEUDO_FS.some((p) => real === p || real.startsWith(`${p}/`))) fail(`is on ${real.split('/')[1] === 'dev' ? '/dev' : `/${real.split('/')[1]}`}, a pseudo-filesystem: choose a folder on disk`);
+  try {
+    makeDir(dir);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    fail(err.code === 'ENOTDIR' ? `cannot be a folder: ${err.path ?? 'a parent'} is a file` : `cannot be created (${err.code ?? err.message})`);
+  }
+  const probe = path.join(dir, `.anomaly-clustering-write-test-${process.pid}`);
+  try {
+    writeFileSync(probe, '', { flag: 'wx' });
+  } catch (e) {
+    fail(`is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try { unlinkSync(probe); } catch { /* gone */ }
+}
 
 /** Maps a thrown error to an exit code and a one-line message. */
 export function exitCodeOf(e: unknown): number {
@@ -361,6 +408,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   const { stdout, stderr } = io;
   const cwd = io.cwd ?? process.cwd();
   let progress: ReturnType<typeof createProgress> | undefined;
+  let madeOut: string | undefined; // the output folder, if this run created it (removed again if the run fails and it is empty)
   try {
     let parsed;
     try {
@@ -394,6 +442,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const threads = parseIntOpt('threads', v.threads, 1);
     const references = v.references === 'exact' || v.references === 'auto' ? v.references : parseIntOpt('references', v.references, 1);
     const memoryLimit = parseBytes('memory-limit', v['memory-limit']);
+    const maxImageBytes = parseBytes('max-image-size', v['max-image-size']);
+    threadsFromEnv(); // a bad ANOMALY_CLUSTERING_THREADS fails here, before any work
     if (v.cache !== undefined && v['no-cache']) throw new CliError('--cache and --no-cache: give at most one');
     const cacheDir = v['no-cache'] ? false : v.cache !== undefined ? path.resolve(cwd, v.cache) : undefined;
     const extensions = v.ext?.split(',').map((e) => e.trim()).filter(Boolean).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
@@ -419,6 +469,11 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     if (k !== undefined && (kCriterion !== undefined || kMax !== undefined)) throw new CliError('--k-criterion and --k-max: only with automatic K (no --k, or --k auto)');
     if (!demo && (v.seed !== undefined || v['per-class'] !== undefined)) throw new CliError('--seed and --per-class: only with the demo subcommand');
     const outDir = path.resolve(cwd, v.out ?? 'anomaly-clustering-out');
+    // Where we will write, checked before any work (not after minutes of feature extraction).
+    if (!existsSync(outDir)) madeOut = outDir;
+    usableDir(outDir, '--out');
+    if (cacheDir !== false) usableDir(cacheDir ?? defaultFeatureCacheDir(), v.cache !== undefined ? '--cache' : 'the cache folder (ANOMALY_CLUSTERING_CACHE, $XDG_CACHE_HOME/anomaly-clustering or ~/.cache/anomaly-clustering)');
+    if (process.env.ANOMALY_CLUSTERING_CACHE) usableDir(path.resolve(process.env.ANOMALY_CLUSTERING_CACHE), 'ANOMALY_CLUSTERING_CACHE');
 
     let folder: string;
     let normals: string | undefined = v.normals !== undefined ? path.resolve(cwd, v.normals) : undefined;
@@ -446,7 +501,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const options: ClusterOptions = {
       k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, weighting, tau, whiten, embeddingNorm, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
       memoryLimit, normals: weighting === 'semi-supervised' ? normals : undefined,
-      skipBad: Boolean(v['skip-bad']), signal: io.signal,
+      skipBad: Boolean(v['skip-bad']), signal: io.signal, maxImageBytes,
+      onWarning: (m: string) => { progress?.done(); stderr.write(`warning: ${m}\n`); },
       onProgress: (p: Progress) => progress!.update(p),
     };
     const result: ClusterResult = await clusterImages(folder, options);
@@ -486,6 +542,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
         batchSize: batchSize ?? 8, threads: threads ?? availableParallelism(),
         cache: cacheDir === false ? false : cacheDir ?? cacheRoot(), extensions: extensions ?? [...IMAGE_EXTENSIONS], skipBad: options.skipBad,
         memoryLimit: memoryLimit === undefined ? defaultMemoryLimit() : Number.isFinite(memoryLimit) ? memoryLimit : 'inf',
+        ...(maxImageBytes !== undefined ? { maxImageBytes: Number.isFinite(maxImageBytes) ? maxImageBytes : 'inf' } : {}),
       },
       featureBank: result.featureBank,
       linkageFrom: result.linkageFrom,
@@ -530,6 +587,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     return EXIT.OK;
   } catch (e) {
     progress?.done();
+    if (madeOut) try { rmdirSync(madeOut); } catch { /* not empty, or never made */ }
     const code = exitCodeOf(e);
     const msg = e instanceof Error ? e.message : String(e);
     stderr.write(`anomaly-clustering: ${msg}\n`);
@@ -537,6 +595,9 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     return code;
   }
 }
+
+/** The signals that end a run (see the entry point below). */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** True when this module is the process's entry point (also through npm's bin symlink). */
 function isEntry(): boolean {
@@ -551,14 +612,34 @@ function isEntry(): boolean {
 
 if (isEntry()) {
   const ac = new AbortController();
-  let interrupted = false;
-  process.on('SIGINT', () => {
-    if (interrupted) process.exit(EXIT.INTERRUPTED);
-    interrupted = true;
-    process.stderr.write('\ninterrupted: stopping (Ctrl-C again to force)\n');
-    ac.abort(new Error('SIGINT'));
+  let stopping: NodeJS.Signals | undefined;
+  const codeOf = (sig: NodeJS.Signals) => 128 + (osc.signals[sig] ?? 2);
+  /** Ends the process now, by the signal itself (the shell sees 128 + signo), after removing the temporary files. */
+  const die = (sig: NodeJS.Signals) => {
+    removeSpillFiles();
+    for (const s of SIGNALS) process.removeAllListeners(s);
+    process.kill(process.pid, sig);
+  };
+  // Every signal that ends a run stops it: the run is aborted, `main` returns, and the process exits with
+  // 128 + the signal number once a batch still inside onnxruntime is done (`process.exit` meanwhile would abort the
+  // process: the addon cannot be torn down mid-call), removing the temporary files on the way (a streamed bank's
+  // spill file: the exit hook of bank-store.ts). Should that take over 5 s, or on a second signal, the temporary
+  // files are removed and the signal is re-raised with its default action.
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) die(sig);
+    stopping = sig;
+    process.stderr.write(`\ninterrupted (${sig}): stopping${sig === 'SIGINT' ? ' (Ctrl-C again to force)' : ''}\n`);
+    ac.abort(new Error(sig));
+    setTimeout(() => die(sig), 5000).unref();
+  };
+  for (const sig of SIGNALS) process.on(sig, onSignal);
+  // `… | head -1`: the reader went away; nothing left to say to it.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    if (stopping) die(stopping);
+    else process.exit(EXIT.OK);
   });
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: ac.signal }).then((code) => {
-    process.exitCode = code;
+    process.exitCode = stopping ? codeOf(stopping) : code;
   });
 }

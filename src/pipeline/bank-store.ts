@@ -21,12 +21,19 @@ function registerSpill(file: string): void {
   liveSpills.add(file);
   if (!exitHook) {
     exitHook = true;
-    process.once('exit', () => {
-      for (const f of liveSpills) {
-        try { unlinkSync(f); } catch { /* already gone */ }
-      }
-    });
+    process.once('exit', removeSpillFiles);
   }
+}
+
+/**
+ * Deletes every spill file of this process not yet closed (runs at process exit by itself; call it before a
+ * process ends another way, e.g. killed by a re-raised signal).
+ */
+export function removeSpillFiles(): void {
+  for (const f of liveSpills) {
+    try { unlinkSync(f); } catch { /* already gone */ }
+  }
+  liveSpills.clear();
 }
 
 /** Where one bag's bytes are: a file and the byte offset of its first float. */

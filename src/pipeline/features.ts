@@ -10,20 +10,21 @@
  * `inference.ts`: onnxruntime-node runs synchronously on its calling thread) and batch i−1 aggregated.
  * @module pipeline/features
  */
-import { readFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, PooledFeatures, Progress, Stage } from './types.js';
 import { KernelError } from '../errors.js';
-import { DEFAULT_FIT, decodeImage, defaultResize, imageName, readImageBytes, toNCHW, type Fit } from './image.js';
+import { checkMaxImageBytes, DEFAULT_FIT, DEFAULT_MAX_IMAGE_BYTES, decodeImage, defaultResize, imageName, readImageBytes, toNCHW, type Fit } from './image.js';
 import { type FeatureMap, type LayerNorm } from './aggregate.js';
 import type { PatchSpec } from './batch-features.js';
-import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
+import { FeatureCache, makeDir, sha256Hex, type FeatureConfig } from './cache.js';
 import { DiskBags } from './bank-store.js';
 import { checkProjectionBasis, CovarianceAccumulator, PCA_ITERATIONS, PCA_SAMPLE_IMAGES, pcaSample, principalSubspace, projectionBasis, type ProjectionBasis } from './pca.js';
 import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
 import { createInference, type InferenceEngine } from './inference.js';
+import { maxThreads } from '../../bindings/select.js';
 
 const { onnx } = onnxProto;
 
@@ -295,8 +296,9 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const {
     backbone: spec = {}, batchSize = 8, threads = availableParallelism(), cacheDir: root = cacheRoot(),
     skipBad = false, onProgress, signal, layerNorm = DEFAULT_LAYER_NORM, projectDim: projectDimOpt = DEFAULT_PROJECT_DIM,
-    projection: givenBasis, streamAbove = Infinity, onPlan, pooled = false,
+    projection: givenBasis, streamAbove = Infinity, onPlan, pooled = false, maxImageBytes = DEFAULT_MAX_IMAGE_BYTES, onWarning,
   } = options;
+  checkMaxImageBytes(maxImageBytes);
   if (typeof streamAbove !== 'number' || Number.isNaN(streamAbove) || streamAbove < 0) {
     throw new RangeError(`streamAbove: expected a number of bytes ≥ 0 (Infinity = never stream), got ${String(streamAbove)}`);
   }
@@ -323,7 +325,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     onDownload: onProgress && ((done, total) => onProgress({ stage: 'model', done, total, message: 'downloading the default backbone (once)' })),
   };
   const timings: Partial<Record<Stage, number>> = { decode: 0, features: 0 };
-  const bs = await raceAbort(openBackbone(spec, threads, true, modelCache), signal);
+  const bs = await raceAbort(openBackbone(spec, Math.min(threads, maxThreads()), true, modelCache), signal); // capped: 4 × cores, ≤ 256
   const bb = bs.backbone;
   const [fc, gridH, gridW] = bs.fineShape;
   const m = gridH * gridW;
@@ -337,6 +339,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const n = inputs.length;
   const files = inputs.map(imageName);
   const progress = (stage: Stage, done: number) => onProgress?.({ stage, done, total: n } satisfies Progress);
+  const read = { maxBytes: maxImageBytes, signal };
 
   const baseConfig = {
     backbone: { id: embeddedBackbone(bb.id) ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] as [string, string] },
@@ -349,7 +352,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   onPlan?.({ n, m, d, gridH, gridW, bytes, streamed });
   const basis = !projected ? undefined : givenBasis ?? await fitProjection(d);
   const config: FeatureConfig = { ...baseConfig, aggregation: aggregationKey(layerNorm, dRaw, basis) };
-  const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config);
+  const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config, onWarning);
   // Unprojected pooled vectors (uniform / max pooling in the full dimension), for a projected bank: held in memory
   // even when the bags stream (2·D + M values per image, about 2 % of a bag with the default backbone).
   const per = 2 * dRaw + m;
@@ -358,7 +361,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     ? { d: dRaw, mean: new Float32Array(n * dRaw), max: new Float32Array(n * dRaw), maxShare: new Float32Array(n * m) }
     : undefined;
   const poolCache = pool && cache
-    ? new FeatureCache(cacheDir as string, { ...config, aggregation: `${config.aggregation} → per image, unprojected: mean (${dRaw}), max (${dRaw}), arg-max share (${m})` })
+    ? new FeatureCache(cacheDir as string, { ...config, aggregation: `${config.aggregation} → per image, unprojected: mean (${dRaw}), max (${dRaw}), arg-max share (${m})` }, onWarning)
     : undefined;
   if (!streamed) return collect(new Float32Array(n * m * d), undefined);
   const store = new DiskBags(n, m, d, spillFolder(cacheDir));
@@ -377,12 +380,12 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   async function fitProjection(dOut: number): Promise<ProjectionBasis> {
     const sample = pcaSample(n);
     const basisCache = cacheDir === false ? undefined
-      : new FeatureCache(cacheDir, { ...baseConfig, aggregation: `${aggregationKey(layerNorm, dRaw)} → PCA basis ${dRaw}→${dOut} (${PCA_SAMPLE_IMAGES} evenly spaced images, ${PCA_ITERATIONS} subspace iterations; last row: explained, images, patches)` });
+      : new FeatureCache(cacheDir, { ...baseConfig, aggregation: `${aggregationKey(layerNorm, dRaw)} → PCA basis ${dRaw}→${dOut} (${PCA_SAMPLE_IMAGES} evenly spaced images, ${PCA_ITERATIONS} subspace iterations; last row: explained, images, patches)` }, onWarning);
     const readable: { i: number; bytes: Uint8Array }[] = [];
     for (const i of sample) {
       if (signal?.aborted) throw abortError(signal);
       try {
-        readable.push({ i, bytes: await readImageBytes(inputs[i]!) });
+        readable.push({ i, bytes: await readImageBytes(inputs[i]!, read) });
       } catch { /* reported by the main pass */ }
     }
     const sampleKey = sha256Hex(readable.map((r) => sha256Hex(r.bytes)).join('\n'));
@@ -445,7 +448,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
       for (let i = 0; i < n; i++) {
         if (signal?.aborted) throw abortError(signal);
         try {
-          const bytes = await readImageBytes(inputs[i]!);
+          const bytes = await readImageBytes(inputs[i]!, read);
           hashes[i] = sha256Hex(bytes);
           // a hit needs the bag and, when asked for, the pooled vector
           const pHit = pool ? poolCache!.get(hashes[i]!, 1, 1, per) : undefined;
@@ -481,7 +484,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     const decodeBatch = async (idx: number[]) => {
       const t0 = performance.now();
       const settled = await Promise.allSettled(idx.map(async (i) => {
-        const bytes = await readImageBytes(inputs[i]!);
+        const bytes = await readImageBytes(inputs[i]!, read);
         if (cache && !hashes[i]) hashes[i] = sha256Hex(bytes);
         return decodeImage(bytes, files[i]!, { inputSize: S, resize: bb.resize, fit: bb.fit, mean: bb.mean });
       }));
@@ -606,7 +609,7 @@ function keepPooled(p: PooledFeatures, m: number, n: number): PooledFeatures {
 function spillFolder(cacheDir: string | false): string {
   if (cacheDir !== false) {
     try {
-      mkdirSync(cacheDir, { recursive: true });
+      makeDir(cacheDir);
       return cacheDir;
     } catch {
       /* not writable: fall back */

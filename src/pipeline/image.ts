@@ -7,7 +7,8 @@
  * centre crop `inputSize²` (offsets rounded as torchvision's `CenterCrop`) → NCHW float32 `(v/255 − mean)/std`.
  * @module pipeline/image
  */
-import { readFile } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { ImageInput } from './types.js';
 import { KernelError } from '../errors.js';
 
@@ -68,27 +69,112 @@ export function imageName(input: ImageInput): string {
 }
 
 /**
- * Reads an input's encoded bytes.
- * @throws {KernelError} `ERR_IMAGE` if the file cannot be read or is empty
+ * Default cap on the size of one image file ({@link ReadOptions.maxBytes}): 256 MiB. The largest real inputs are
+ * tens of MB (a 100-megapixel 16-bit TIFF is ~600 MB but sharp's default pixel limit refuses it anyway).
  */
-export async function readImageBytes(input: ImageInput): Promise<Uint8Array> {
+export const DEFAULT_MAX_IMAGE_BYTES = 256 * 2 ** 20;
+
+/** Options of {@link readImageBytes}. */
+export interface ReadOptions {
+  /** Files larger than this many bytes are refused before they are read (`Infinity` = no cap). @default {@link DEFAULT_MAX_IMAGE_BYTES} */
+  maxBytes?: number;
+  /** Stops the read between chunks (the call then rejects with `ERR_ABORTED`). */
+  signal?: AbortSignal;
+}
+
+/** Throws `RangeError` unless `v` is a number of bytes > 0 (`Infinity` allowed). */
+export function checkMaxImageBytes(v: unknown): asserts v is number {
+  if (typeof v !== 'number' || Number.isNaN(v) || v <= 0) {
+    throw new RangeError(`maxImageBytes: expected a number of bytes > 0 (Infinity = no cap), got ${String(v)}`);
+  }
+}
+
+/** What a non-regular file is, for error messages. */
+function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean }): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+const READ_CHUNK = 4 * 2 ** 20;
+
+/**
+ * Reads an input's encoded bytes. A path must name a **regular file** (after following symlinks) of at most
+ * `maxBytes` bytes: both are checked with `stat` before the file is opened, and again on the open descriptor
+ * (opened non-blocking, so a FIFO swapped in meanwhile cannot block); the read is chunked and stops if the file
+ * grows past the cap or `signal` aborts. Devices (`/dev/zero`), FIFOs, sockets and directories are refused.
+ * A path may be a `Buffer` (via `{name, path}`) for file names that are not valid UTF-8.
+ * @throws {KernelError} `ERR_IMAGE` naming the file and the reason (missing, not a regular file, over the cap,
+ * empty, unreadable); `ERR_ABORTED` if `signal` aborts
+ */
+export async function readImageBytes(input: ImageInput, options: ReadOptions = {}): Promise<Uint8Array> {
+  const { maxBytes = DEFAULT_MAX_IMAGE_BYTES, signal } = options;
   const name = imageName(input);
   let bytes: Uint8Array;
-  if (typeof input === 'string') {
-    try {
-      bytes = await readFile(input);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new KernelError('ERR_IMAGE', `${name}: cannot read the file (${code ?? (e as Error).message})`, { cause: e });
-    }
+  if (typeof input === 'string' || (input && 'path' in input && (typeof input.path === 'string' || Buffer.isBuffer(input.path)))) {
+    const file = typeof input === 'string' ? input : (input as { path: string | Buffer }).path;
+    bytes = await readRegularFile(file, name, maxBytes, signal);
   } else {
-    if (!input || !(input.data instanceof Uint8Array)) {
-      throw new KernelError('ERR_IMAGE', `${name}: expected { name, data: Uint8Array }, got data of type ${typeof input?.data}`);
+    if (!input || !((input as { data?: unknown }).data instanceof Uint8Array)) {
+      throw new KernelError('ERR_IMAGE', `${name}: expected a path, { name, data: Uint8Array } or { name, path }, got data of type ${typeof (input as { data?: unknown })?.data}`);
     }
-    bytes = input.data;
+    bytes = (input as { data: Uint8Array }).data;
+    if (bytes.length > maxBytes) throw new KernelError('ERR_IMAGE', `${name}: ${bytes.length} bytes, over the image size cap of ${maxBytes} bytes (maxImageBytes)`);
   }
   if (bytes.length === 0) throw new KernelError('ERR_IMAGE', `${name}: the file is empty (0 bytes)`);
   return bytes;
+}
+
+async function readRegularFile(file: string | Buffer, name: string, maxBytes: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  const fail = (why: string, cause?: unknown): never => {
+    throw new KernelError('ERR_IMAGE', `${name}: ${why}`, cause === undefined ? undefined : { cause });
+  };
+  const checkAbort = () => {
+    if (signal?.aborted) throw new KernelError('ERR_ABORTED', `${name}: reading aborted`, { cause: signal.reason });
+  };
+  const errno = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  checkAbort();
+  let st;
+  try {
+    st = await stat(file);
+  } catch (e) {
+    return fail(`cannot read the file (${errno(e)})`, e);
+  }
+  if (!st.isFile()) fail(`${kindOf(st)}, not a regular file: refused`);
+  if (st.size > maxBytes) fail(`${st.size} bytes, over the image size cap of ${maxBytes} bytes (maxImageBytes / --max-image-size)`);
+  let fh: FileHandle;
+  try {
+    // O_NONBLOCK: should the path have become a FIFO since the stat, the open cannot block.
+    fh = await open(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  } catch (e) {
+    return fail(`cannot read the file (${errno(e)})`, e);
+  }
+  try {
+    const st2 = await fh.stat();
+    if (!st2.isFile()) fail(`${kindOf(st2)}, not a regular file: refused`);
+    if (st2.size > maxBytes) fail(`${st2.size} bytes, over the image size cap of ${maxBytes} bytes (maxImageBytes / --max-image-size)`);
+    // One byte more than the size seen: a file that grows while it is read is caught (and the memory stays bounded).
+    const buf = Buffer.allocUnsafe(st2.size + 1);
+    let got = 0;
+    while (got < buf.length) {
+      checkAbort();
+      let r;
+      try {
+        r = await fh.read(buf, got, Math.min(READ_CHUNK, buf.length - got), got);
+      } catch (e) {
+        return fail(`cannot read the file (${errno(e)})`, e);
+      }
+      if (r.bytesRead === 0) break;
+      got += r.bytesRead;
+    }
+    if (got > st2.size) fail(`the file grew while it was read (stat said ${st2.size} bytes): refused`);
+    return buf.subarray(0, got);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
 }
 
 /** Default shorter side for an input size (256 for 224, as the ImageNet recipe). */
@@ -178,6 +264,6 @@ export function toNCHW(img: RawImage, out: Float32Array, offset = 0, mean: reado
  * @returns RGB pixels `inputSize × inputSize × 3`
  * @throws {KernelError} `ERR_IMAGE` naming the file
  */
-export async function loadImage(input: ImageInput, pre: Preprocess = {}): Promise<RawImage> {
-  return decodeImage(await readImageBytes(input), imageName(input), pre);
+export async function loadImage(input: ImageInput, pre: Preprocess = {}, read: ReadOptions = {}): Promise<RawImage> {
+  return decodeImage(await readImageBytes(input, read), imageName(input), pre);
 }

@@ -9,6 +9,7 @@ import type { BackendName, Isa, LinkageMethod } from '../../bindings/backend.js'
 import { BACKEND_NAMES, LINKAGE_METHODS } from '../../bindings/backend.js';
 import { getBackend } from '../../bindings/select.js';
 import { KernelError } from '../errors.js';
+import { checkMaxImageBytes } from './image.js';
 import type { BackboneSpec, BankPlan, FeatureBank, ImageInput, Progress, Stage } from './types.js';
 import { computeWeights, checkTau, DEFAULT_TAU, WEIGHTINGS, type Tau, type Weighting } from './weighting.js';
 import { checkWhiten, DEFAULT_WHITEN } from './whiten.js';
@@ -83,6 +84,10 @@ export interface ClusterOptions {
   cacheDir?: string | false;
   /** Skip unreadable images (listed in `skipped`) instead of failing. @default false */
   skipBad?: boolean;
+  /** Image files over this many bytes are refused before they are read (see `FeatureOptions.maxImageBytes`). @default 256 MiB */
+  maxImageBytes?: number;
+  /** Told about problems that do not stop the run (e.g. a bad feature-cache entry recomputed). @default `process.emitWarning` */
+  onWarning?: (message: string) => void;
   /** Per-layer normalisation of the patch features (see `FeatureOptions.layerNorm`). @default 'l2' */
   layerNorm?: 'none' | 'l2';
   /** Random projection of the patch features (see `FeatureOptions.projectDim`). @default 256 */
@@ -166,10 +171,43 @@ export interface ClusterResult {
 
 /**
  * Image files under a folder, recursively, sorted by relative path (code-point order, `/` separators), hidden
- * files and folders skipped. Deterministic across platforms and runs.
+ * files and folders skipped. Deterministic across platforms and runs. A name that is not valid UTF-8 is shown
+ * with its bad bytes as `\xNN` (see {@link listImageInputs}, which also gives the raw path to read it).
  * @throws {InputError} `not-found` when `dir` is not an existing folder
  */
 export function listImages(dir: string, extensions: readonly string[] = IMAGE_EXTENSIONS, problem: InputProblem = 'not-found'): string[] {
+  return listImageInputs(dir, extensions, problem).map((f) => (typeof f === 'string' ? f : f.name));
+}
+
+/** UTF-8 bytes as text, each byte that is not part of a valid sequence written `\xNN`. */
+export function displayName(b: Buffer): string {
+  const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  try {
+    return dec.decode(b); // the usual case: valid UTF-8
+  } catch { /* some bytes are not: escape those */ }
+  let out = '';
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    const len = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+    if (len > 0 && i + len <= b.length) {
+      try {
+        out += dec.decode(b.subarray(i, i + len));
+        i += len;
+        continue;
+      } catch { /* invalid sequence */ }
+    }
+    out += `\\x${c.toString(16).padStart(2, '0')}`;
+    i++;
+  }
+  return out;
+}
+
+/**
+ * {@link listImages} as pipeline inputs: plain paths, except files whose path is not valid UTF-8, given as
+ * `{name, path}` with the display name and the raw `Buffer` path (so they can still be read).
+ */
+export function listImageInputs(dir: string, extensions: readonly string[] = IMAGE_EXTENSIONS, problem: InputProblem = 'not-found'): ImageInput[] {
   let st;
   try {
     st = statSync(dir);
@@ -178,25 +216,34 @@ export function listImages(dir: string, extensions: readonly string[] = IMAGE_EX
   }
   if (!st.isDirectory()) throw new InputError(problem, `not a folder: ${dir}`, dir);
   const exts = new Set(extensions.map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase()));
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    const entries = readdirSync(path.join(dir, rel), { withFileTypes: true });
+  const out: { rel: string; raw?: Buffer }[] = [];
+  const root = Buffer.from(dir);
+  const sep = Buffer.from('/');
+  // Names are read as bytes: a name that is not valid UTF-8 would otherwise come back with U+FFFD and not be found.
+  const walk = (rel: Buffer | undefined, relText: string, exact: boolean) => {
+    const here = rel ? Buffer.concat([root, sep, rel]) : root;
+    const entries = readdirSync(here, { withFileTypes: true, encoding: 'buffer' });
     for (const e of entries) {
-      if (e.name.startsWith('.')) continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(r);
-      else if ((e.isFile() || e.isSymbolicLink()) && exts.has(path.extname(e.name).toLowerCase())) out.push(r);
+      const nb = e.name as unknown as Buffer;
+      if (nb[0] === 0x2e) continue; // '.'
+      const text = displayName(nb);
+      const ok = exact && Buffer.from(text).equals(nb);
+      const r = rel ? Buffer.concat([rel, sep, nb]) : nb;
+      const rText = relText ? `${relText}/${text}` : text;
+      if (e.isDirectory()) walk(r, rText, ok);
+      // anything else with an image extension (also a FIFO, socket or device) is listed: reading it names the problem
+      else if (exts.has(path.extname(text).toLowerCase())) out.push(ok ? { rel: rText } : { rel: rText, raw: r });
     }
   };
-  walk('');
-  out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return out.map((r) => path.join(dir, r));
+  walk(undefined, '', true);
+  out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  return out.map((f) => (f.raw ? { name: path.join(dir, f.rel), path: Buffer.concat([root, sep, f.raw]) } : path.join(dir, f.rel)));
 }
 
 function resolveInputs(input: string | ImageInput[], extensions: readonly string[] | undefined, normals: boolean): ImageInput[] {
   const what = normals ? 'normals' : 'input';
   if (typeof input === 'string') {
-    const list = listImages(input, extensions, normals ? 'normals-not-found' : 'not-found');
+    const list = listImageInputs(input, extensions, normals ? 'normals-not-found' : 'not-found');
     if (list.length === 0) {
       throw new InputError(normals ? 'normals-empty' : 'no-images', `${what}: no images (${(extensions ?? IMAGE_EXTENSIONS).join(' ')}) found under ${input}`, input);
     }
@@ -237,6 +284,7 @@ export function checkClusterOptions(options: ClusterOptions): void {
   if (options.whiten !== undefined) checkWhiten(options.whiten);
   if (options.embeddingNorm !== undefined) checkEmbeddingNorm(options.embeddingNorm);
   checkMemoryLimit(options.memoryLimit);
+  if (options.maxImageBytes !== undefined) checkMaxImageBytes(options.maxImageBytes);
   const { references: refs, exactWorkLimit: lim } = options;
   if (refs !== undefined && refs !== 'exact' && refs !== 'auto' && (typeof refs !== 'number' || !Number.isSafeInteger(refs) || refs < 1)) {
     throw new RangeError(`references: expected an integer ≥ 1, 'exact' or 'auto', got ${JSON.stringify(refs)}`);
@@ -282,7 +330,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   aborted(signal);
 
   const { extractFeatures } = await import('./features.js');
-  const featureOptions = { backbone, batchSize, threads, cacheDir, skipBad, signal, layerNorm, projectDim };
+  const featureOptions = { backbone, batchSize, threads, cacheDir, skipBad, signal, layerNorm, projectDim, maxImageBytes: options.maxImageBytes, onWarning: options.onWarning };
   // Once the backbone fixes m and d (before any image is read): stream the bank if it is over half the budget,
   // and refuse what a streamed or oversized bank cannot do.
   const onPlan = (p: BankPlan) => checkBankPlan(p, memoryLimit, weighting, references, normalInputs?.length ?? 0);

@@ -7,8 +7,11 @@
 import type { ProjectionBasis } from './pca.js';
 import type { BagStore } from './bank-store.js';
 
-/** An image given to the pipeline: a file path, or encoded bytes with a name to report. */
-export type ImageInput = string | { name: string; data: Uint8Array };
+/**
+ * An image given to the pipeline: a file path, encoded bytes with a name to report, or a name to report and a path
+ * to read (a `Buffer` path reads a file whose name is not valid UTF-8; `listImages` folders yield these).
+ */
+export type ImageInput = string | { name: string; data: Uint8Array } | { name: string; path: string | Buffer };
 
 /** Pipeline stage names used in progress events and timings. */
 export type Stage = 'model' | 'decode' | 'features' | 'weights' | 'clustering' | 'report';
@@ -51,7 +54,7 @@ export interface FeatureOptions {
   backbone?: BackboneSpec;
   /** Images per inference batch. @default 8 */
   batchSize?: number;
-  /** onnxruntime intra-op threads. @default number of cores */
+  /** onnxruntime intra-op threads (capped at 4 × cores, at most 256). @default number of cores */
   threads?: number;
   /**
    * Cache root for features (`<cacheDir>/features`) and embedded models (`<cacheDir>/models`), or `false` for no
@@ -89,6 +92,17 @@ export interface FeatureOptions {
   pooled?: boolean | number;
   /** Skip unreadable images and report them in `skipped` instead of failing. @default false */
   skipBad?: boolean;
+  /**
+   * Image files larger than this many bytes are refused (`ERR_IMAGE`, or skipped with `skipBad`) before they are
+   * read; only regular files are read at all (no devices, FIFOs or directories). `Infinity` = no cap.
+   * @default 256 MiB (`DEFAULT_MAX_IMAGE_BYTES`)
+   */
+  maxImageBytes?: number;
+  /**
+   * Told about problems that do not stop the run, e.g. a bad feature-cache entry (checksum mismatch, NaN/Inf,
+   * truncated) that was dropped and is recomputed. @default `process.emitWarning`
+   */
+  onWarning?: (message: string) => void;
   /**
    * Bank size in bytes (`n·m·d·4`) above which the bags are **streamed from disk** instead of held in memory:
    * the returned bank then has an empty `data` and a `store` that reads bags on demand (from the feature-cache

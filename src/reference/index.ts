@@ -9,7 +9,7 @@
  */
 import type { GroupedNNArgs, KernelBackend, LinkageMethod } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
-import { expectGroupedArgs, expectString, expectTypedArray } from '../../bindings/guard.js';
+import { ARG_KINDS, expectFlag, expectGroupedArgs, expectString, expectTypedArray } from '../../bindings/guard.js';
 import { pdistRef, cdistRef } from './distance.js';
 import { groupedNNRef, groupedNNSelfRef } from './grouped.js';
 import { softmaxWeightsRef } from './weights.js';
@@ -39,7 +39,7 @@ export { cutKRef, cutHeightRef, maxDists, scipyLabelOrder, scipyNumbering, maxcl
 export { condensedIndex, numObs } from './condensed.js';
 
 function rows(name: string, x: Float32Array, n: number, d: number): void {
-  expectTypedArray('js', name, x);
+  expectTypedArray('js', name, x, ARG_KINDS[name]);
   expectCount(`${name} rows`, n, 0);
   expectCount('d', d, 0);
   expectNonEmpty(`${name} (rows)`, n);
@@ -69,7 +69,7 @@ function selfJoinHolds(a: GroupedNNArgs): boolean {
 }
 
 function checkGrouped(a: GroupedNNArgs): void {
-  expectGroupedArgs('groupedNN', a); // missing arrays, a non-string mode: ERR_INVALID_ARGUMENT as on native and wasm
+  expectGroupedArgs('groupedNN', a, true); // missing arrays, a non-string mode: ERR_INVALID_ARGUMENT as on native and wasm
   expectGroupedMode(a.mode);
   rows('queries', a.queries, a.nq, a.d);
   expectCount('d', a.d, 1);
@@ -95,8 +95,8 @@ function checkGrouped(a: GroupedNNArgs): void {
 }
 
 function checkBags(name: string, data: ArrayLike<number>, offsets: Uint32Array, d: number): number {
-  expectTypedArray('js', name, data);
-  expectTypedArray('js', 'bagOffsets', offsets);
+  expectTypedArray('js', name, data, ARG_KINDS[name]);
+  expectTypedArray('js', 'bagOffsets', offsets, ARG_KINDS.bagOffsets);
   expectCount('d', d, 0);
   expectNonEmpty('d (dimension)', d);
   if (data.length % d !== 0) {
@@ -109,8 +109,8 @@ function checkBags(name: string, data: ArrayLike<number>, offsets: Uint32Array, 
 }
 
 function checkLinearMap(x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): void {
-  expectTypedArray('linearMap', 'x', x);
-  expectTypedArray('linearMap', 'w', w);
+  expectTypedArray('linearMap', 'x', x, ARG_KINDS.x);
+  expectTypedArray('linearMap', 'w', w, ARG_KINDS.w);
   expectCount('n', n, 0);
   expectCount('dIn', dIn, 0);
   expectCount('dOut', dOut, 0);
@@ -123,8 +123,8 @@ function checkLinearMap(x: Float32Array, n: number, dIn: number, w: Float32Array
 }
 
 function checkSoftmax(scores: Float32Array, offsets: Uint32Array, tau: number): void {
-  expectTypedArray('softmaxWeights', 'scores', scores);
-  expectTypedArray('softmaxWeights', 'bagOffsets', offsets);
+  expectTypedArray('softmaxWeights', 'scores', scores, ARG_KINDS.scores);
+  expectTypedArray('softmaxWeights', 'bagOffsets', offsets, ARG_KINDS.bagOffsets);
   expectNonEmpty('scores', scores.length);
   expectFinite('scores', scores);
   expectOffsets('bagOffsets', offsets, scores.length);
@@ -135,7 +135,7 @@ function checkSoftmax(scores: Float32Array, offsets: Uint32Array, tau: number): 
 
 function checkWeightedMean(r: Float32Array, offsets: Uint32Array, d: number, w: Float32Array): void {
   checkBags('rows', r, offsets, d);
-  expectTypedArray('weightedMean', 'weights', w);
+  expectTypedArray('weightedMean', 'weights', w, ARG_KINDS.weights);
   expectLength('weights', w, r.length / d, 'one weight per row');
   expectFinite('weights', w);
   for (let i = 0; i < w.length; i++) {
@@ -149,14 +149,14 @@ function checkWeightedMean(r: Float32Array, offsets: Uint32Array, d: number, w: 
 }
 
 function checkLinkage(y: Float64Array | Float32Array, n: number, method: LinkageMethod): void {
-  expectTypedArray('linkage', 'y', y);
+  expectTypedArray('linkage', 'y', y, ARG_KINDS.y);
   expectString('linkage', 'method', method);
   expectLinkageMethod(method);
   expectCondensed(y, n, method);
 }
 
 function checkCutK(z: Float64Array, n: number, k: number): void {
-  expectTypedArray('cutK', 'z', z);
+  expectTypedArray('cutK', 'z', z, ARG_KINDS.z);
   expectLinkageMatrix(z, n);
   if (!Number.isSafeInteger(k) || k < 1 || k > n) {
     throw new KernelError('ERR_K_OUT_OF_RANGE', `k: expected an integer in 1..${n}, got ${k}`);
@@ -164,7 +164,7 @@ function checkCutK(z: Float64Array, n: number, k: number): void {
 }
 
 function checkCutHeight(z: Float64Array, n: number, h: number): void {
-  expectTypedArray('cutHeight', 'z', z);
+  expectTypedArray('cutHeight', 'z', z, ARG_KINDS.z);
   expectLinkageMatrix(z, n);
   if (typeof h !== 'number' || Number.isNaN(h)) {
     throw new KernelError('ERR_INVALID_ARGUMENT', `height: expected a number, got ${h}`);
@@ -189,10 +189,12 @@ function later<T>(f: () => T): Promise<T> {
 export function createJsBackend(): KernelBackend {
   const pdist = (x: Float32Array, n: number, d: number, squared: boolean): Float32Array => {
     checkPdist(x, n, d);
+    expectFlag('pdist', 'squared', squared);
     return pdistRef(x, n, d, squared);
   };
   const cdist = (q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Float32Array => {
     checkCdist(q, nq, b, nb, d);
+    expectFlag('cdist', 'squared', squared);
     return cdistRef(q, nq, b, nb, d, squared);
   };
   const groupedNN = (a: GroupedNNArgs): Float32Array => {

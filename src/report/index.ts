@@ -16,10 +16,10 @@
  * `<figure class="item" id="item-i" data-file="…" data-cluster="i">`, `#dendrogram`, `#sizes`, `#metrics`.
  * @module report
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageInput } from '../pipeline/types.js';
-import { DEFAULT_FIT, type Fit } from '../pipeline/image.js';
+import { DEFAULT_FIT, readImageBytes, type Fit } from '../pipeline/image.js';
 
 /** What the report shows. A `ClusterResult` (pipeline/run.ts) fits, plus optional extras. */
 export interface ReportInput {
@@ -225,7 +225,7 @@ type Sharp = typeof import('sharp').default;
 /** A JPEG data URI of what the network saw (whole image stretched or padded, or the centre crop), `size × size`. */
 async function thumbnail(sharp: Sharp, src: ImageInput, size: number, crop: number, fit: Fit): Promise<string | undefined> {
   try {
-    const bytes = typeof src === 'string' ? await readFile(src) : src.data;
+    const bytes = await readImageBytes(src); // regular files only, size-capped
     if (fit !== 'crop') {
       const jpg = await sharp(bytes).rotate().removeAlpha()
         .resize(size, size, fit === 'stretch' ? { fit: 'fill' } : { fit: 'contain', background: { r: 0, g: 0, b: 0 } })

@@ -243,7 +243,7 @@ describe.skipIf(!hasData)('real files (../shared/data)', () => {
     const npys = readdirSync(dir).filter((f) => f.endsWith('.npy'));
     expect(npys).toHaveLength(3);
     const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ format: 'anomaly-clustering/features@1', gridH: 28, gridW: 28, d: 256, backbone: { id: DEFAULT_BACKBONE.id }, preprocess: { fit: 'stretch' } });
+    expect(cfg).toMatchObject({ format: 'anomaly-clustering/features@2', gridH: 28, gridW: 28, d: 256, backbone: { id: DEFAULT_BACKBONE.id }, preprocess: { fit: 'stretch' } });
     const b = await extractFeatures(files, { cacheDir, threads: 2 });
     expect(b.timings.features).toBe(0);
     expect(sameFloats(b.data, a.data)).toBe(true);
@@ -391,7 +391,8 @@ describe('unprojected pooled features (FeatureOptions.pooled)', () => {
       }
       expect(p.maxShare.subarray(i * m, (i + 1) * m).reduce((a, x) => a + x, 0)).toBeCloseTo(1, 5);
     }
-    // a second run is served from the cache: same bytes; an entry altered on disk is what comes back
+    // a second run is served from the cache: same bytes; an entry altered on disk (no valid checksum) is dropped,
+    // reported and recomputed, never used
     const again = await extractFeatures(imgs, { ...opts, projectDim: 3, cacheDir, pooled: true });
     expect(sameFloats(again.pooled!.mean, p.mean) && sameFloats(again.pooled!.max, p.max) && sameFloats(again.pooled!.maxShare, p.maxShare)).toBe(true);
     const side = readdirSync(path.join(cacheDir, 'features')).map((k) => path.join(cacheDir, 'features', k)).find((k) => readFileSync(path.join(k, 'config.json'), 'utf8').includes('unprojected'))!;
@@ -399,8 +400,11 @@ describe('unprojected pooled features (FeatureOptions.pooled)', () => {
     expect(entries.length).toBe(3);
     const per = 2 * 9 + m;
     for (const f of entries) writeFileSync(path.join(side, f), encodeNpy(new Float32Array(per).fill(0.5), [1, 1, per]));
-    const altered = await extractFeatures(imgs, { ...opts, projectDim: 3, cacheDir, pooled: true });
-    expect(altered.pooled!.mean.every((v) => v === 0.5)).toBe(true);
+    const warnings: string[] = [];
+    const altered = await extractFeatures(imgs, { ...opts, projectDim: 3, cacheDir, pooled: true, onWarning: (w) => warnings.push(w) });
+    expect(sameFloats(altered.pooled!.mean, p.mean) && sameFloats(altered.pooled!.max, p.max)).toBe(true);
+    expect(warnings.length).toBe(3);
+    expect(warnings[0]).toMatch(/feature cache: dropped the bad entry .*\.npy \(.*\); recomputing it/);
     // uniform and max pooling take them (full dimension); the weighted modes pool the projected bags
     const { computeWeights } = await import('../../src/pipeline/weighting.js');
     const u = await computeWeights(pj, { weighting: 'uniform', backend: 'js' });

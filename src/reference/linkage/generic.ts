@@ -7,7 +7,7 @@
  */
 import type { LinkageMethod } from '../../../bindings/backend.js';
 import { condensedIndex } from '../condensed.js';
-import { UPDATES } from './methods.js';
+import { degenerateLinkage, UPDATES } from './methods.js';
 
 /** Binary min-heap over keys 0..size−1 with changeable values (SciPy `_structures.pxi` `Heap`). */
 class Heap {
@@ -126,6 +126,7 @@ export function genericLinkage(y: Float64Array, n: number, method: LinkageMethod
       heap.changeValue(x, dist);
     }
     heap.removeMin();
+    if (yy < 0 || size[x] === 0 || size[yy] === 0 || x === yy) throw degenerateLinkage(method, k);
 
     let idX = clusterId[x]!;
     let idY = clusterId[yy]!;

@@ -15,6 +15,7 @@
  * ```
  * @module reference/linkage/methods
  */
+import { KernelError } from '../../errors.js';
 import type { LinkageMethod } from '../../../bindings/backend.js';
 
 /** A Lance–Williams update. */
@@ -42,3 +43,13 @@ export const UPDATES: Record<LinkageMethod, DistanceUpdate> = {
   centroid,
   median,
 };
+
+/**
+ * The error of a linkage that met NaN/±∞ intermediate distances and has no valid pair to merge at step `step`
+ * (0-based) — the same code and message as the Rust kernels (`linkage::degenerate`), so that every backend throws
+ * where one does (never a Z with ∞/NaN heights).
+ */
+export function degenerateLinkage(method: string, step: number): KernelError {
+  return new KernelError('ERR_INVALID_ARGUMENT', `linkage (${method}): no finite pair of clusters to merge at step ${step}; intermediate distances became ` +
+    'NaN or infinite (negative or non-Euclidean distances with ward/centroid/median, or overflow)');
+}

@@ -6,6 +6,7 @@
  */
 import { condensedIndex } from '../condensed.js';
 import { sortAndLabel } from './union-find.js';
+import { degenerateLinkage } from './methods.js';
 
 /** Single-linkage Z of the condensed f64 matrix `y` of `n ≥ 2` points. */
 export function mstSingleLinkage(y: Float64Array, n: number): Float64Array {
@@ -26,6 +27,7 @@ export function mstSingleLinkage(y: Float64Array, n: number): Float64Array {
         currentMin = d[i]!;
       }
     }
+    if (!(currentMin < Infinity)) throw degenerateLinkage('single', k);
     z[4 * k] = x;
     z[4 * k + 1] = yy;
     z[4 * k + 2] = currentMin;

@@ -7,7 +7,7 @@
  */
 import type { LinkageMethod } from '../../../bindings/backend.js';
 import { condensedIndex } from '../condensed.js';
-import { UPDATES } from './methods.js';
+import { degenerateLinkage, UPDATES } from './methods.js';
 import { sortAndLabel } from './union-find.js';
 
 /** Z of the condensed f64 matrix `y` of `n ≥ 2` points for a reducible method. */
@@ -48,6 +48,8 @@ export function nnChainLinkage(y: Float64Array, n: number, method: LinkageMethod
         }
       }
       if (chainLength > 1 && yy === chain[chainLength - 2]) break;
+      // Finite distances always give a candidate; NaN/∞ intermediate ones (overflow, non-Euclidean input) may not.
+      if ((chainLength === 1 && !(currentMin < Infinity)) || chainLength >= n) throw degenerateLinkage(method, k);
       chain[chainLength++] = yy;
     }
     chainLength -= 2;
