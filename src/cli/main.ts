@@ -19,10 +19,10 @@ import { clusterImages, IMAGE_EXTENSIONS, InputError, type ClusterOptions, type 
 import { defaultMemoryLimit } from '../pipeline/memory.js';
 import type { BackboneSpec, Progress } from '../pipeline/types.js';
 import { DEFAULT_FIT, FITS, type Fit } from '../pipeline/image.js';
-import { WEIGHTINGS, DEFAULT_TAU, type Tau, type Weighting } from '../pipeline/weighting.js';
-import { DEFAULT_WHITEN } from '../pipeline/whiten.js';
+import { WEIGHTINGS, type Tau, type Weighting } from '../pipeline/weighting.js';
+import { describeMethod, PRESET_NAMES, resolveMethod, type PresetName } from '../pipeline/presets.js';
 import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
-import { DEFAULT_EMBEDDING_NORM, EMBEDDING_NORMS, type EmbeddingNorm } from '../pipeline/embedding-norm.js';
+import { EMBEDDING_NORMS, type EmbeddingNorm } from '../pipeline/embedding-norm.js';
 import { createProgress, formatDuration } from './progress.js';
 import { makeDir } from '../pipeline/cache.js';
 import { removeSpillFiles } from '../pipeline/bank-store.js';
@@ -63,19 +63,23 @@ Clustering:
                           the report)                                             [auto]
   --k-criterion C         height-gap | silhouette | calinski-harabasz | gap-statistic   [height-gap]
   --k-max N               largest K tried by automatic K (clamped to images − 1)  [20]
-  --weighting W           unsupervised | semi-supervised | uniform | max          [unsupervised]
+  --preset P              default (consensus of uniform, max and unsupervised clusterings, chosen on
+                          every dev set) | paper (the published method)             [default]
+  --weighting W           one weighting instead of the preset: unsupervised | semi-supervised |
+                          uniform | max (other fields as in the paper unless given)
   --normals DIR           folder of normal (defect-free) images; required for semi-supervised
   --tau T                 softmax temperature: a number (absolute; 0 = arg-max, inf = uniform)
                           or rel:R = R × each image's own std of its patch scores, or
                           relset:R = R × the mean of those stds (one τ for all)  [rel:0.5]
+                          (--tau, --whiten, --embedding-norm: like --weighting, a single configuration)
   --whiten A              whiten the patches before the nearest-patch search (Mahalanobis distances;
-                          A = shrinkage of the patch covariance, > 0) or none      [1]
+                          A = shrinkage of the patch covariance, > 0) or none      [none]
   --references R          unsupervised weighting against R reference images per image
                           (cost N·R instead of N² image pairs), 'exact', or 'auto' = exact up to
                           N²·M²·D = 1e13 multiply-adds, else R = 32                [auto]
   --embedding-norm N      l2-center-l2 (unit length, minus the set's mean, unit length again: images
                           grouped by the direction of their difference from the average) | center-l2
-                          (without the first scaling) | none                          [l2-center-l2]
+                          (without the first scaling) | none                          [none]
   --linkage M             ward | single | complete | average | weighted | centroid | median   [ward]
   --memory-limit SIZE     memory budget, e.g. 8G, 512M, 2.5GiB, 1e9 (bytes) or inf: over half of it the
                           feature bank is streamed from disk (unsupervised weights then use R references);
@@ -253,6 +257,7 @@ const OPTIONS = {
   'k-criterion': { type: 'string' },
   'k-max': { type: 'string' },
   normals: { type: 'string' },
+  preset: { type: 'string' },
   weighting: { type: 'string' },
   tau: { type: 'string' },
   linkage: { type: 'string' },
@@ -432,12 +437,15 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     if (positionals.length > (demo ? 1 : 1)) throw new CliError(`expected one <folder> (or 'demo'), got ${positionals.length} arguments: ${positionals.join(' ')}`);
 
     // ---- option values
-    const weighting = oneOf<Weighting>('weighting', v.weighting, WEIGHTINGS) ?? 'unsupervised';
+    const preset = oneOf<PresetName>('preset', v.preset, PRESET_NAMES);
+    const weighting = oneOf<Weighting>('weighting', v.weighting, WEIGHTINGS);
     const linkage = oneOf<LinkageMethod>('linkage', v.linkage, LINKAGE_METHODS) ?? 'ward';
-    const embeddingNorm = oneOf<EmbeddingNorm>('embedding-norm', v['embedding-norm'], EMBEDDING_NORMS) ?? DEFAULT_EMBEDDING_NORM;
+    const embeddingNorm = oneOf<EmbeddingNorm>('embedding-norm', v['embedding-norm'], EMBEDDING_NORMS);
     const backend = oneOf<BackendName>('backend', v.backend, BACKEND_NAMES);
-    const tau = v.tau !== undefined ? parseTau(v.tau) : DEFAULT_TAU;
-    const whiten = v.whiten !== undefined ? parseWhiten(v.whiten) : DEFAULT_WHITEN;
+    const tau = v.tau !== undefined ? parseTau(v.tau) : undefined;
+    const whiten = v.whiten !== undefined ? parseWhiten(v.whiten) : undefined;
+    const method = resolveMethod({ preset, weighting, tau, whiten, embeddingNorm });
+    const usesSemi = method.members.some((m) => m.weighting === 'semi-supervised');
     const batchSize = parseIntOpt('batch-size', v['batch-size'], 1);
     const threads = parseIntOpt('threads', v.threads, 1);
     const references = v.references === 'exact' || v.references === 'auto' ? v.references : parseIntOpt('references', v.references, 1);
@@ -494,13 +502,13 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     } else {
       folder = path.resolve(cwd, positionals[0]!);
     }
-    if (weighting === 'semi-supervised' && normals === undefined) {
+    if (usesSemi && normals === undefined) {
       throw new CliError("--normals: required with --weighting semi-supervised (a folder of defect-free images)");
     }
 
     const options: ClusterOptions = {
-      k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, weighting, tau, whiten, embeddingNorm, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
-      memoryLimit, normals: weighting === 'semi-supervised' ? normals : undefined,
+      k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, preset, weighting, tau, whiten, embeddingNorm, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
+      memoryLimit, normals: usesSemi ? normals : undefined,
       skipBad: Boolean(v['skip-bad']), signal: io.signal, maxImageBytes,
       onWarning: (m: string) => { progress?.done(); stderr.write(`warning: ${m}\n`); },
       onProgress: (p: Progress) => progress!.update(p),
@@ -533,8 +541,11 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       options: {
         k: k ?? 'auto',
         ...(k === undefined ? { kCriterion: kCriterion ?? DEFAULT_AUTO_K_CRITERION, kMax: result.kAuto?.kMax ?? kMax ?? DEFAULT_K_MAX } : {}),
-        weighting, tau: Number.isFinite(tau) || typeof tau === 'object' ? tau : 'inf', whiten, embeddingNorm, linkage,
-        ...(weighting === 'unsupervised' ? { references: references ?? 'auto' } : {}),
+        preset: method.preset,
+        methods: method.members.map((m) => ({ ...m, tau: typeof m.tau === 'number' && !Number.isFinite(m.tau) ? 'inf' : m.tau })),
+        ...(method.members.length > 1 ? { consensus: { linkage: 'average', kSpread: method.kSpread } } : {}),
+        linkage,
+        ...(method.members.some((m) => m.weighting === 'unsupervised') ? { references: references ?? 'auto' } : {}),
         ...(options.normals !== undefined ? { normals: options.normals } : {}),
         backbone: {
           model: emb ? emb.id : backbone!.model!, layers: backbone?.layers ?? emb?.layers, fit: fit ?? DEFAULT_FIT,
@@ -576,7 +587,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     } else {
       const sizes = new Array<number>(result.k).fill(0);
       for (const l of result.labels) sizes[l]! += 1;
-      stdout.write(`Clustered ${result.n} images into ${result.k} clusters (${weighting}, ${linkage}; ${result.backend.name}/${result.backend.isa}) in ${formatDuration(result.timings.total)}\n`);
+      stdout.write(`Clustered ${result.n} images into ${result.k} clusters (${method.members.length > 1 ? `consensus of ${method.members.map(describeMethod).join(', ')}` : describeMethod(method.members[0]!)}, ${linkage}; ${result.backend.name}/${result.backend.isa}) in ${formatDuration(result.timings.total)}\n`);
       if (result.kAuto) stdout.write(`  ${describeKAuto(result.kAuto)}\n`);
       stdout.write(`  sizes: ${sizes.map((s, c) => `${c}:${s}`).join('  ')}\n`);
       if (result.skipped.length) stdout.write(`  skipped ${result.skipped.length} unreadable image(s): see result.json\n`);

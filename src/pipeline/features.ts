@@ -395,7 +395,6 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
       return projectionBasis(hit.slice(0, dRaw * dOut), dRaw, dOut, tail[1]!, tail[2]!, tail[0]!);
     }
     const t0 = performance.now();
-    onProgress?.({ stage: 'features', done: 0, total: n, message: `fitting the ${dRaw}→${dOut} projection on ${readable.length} images` });
     const acc = new CovarianceAccumulator(dRaw);
     let images = 0;
     for (let k = 0; k < readable.length; k += batchSize) {

@@ -11,12 +11,14 @@ import { getBackend } from '../../bindings/select.js';
 import { KernelError } from '../errors.js';
 import { checkMaxImageBytes } from './image.js';
 import type { BackboneSpec, BankPlan, FeatureBank, ImageInput, Progress, Stage } from './types.js';
-import { computeWeights, checkTau, DEFAULT_TAU, WEIGHTINGS, type Tau, type Weighting } from './weighting.js';
+import { computeWeights, checkTau, DEFAULT_TAU, WEIGHTINGS, type Tau, type Weighting, type WeightingResult } from './weighting.js';
 import { checkWhiten, DEFAULT_WHITEN } from './whiten.js';
 import { autoReferences, DEFAULT_AUTO_REFERENCES, DEFAULT_EXACT_WORK_LIMIT, type BankPrecision } from './approx.js';
 import { bankMemoryLimit, checkBankPlan, checkMemoryLimit, defaultMemoryLimit, gib, planClustering, POOLED_MEMORY_SHARE, type ClusteringPlan } from './memory.js';
 import { checkAutoKOptions, chooseKAsync, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from './autok.js';
-import { checkEmbeddingNorm, DEFAULT_EMBEDDING_NORM, normaliseEmbeddings, type EmbeddingNorm } from './embedding-norm.js';
+import { checkEmbeddingNorm, normaliseEmbeddings, type EmbeddingNorm } from './embedding-norm.js';
+import { describeMethod, resolveMethod, type MethodConfig, type PresetName, type ResolvedMethod } from './presets.js';
+import { consensusClusters } from './consensus.js';
 
 /** File extensions treated as images when a folder is given (lower case, with the dot). */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.avif'] as const;
@@ -49,7 +51,13 @@ export interface ClusterOptions {
   k?: number | 'auto';
   /** How K is chosen when `k` is `'auto'` or not given. @default `{criterion: DEFAULT_AUTO_K_CRITERION, kMax: 20}` (kMax clamped to n−1) */
   autoK?: { criterion?: AutoKCriterion; kMax?: number };
-  /** @default 'unsupervised' */
+  /**
+   * The method preset: `'default'` (a consensus of uniform, max and unsupervised clusterings chosen by the dev-set
+   * protocol, docs/quality.md) or `'paper'` (the published method). Giving `weighting`, `tau`, `whiten` or
+   * `embeddingNorm` runs that single configuration instead (see `pipeline/presets.ts`). @default 'default'
+   */
+  preset?: PresetName;
+  /** Run one weighting instead of the preset's (fields not given: the paper's). @default the preset's */
   weighting?: Weighting;
   /** Softmax temperature, absolute or `{relative: r}` (per-image spread; `spread: 'set'` for one set-wide τ). @default {relative: 0.5} */
   tau?: Tau;
@@ -167,6 +175,12 @@ export interface ClusterResult {
   approximations: string[];
   /** Present when K was chosen automatically (`k` not given or `'auto'`): the criterion, the chosen K (= `k`) and every candidate's score. */
   kAuto?: AutoK;
+  /**
+   * The effective method: the preset, its configuration(s) and, for a consensus, each member's own clusters (cut at
+   * K). `weighting`, `tau`, `whitened`, `embeddingNorm`, `embeddings`, `weights` and `scores` above are those of the
+   * first weighted member (the primary); `Z` and `labels` are the consensus's.
+   */
+  method: ResolvedMethod & { memberLabels?: Int32Array[] };
 }
 
 /**
@@ -267,6 +281,7 @@ function checkK(k: number, n: number): void {
 export function checkClusterOptions(options: ClusterOptions): void {
   if (options == null || typeof options !== 'object') throw new TypeError('options: expected an object (e.g. {k: 5}, or {} to choose K automatically)');
   const { k = 'auto', weighting = 'unsupervised', linkage = 'ward', backend, tau = DEFAULT_TAU } = options;
+  const method = resolveMethod(options);
   if (k !== 'auto' && (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1)) {
     throw new KernelError('ERR_K_OUT_OF_RANGE', `k: expected an integer ≥ 1 or 'auto', got ${typeof k === 'string' ? JSON.stringify(k) : k}`);
   }
@@ -292,7 +307,7 @@ export function checkClusterOptions(options: ClusterOptions): void {
   if (lim !== undefined && (typeof lim !== 'number' || Number.isNaN(lim) || lim < 0)) {
     throw new RangeError(`exactWorkLimit: expected a number ≥ 0 (multiply-adds), got ${lim}`);
   }
-  if (weighting === 'semi-supervised' && options.normals === undefined) {
+  if (method.members.some((m) => m.weighting === 'semi-supervised') && options.normals === undefined) {
     throw new InputError('normals-required', "normals: weighting 'semi-supervised' needs normal images (a folder or a list)");
   }
 }
@@ -316,13 +331,19 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   const t0 = performance.now();
   checkClusterOptions(options);
   const {
-    k: kOpt = 'auto', weighting = 'unsupervised', tau = DEFAULT_TAU, linkage = 'ward', backbone, extensions,
+    k: kOpt = 'auto', linkage = 'ward', backbone, extensions,
     batchSize, threads, cacheDir, skipBad = false, chunkWork, references, onProgress, signal, layerNorm, projectDim,
-    embeddingNorm = DEFAULT_EMBEDDING_NORM,
   } = options;
+  const method = resolveMethod(options);
+  const { members } = method;
+  // the primary member: the first weighted one (its weights, scores and embeddings are reported), else the first
+  const primary = Math.max(0, members.findIndex((m) => m.weighting === 'unsupervised' || m.weighting === 'semi-supervised'));
+  const weighting = members[primary]!.weighting;
+  const embeddingNorm = members[primary]!.embeddingNorm;
+  const uses = (w: Weighting) => members.some((m) => m.weighting === w);
   const inputs = resolveInputs(input, extensions, false);
   if (kOpt !== 'auto') checkK(kOpt, inputs.length);
-  const normalInputs = weighting === 'semi-supervised' ? resolveInputs(options.normals!, extensions, true) : undefined;
+  const normalInputs = uses('semi-supervised') ? resolveInputs(options.normals!, extensions, true) : undefined;
   const be = getBackend(options.backend);
   const memoryLimit = options.memoryLimit ?? defaultMemoryLimit();
   // Before any work: the n² matrix must fit, else Ward runs on the vectors and other linkages fail here.
@@ -336,7 +357,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   const onPlan = (p: BankPlan) => checkBankPlan(p, memoryLimit, weighting, references, normalInputs?.length ?? 0);
   // uniform / max pooling need no nearest-patch search: take them from the unprojected features (FeatureOptions.pooled),
   // within a quarter of the memory budget
-  const pooled = weighting === 'uniform' || weighting === 'max';
+  const pooled = uses('uniform') || uses('max');
   const bank: FeatureBank = await extractFeatures(inputs, {
     ...featureOptions, pooled: pooled ? POOLED_MEMORY_SHARE * memoryLimit : false, onProgress, onPlan, streamAbove: bankMemoryLimit(memoryLimit),
   });
@@ -369,7 +390,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
     const tw = performance.now();
     let refs: number | undefined = typeof references === 'number' ? references : undefined;
     let autoMessage = '';
-    if (weighting === 'unsupervised' && (references === undefined || references === 'auto')) {
+    if (uses('unsupervised') && (references === undefined || references === 'auto')) {
       const auto = autoReferences(bank.n, bank.m, bank.d, options.exactWorkLimit ?? DEFAULT_EXACT_WORK_LIMIT);
       refs = auto.references;
       autoMessage = auto.message;
@@ -381,47 +402,77 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
       if (autoMessage) onProgress?.({ stage: 'weights', done: 0, total: bank.n * bank.m, message: autoMessage });
     }
     const { coreset, bankPrecision } = options;
-    // the bank and the normals are ours and not read again: whiten them in place (no second copy in memory)
-    const w = await computeWeights(bank, {
-      weighting, tau, normals, backend: be, chunkWork, references: refs, coreset, bankPrecision, onProgress, signal,
-      whiten: options.whiten ?? DEFAULT_WHITEN, whitenInPlace: true,
-    });
+    // every member's weights; the last one may whiten the bank and the normals in place (they are not read again)
+    const runs: { member: MethodConfig; w: WeightingResult }[] = [];
+    for (const [i, member] of members.entries()) {
+      const tag = members.length > 1 ? `${describeMethod(member)} (${i + 1}/${members.length}): ` : '';
+      runs.push({ member, w: await computeWeights(bank, {
+        weighting: member.weighting, tau: member.tau, whiten: member.whiten, normals, backend: be, chunkWork, references: refs, coreset,
+        bankPrecision, signal, whitenInPlace: i === members.length - 1,
+        onProgress: onProgress && (tag ? (p) => onProgress({ ...p, message: `${tag}${p.message ?? ''}` }) : onProgress),
+      }) });
+      aborted(signal);
+    }
     timings.weights = performance.now() - tw;
-    aborted(signal);
+    const w = runs[primary]!.w;
 
     const tc = performance.now();
     const n = bank.n;
-    const embeddings = normaliseEmbeddings(w.embeddings, n, w.d, embeddingNorm);
+    const normalised = runs.map((r) => normaliseEmbeddings(r.w.embeddings, n, r.w.d, r.member.embeddingNorm));
+    const embeddings = normalised[primary]!;
+    // a consensus needs the n² co-association matrix: over the memory limit, the primary member alone
+    const consensus = members.length > 1 && linkageFrom === 'condensed' && n > 1;
+    const approximations: string[] = [];
+    if (members.length > 1 && !consensus && n > 1) {
+      approximations.push(`consensus of ${members.length} configurations skipped (its n² co-association matrix exceeds memoryLimit): ${describeMethod(members[primary]!)} alone`);
+    }
     onProgress?.({ stage: 'clustering', done: 0, total: 3, message: 'distances' });
     let Z: Float64Array;
     let labels: Int32Array;
-    let y: Float32Array | undefined;
     let kAuto: AutoK | undefined;
+    let memberLabels: Int32Array[] | undefined;
     let k = kOpt === 'auto' ? 1 : kOpt;
+    /** The tree of one member's embeddings (and the condensed distances, when computed). */
+    const tree = async (emb: Float32Array, d: number): Promise<{ Z: Float64Array; y?: Float32Array }> => {
+      if (linkageFrom === 'vectors') {
+        onProgress?.({ stage: 'clustering', done: 1, total: 3, message: 'ward linkage on the embeddings (condensed matrix over memoryLimit)' });
+        return { Z: await be.wardFromVectorsAsync(emb, n, d) };
+      }
+      const y = await be.pdistAsync(emb, n, d, false);
+      onProgress?.({ stage: 'clustering', done: 1, total: 3, message: `${linkage} linkage` });
+      aborted(signal);
+      return { Z: await be.linkageAsync(y, n, linkage), y };
+    };
     if (n === 1) {
       if (kOpt === 'auto') kAuto = { criterion: options.autoK?.criterion ?? DEFAULT_AUTO_K_CRITERION, chosen: 1, kMax: 1, candidates: [] };
       Z = new Float64Array(0);
       labels = new Int32Array(1);
     } else {
-      if (linkageFrom === 'vectors') {
-        onProgress?.({ stage: 'clustering', done: 1, total: 3, message: 'ward linkage on the embeddings (condensed matrix over memoryLimit)' });
-        Z = await be.wardFromVectorsAsync(embeddings, n, w.d);
-      } else {
-        y = await be.pdistAsync(embeddings, n, w.d, false);
-        onProgress?.({ stage: 'clustering', done: 1, total: 3, message: `${linkage} linkage` });
-        aborted(signal);
-        Z = await be.linkageAsync(y, n, linkage);
-      }
+      const main = await tree(embeddings, w.d);
       if (kOpt === 'auto') {
-        // the condensed matrix is reused by the silhouette criterion; with the 'vectors' plan it computes in row blocks
-        kAuto = await chooseKAsync({ embeddings, n, d: w.d, Z, distances: y }, {
+        // K from the primary member's tree; the condensed matrix is reused by the silhouette criterion (with the
+        // 'vectors' plan it computes in row blocks)
+        kAuto = await chooseKAsync({ embeddings, n, d: w.d, Z: main.Z, distances: main.y }, {
           criterion: options.autoK?.criterion, kMax: options.autoK?.kMax, backend: be, linkage,
           ...(linkageFrom === 'vectors' ? { maxDistanceBytes: 0 } : {}),
         });
         k = kAuto.chosen;
       }
       onProgress?.({ stage: 'clustering', done: 2, total: 3, message: kAuto ? `cut into ${k} (automatic K, ${kAuto.criterion})` : `cut into ${k}` });
-      labels = be.cutK(Z, n, k);
+      if (consensus) {
+        const partitions: Int32Array[] = [];
+        memberLabels = [];
+        for (const [i, r] of runs.entries()) {
+          const Zi = i === primary ? main.Z : (await tree(normalised[i]!, r.w.d)).Z;
+          memberLabels.push(be.cutK(Zi, n, k));
+          for (let kk = Math.max(1, k - method.kSpread); kk <= Math.min(n, k + method.kSpread); kk++) partitions.push(kk === k ? memberLabels[i]! : be.cutK(Zi, n, kk));
+        }
+        onProgress?.({ stage: 'clustering', done: 2, total: 3, message: `consensus of ${members.length} clusterings` });
+        ({ Z, labels } = await consensusClusters(partitions, n, k, be));
+      } else {
+        Z = main.Z;
+        labels = be.cutK(Z, n, k);
+      }
     }
     onProgress?.({ stage: 'clustering', done: 3, total: 3 });
     timings.clustering = performance.now() - tc;
@@ -429,12 +480,13 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
 
     return {
       files: bank.files, labels, k, n, embeddings, embeddingNorm, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
+      method: { ...method, ...(memberLabels ? { memberLabels } : {}) },
       scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, whitened: w.whitened, linkage, timings,
       backend: { name: be.name, isa: be.isa, threads: be.threads }, skipped, normals: normals?.n ?? 0,
       approximations: [
-        ...(autoMessage ? [autoMessage] : []), ...w.approximations,
+        ...(autoMessage ? [autoMessage] : []), ...new Set(runs.flatMap((r) => r.w.approximations)), ...approximations,
         ...(pooled && bank.projectedFrom && !bank.pooled
-          ? [`${weighting} pooling of the ${bank.d}-dim projected patches: the unprojected pooled vectors (${bank.n} × ${2 * bank.projectedFrom + bank.m} floats) `
+          ? [`${members.filter((m) => m.weighting === 'uniform' || m.weighting === 'max').map((m) => m.weighting).join(' and ')} pooling of the ${bank.d}-dim projected patches: the unprojected pooled vectors (${bank.n} × ${2 * bank.projectedFrom + bank.m} floats) `
             + `exceed a quarter of the memory limit (${gib(memoryLimit)})`] : []),
       ],
       featureBank: bank.store ? 'disk' : 'memory',
