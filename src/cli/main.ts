@@ -267,7 +267,7 @@ export interface ResultJson {
   /** Where the feature bank was: `'memory'`, or `'disk'` (streamed; see `--memory-limit`). */
   featureBank: 'memory' | 'disk';
   /** How Z was computed: `'condensed'` matrix, or Ward on the `'vectors'` (condensed matrix over the memory limit). */
-  linkageFrom: 'condensed' | 'vectors';
+  linkageFrom: 'condensed' | 'vectors' | 'micro-clusters';
   files: string[];
   labels: number[];
   truth?: string[];
