@@ -14,7 +14,8 @@ import { BACKEND_NAMES, LINKAGE_METHODS, type BackendName, type LinkageMethod } 
 import { KernelError } from '../errors.js';
 import { EMBEDDED_BACKBONES } from '../models/index.js';
 import { evaluate, type Metrics } from '../pipeline/metrics.js';
-import { clusterImages, InputError, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
+import { clusterImages, InputError, listImages, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
+import { CLUSTERING_MODES, type ClusteringMode } from '../pipeline/micro.js';
 import type { BackboneSpec, Progress } from '../pipeline/types.js';
 import { FITS, type Fit } from '../pipeline/image.js';
 import { WEIGHTINGS, DEFAULT_TAU, type Tau, type Weighting } from '../pipeline/weighting.js';
@@ -50,6 +51,11 @@ export interface CliIO {
 const HELP = `Usage:
   anomaly-clustering <folder> [--k N] [options]   cluster the images under <folder> (recursively)
   anomaly-clustering demo [options]               generate a synthetic defect sample and cluster it
+  anomaly-clustering features <folder> --shard I/N [feature options]
+                                                  extract only shard I of N (0-based) of the sorted image
+                                                  list into the feature cache; no clustering
+  anomaly-clustering cluster <folder> [options]   cluster from the cache the shards filled, never running
+                                                  the CNN (same as <folder> --from-cache); see docs/sharding.md
 
 Clustering:
   -k, --k N|auto          number of clusters (1 ≤ N ≤ number of images); omitted or 'auto': chosen from
@@ -86,6 +92,13 @@ Features:
   --cache DIR | --no-cache   feature cache folder              [./.cache/anomaly-clustering/features]
   --ext LIST              image extensions to take from folders, e.g. jpg,png    [all common]
   --skip-bad              skip unreadable images (listed in result.json) instead of failing
+  --shard I/N             (features) shard I of N: images ⌊I·n/N⌋ … ⌊(I+1)·n/N⌋−1 of the sorted list
+  --from-cache            read every image's features from the cache (written by 'features --shard');
+                          an image without an entry fails (exit 10) instead of being computed
+  --clustering C          auto (approximate ward above --approx-above images) | exact | approximate
+                          (k-means micro-clusters + exact size-weighted ward)    [auto]
+  --approx-above N        images above which --clustering auto approximates ward  [20000]
+  --micro-clusters M      micro-clusters of approximate ward                    [10000]
 Output:
   --out DIR               output folder: clusters.csv, result.json, report.html [./anomaly-clustering-out]
   --eval                  each image's parent folder is its true class: print NMI / ARI / F1
@@ -101,7 +114,8 @@ Exit codes:
   0 success              1 internal error           2 bad usage or option value
   3 folder not found     4 no images found          5 k < 1 or k > number of images
   6 normals folder missing/empty (semi-supervised)   7 unreadable image (see --skip-bad)
-  8 model error          9 backend unavailable      10 streamed feature bank: disk write/read failed
+  8 model error          9 backend unavailable      10 streamed feature bank: disk write/read failed,
+                                                    or (cluster / --from-cache) features missing from the cache
   130 interrupted        (a memory limit that forbids what was asked, e.g. --references exact: 2)
 `;
 
@@ -204,6 +218,11 @@ const OPTIONS = {
   'no-cache': { type: 'boolean' },
   ext: { type: 'string' },
   'skip-bad': { type: 'boolean' },
+  shard: { type: 'string' },
+  'from-cache': { type: 'boolean' },
+  clustering: { type: 'string' },
+  'approx-above': { type: 'string' },
+  'micro-clusters': { type: 'string' },
   out: { type: 'string' },
   eval: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -308,8 +327,14 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       return EXIT.OK;
     }
     const demo = positionals[0] === 'demo';
+    // `features <folder>` (one shard of the extraction) and `cluster <folder>` (= <folder> --from-cache)
+    const sub = positionals[0] === 'features' || positionals[0] === 'cluster' ? positionals.shift() : undefined;
     if (positionals.length === 0) throw new CliError(`missing <folder>\n\n${HELP}`);
     if (positionals.length > (demo ? 1 : 1)) throw new CliError(`expected one <folder> (or 'demo'), got ${positionals.length} arguments: ${positionals.join(' ')}`);
+    if (v.shard !== undefined && sub !== 'features') throw new CliError("--shard: only with the 'features' subcommand (anomaly-clustering features <folder> --shard I/N)");
+    if (sub === 'features' && v.shard === undefined) throw new CliError("features: --shard I/N is required (0/1 extracts everything)");
+    if (v['from-cache'] && (sub === 'features' || demo)) throw new CliError('--from-cache: only when clustering a folder');
+    if ((sub === 'cluster' || v['from-cache']) && v['no-cache']) throw new CliError('--from-cache / cluster: the features are read from the cache: not with --no-cache');
 
     // ---- option values
     const weighting = oneOf<Weighting>('weighting', v.weighting, WEIGHTINGS) ?? 'unsupervised';
@@ -347,6 +372,31 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     if (k !== undefined && (kCriterion !== undefined || kMax !== undefined)) throw new CliError('--k-criterion and --k-max: only with automatic K (no --k, or --k auto)');
     if (!demo && (v.seed !== undefined || v['per-class'] !== undefined)) throw new CliError('--seed and --per-class: only with the demo subcommand');
     const outDir = path.resolve(cwd, v.out ?? 'anomaly-clustering-out');
+    const clustering = oneOf<ClusteringMode>('clustering', v.clustering, CLUSTERING_MODES);
+    const approxAbove = parseIntOpt('approx-above', v['approx-above'], 0);
+    const microClusters = parseIntOpt('micro-clusters', v['micro-clusters'], 2);
+
+    if (sub === 'features') {
+      // One shard of a sharded extraction (pipeline/shard.ts): features into the cache, no clustering.
+      const { extractShard, parseShard } = await import('../pipeline/shard.js');
+      let shard;
+      try {
+        shard = parseShard(v.shard!);
+      } catch (e) {
+        throw new CliError(`--${(e as Error).message}`);
+      }
+      const folder = path.resolve(cwd, positionals[0]!);
+      const list = listImages(folder, extensions);
+      if (list.length === 0) throw new InputError('no-images', `input: no images found under ${folder}`, folder);
+      progress = createProgress(stderr, { quiet: Boolean(v.quiet) });
+      const r = await extractShard(list, {
+        shard, backbone, batchSize, threads, cacheDir, skipBad: Boolean(v['skip-bad']), signal: io.signal, onProgress: (p: Progress) => progress!.update(p),
+      });
+      progress.done();
+      stdout.write(`Shard ${shard.index}/${shard.count}: images ${r.range[0]}–${r.range[1] - 1} of ${r.total} (${r.extracted} extracted or cached` +
+        `${r.skipped.length ? `, ${r.skipped.length} unreadable skipped` : ''})\n  manifest: ${r.manifest}\n`);
+      return EXIT.OK;
+    }
 
     let folder: string;
     let normals: string | undefined = v.normals !== undefined ? path.resolve(cwd, v.normals) : undefined;
@@ -376,6 +426,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       memoryLimit, normals: weighting === 'semi-supervised' ? normals : undefined,
       skipBad: Boolean(v['skip-bad']), signal: io.signal,
       onProgress: (p: Progress) => progress!.update(p),
+      ...(sub === 'cluster' || v['from-cache'] ? { fromCache: true } : {}),
+      ...(clustering ? { clustering } : {}), ...(approxAbove !== undefined ? { approxAbove } : {}), ...(microClusters !== undefined ? { microClusters } : {}),
     };
     const result: ClusterResult = await clusterImages(folder, options);
     progress.done();

@@ -495,6 +495,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     const extra = {
       ...(projected ? { projectedFrom: dRaw } : {}),
       ...(pool ? { pooled: w === n ? pool : keepPooled(pool, m, w) } : {}),
+      ...(cache ? { cache: { dir: cache.dir, ...(poolCache ? { pooledDir: poolCache.dir } : {}), sha256: keptIdx.map((i) => hashes[i]!) } } : {}),
     };
     if (store) {
       store.compact(keptIdx);

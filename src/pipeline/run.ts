@@ -94,6 +94,12 @@ export interface ClusterOptions {
   threads?: number;
   /** Feature cache folder or `false`. @default see `extractFeatures` */
   cacheDir?: string | false;
+  /**
+   * Read every image's features (and the normal images') from the feature cache, written by sharded extraction
+   * (`extractShard`, CLI `features --shard i/n`; see `pipeline/shard.ts`), instead of running the CNN: the cluster
+   * step of a sharded run. An image without an entry fails with `MissingFeaturesError` (`ERR_IO`). @default false
+   */
+  fromCache?: boolean;
   /** Skip unreadable images (listed in `skipped`) instead of failing. @default false */
   skipBad?: boolean;
   /** Per-layer normalisation of the patch features (see `FeatureOptions.layerNorm`). @default 'l2' */
@@ -324,9 +330,9 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   // uniform / max pooling need no nearest-patch search: take them from the unprojected features (FeatureOptions.pooled),
   // within a quarter of the memory budget
   const pooled = weighting === 'uniform' || weighting === 'max';
-  const bank: FeatureBank = await extractFeatures(inputs, {
-    ...featureOptions, pooled: pooled ? POOLED_MEMORY_SHARE * memoryLimit : false, onProgress, onPlan, streamAbove: bankMemoryLimit(memoryLimit),
-  });
+  const bankOptions = { ...featureOptions, pooled: pooled ? POOLED_MEMORY_SHARE * memoryLimit : false, onProgress, onPlan, streamAbove: bankMemoryLimit(memoryLimit) };
+  const { readCachedBank } = await import('./shard.js');
+  const bank: FeatureBank = options.fromCache ? await readCachedBank(inputs, bankOptions) : await extractFeatures(inputs, bankOptions);
   try {
     return await clusterBank(bank);
   } finally {
@@ -342,7 +348,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
     if (kOpt !== 'auto') checkK(kOpt, bank.n);
     let normals: FeatureBank | undefined;
     if (normalInputs) {
-      normals = await extractFeatures(normalInputs, {
+      normals = await (options.fromCache ? readCachedBank : extractFeatures)(normalInputs, {
         ...featureOptions,
         onProgress: onProgress && ((p) => onProgress({ ...p, message: p.message ? `normal images: ${p.message}` : 'normal images' })),
       });
