@@ -6,7 +6,7 @@
  * anything, when an entry is missing.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, main } from '../src/cli/main.js';
 import { KernelError } from '../src/errors.js';
 import { clusterImages, listImages } from '../src/pipeline/run.js';
-import { featureRequestKey, MissingFeaturesError, parseShard, shardOf, shardRange, type ShardManifest } from '../src/pipeline/shard.js';
+import { extractShard, featureRequestKey, MissingFeaturesError, parseShard, shardOf, shardRange, type ShardManifest } from '../src/pipeline/shard.js';
 import { generateSample } from '../src/sample/index.js';
 import { arr } from './helpers.js';
 
@@ -153,6 +153,21 @@ describe('sharded extraction with parallel local processes', () => {
     // no manifest at all for these options (another cache, or other feature options)
     await expect(clusterImages(dir, { k: 5, cacheDir: path.join(tmp, 'empty'), fromCache: true })).rejects.toThrow(/no shard manifest/);
     await expect(clusterImages(dir, { k: 5, cacheDir: shared, fromCache: true, layerNorm: 'none' })).rejects.toBeInstanceOf(KernelError);
+  });
+
+  it('unreadable images: skipped by the shard and by the cluster step alike (skipBad), else ERR_IMAGE', async () => {
+    // a copy of the sample plus a corrupt file: every other image hits the caches (content-addressed)
+    const dir2 = path.join(tmp, 'with-bad');
+    cpSync(dir, dir2, { recursive: true });
+    writeFileSync(path.join(dir2, 'good', 'zz-corrupt.png'), 'not an image');
+    const list = listImages(dir2);
+    for (const index of [0, 1]) await extractShard(list, { shard: { index, count: 2 }, cacheDir: shared, skipBad: true, threads: 2 });
+    const one = await clusterImages(dir2, { k: 5, threads: 2, skipBad: true, cacheDir: path.join(tmp, 'own-cache') });
+    const sharded = await clusterImages(dir2, { k: 5, skipBad: true, cacheDir: shared, fromCache: true });
+    expect(sharded.skipped.map((x) => x.file)).toEqual([path.join(dir2, 'good', 'zz-corrupt.png')]);
+    expect(sharded.skipped.map((x) => x.file)).toEqual(one.skipped.map((x) => x.file));
+    expect(arr(sharded.labels)).toEqual(arr(one.labels));
+    await expect(clusterImages(dir2, { k: 5, cacheDir: shared, fromCache: true })).rejects.toMatchObject({ code: 'ERR_IMAGE' });
   });
 
   it('usage errors', async () => {

@@ -137,14 +137,19 @@ export async function microClusters(x: Float32Array, n: number, d: number, m: nu
           if (v < best) { best = v; arg = j; }
         }
         // Every centre whose f32 distance is within the rounding margin of the minimum is a candidate: the exact
-        // f64 minimum decides (lowest index on ties). Margin: 2⁻¹² (‖x‖² + max‖c‖²), far above the f32 error of a
-        // d ≤ 4096 dot product and the f32 rounding of the centres.
-        const tol = 2 ** -12 * (rowNorm[i]! + cMax);
-        let bestExact = Infinity;
-        for (let j = 0; j < m; j++) {
-          if (dist[row + j]! <= best + tol) {
-            const e = sq64(x, i, c, j, d);
-            if (e < bestExact) { bestExact = e; arg = j; }
+        // f64 minimum decides (lowest index on ties). Margin: (d + 16)·2⁻²³·(‖x‖² + max‖c‖²), twice the worst-case
+        // f32 error of ‖x‖² + ‖c‖² − 2x·c summed in any order (γ_d ≈ d·2⁻²⁴ of Σ|x_t c_t| ≤ (‖x‖² + ‖c‖²)/2 for
+        // the dot product, less for the norms and for direct differences), with room for the f32 centres.
+        const tol = (d + 16) * 2 ** -23 * (rowNorm[i]! + cMax);
+        let second = false;
+        for (let j = 0; j < m && !second; j++) second = j !== arg && dist[row + j]! <= best + tol;
+        if (second) {
+          let bestExact = Infinity;
+          for (let j = 0; j < m; j++) {
+            if (dist[row + j]! <= best + tol) {
+              const e = sq64(x, i, c, j, d);
+              if (e < bestExact) { bestExact = e; arg = j; }
+            }
           }
         }
         if (assign[i] !== arg) { assign[i] = arg; moved++; }

@@ -272,21 +272,22 @@ export async function readCachedBank(inputs: ImageInput[], options: CachedBankOp
     if (signal?.aborted) throw new KernelError('ERR_ABORTED', 'fromCache: aborted', { cause: signal.reason });
     const name = imageName(inputs[i]!);
     const info = known.get(name);
-    if (info?.error) {
-      if (!skipBad) throw new KernelError('ERR_IMAGE', `${name}: unreadable in shard ${info.shard.index}/${info.shard.count} (${info.error}); pass skipBad to leave it out`);
-      skipped.push({ file: name, error: info.error });
-      continue;
-    }
+    // An image a shard found unreadable: skipped (skipBad) or an error, as in one process (an entry wins: the
+    // manifest may predate a fix of the file).
+    const unreadable = (error: string) => {
+      if (!skipBad) throw new KernelError('ERR_IMAGE', `${name}: unreadable${info?.error ? ` in shard ${info.shard.index}/${info.shard.count}` : ''} (${error}); pass skipBad to leave it out`);
+      skipped.push({ file: name, error });
+    };
     let sha: string;
     try {
       sha = sha256Hex(await readImageBytes(inputs[i]!));
     } catch (e) {
-      if (!skipBad || !(e instanceof KernelError) || e.code !== 'ERR_IMAGE') throw e;
-      skipped.push({ file: name, error: e.message });
+      if (!(e instanceof KernelError) || e.code !== 'ERR_IMAGE') throw e;
+      unreadable(info?.error ?? e.message);
       continue;
     }
     const w = kept.length;
-    let ok: boolean;
+    let ok = false;
     if (store) {
       const loc = bags.locate(sha, gridH, gridW, d);
       if (loc) store.addLocation(w, loc);
@@ -305,7 +306,8 @@ export async function readCachedBank(inputs: ImageInput[], options: CachedBankOp
       } else ok = false;
     }
     if (!ok) {
-      missing.push(name);
+      if (info?.error) unreadable(info.error);
+      else missing.push(name);
       continue;
     }
     kept.push(i);
