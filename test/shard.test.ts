@@ -93,9 +93,10 @@ describe('sharded extraction with parallel local processes', () => {
     // the manifests split the sorted list between them
     const key = featureRequestKey({});
     const mdir = path.join(shared, 'shards', key);
-    expect(readdirSync(mdir).sort()).toEqual(['0-of-2.json', '1-of-2.json']);
+    const files = readdirSync(mdir).sort();
+    expect(files.map((f) => f.replace(/-[0-9a-f]{8}\.json$/, ''))).toEqual(['0-of-2', '1-of-2']);
     const list = listImages(dir);
-    const names = [0, 1].flatMap((i) => (JSON.parse(readFileSync(path.join(mdir, `${i}-of-2.json`), 'utf8')) as ShardManifest).images.map((im) => im.name));
+    const names = files.flatMap((f) => (JSON.parse(readFileSync(path.join(mdir, f), 'utf8')) as ShardManifest).images.map((im) => im.name));
     expect(names).toEqual(list);
 
     const opts = { k: 5, threads: 2 } as const;
@@ -125,7 +126,9 @@ describe('sharded extraction with parallel local processes', () => {
   it('a missing entry fails clearly (image and shard named, exit 10) and nothing is computed', async () => {
     const broken = path.join(tmp, 'broken-cache');
     cpSync(shared, broken, { recursive: true });
-    const m = JSON.parse(readFileSync(path.join(broken, 'shards', featureRequestKey({}), '1-of-2.json'), 'utf8')) as ShardManifest;
+    const mdir = path.join(broken, 'shards', featureRequestKey({}));
+    const second = readdirSync(mdir).find((f) => f.startsWith('1-of-2-'))!;
+    const m = JSON.parse(readFileSync(path.join(mdir, second), 'utf8')) as ShardManifest;
     const victim = m.images[2]!;
     rmSync(path.join(broken, m.bags, `${victim.sha256}.npy`));
     let err: unknown;
@@ -146,7 +149,7 @@ describe('sharded extraction with parallel local processes', () => {
     // a shard that never ran: its images are named with the shard they belong to
     const half = path.join(tmp, 'half-cache');
     cpSync(shared, half, { recursive: true });
-    rmSync(path.join(half, 'shards', featureRequestKey({}), '1-of-2.json'));
+    rmSync(path.join(half, 'shards', featureRequestKey({}), second));
     for (const im of m.images) rmSync(path.join(half, m.bags, `${im.sha256}.npy`));
     await expect(clusterImages(dir, { k: 5, cacheDir: half, fromCache: true })).rejects.toThrow(/8 of 15 images have no cached features.*shard 1\/2 by the partition/);
 

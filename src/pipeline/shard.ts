@@ -9,7 +9,7 @@
  *   worker computes the same partition from the folder alone, each image belongs to exactly one shard.
  * - {@link extractShard} extracts its range with the usual feature options into the cache (also the unprojected
  *   pooled vectors that uniform / max pooling use) and writes a **manifest**
- *   `<cache>/shards/<request>/<i>-of-<n>.json`: the cache folders of the entries, the bag shape, and the name,
+ *   `<cache>/shards/<request>/<i>-of-<n>-<list hash>.json`: the cache folders of the entries, the bag shape, and the name,
  *   content hash and outcome of each of its images. `<request>` is {@link featureRequestKey}, a hash of every
  *   option that determines the features (backbone and its checksum, layers, preprocessing, layer norm,
  *   projection), computable without opening the model.
@@ -99,7 +99,7 @@ export function featureRequestKey(o: FeatureRequest): string {
   return sha256Hex(JSON.stringify(request)).slice(0, 16);
 }
 
-/** One shard's manifest (`<cache>/shards/<request>/<i>-of-<n>.json`). */
+/** One shard's manifest (`<cache>/shards/<request>/<i>-of-<n>-<hash of the whole image list>.json`). */
 export interface ShardManifest {
   format: typeof SHARD_MANIFEST_FORMAT;
   request: string;
@@ -154,7 +154,8 @@ export async function extractShard(inputs: ImageInput[], options: ShardOptions):
   const [start, end] = shardRange(total, shard);
   const request = featureRequestKey(options);
   const dir = path.join(cacheDir, 'shards', request);
-  const file = path.join(dir, `${shard.index}-of-${shard.count}.json`);
+  // The list's hash in the name: shards of different folders (e.g. the normal images) sharing a cache never collide.
+  const file = path.join(dir, `${shard.index}-of-${shard.count}-${sha256Hex(inputs.map(imageName).join('\n')).slice(0, 8)}.json`);
   const mine = inputs.slice(start, end);
   let bank: FeatureBank | undefined;
   if (mine.length > 0) {
@@ -209,7 +210,7 @@ export function readManifests(cacheDir: string, request: string): ShardManifest[
   const dir = path.join(cacheDir, 'shards', request);
   if (!existsSync(dir)) return [];
   const out: ShardManifest[] = [];
-  for (const f of readdirSync(dir).filter((f) => /^\d+-of-\d+\.json$/.test(f)).sort()) {
+  for (const f of readdirSync(dir).filter((f) => /^\d+-of-\d+-[0-9a-f]{8}\.json$/.test(f)).sort()) {
     try {
       const m = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as ShardManifest;
       if (m.format === SHARD_MANIFEST_FORMAT && m.request === request) out.push(m);
