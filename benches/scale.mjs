@@ -187,17 +187,21 @@ async function runOne(N) {
   if (N <= CLUSTER_MAX) {
     t = performance.now();
     rss = process.memoryUsage().rss;
+    const cpu0 = process.cpuUsage();
     const x = normaliseEmbeddings(embeddings, N, D, 'l2-center-l2');
     let labels;
     if (CLUSTERING === 'approximate' || (CLUSTERING === 'auto' && N > APPROX_ABOVE && MICRO < N)) {
-      const aw = await approximateWard(x, N, D, MICRO, { backend: be });
+      let tk = 0;
+      const aw = await approximateWard(x, N, D, MICRO, { backend: be, onProgress: () => { tk = performance.now(); } });
       labels = labelsOf(be.cutK(aw.Z, aw.m, K), aw.assign);
-      how = `approx m=${aw.m}`;
+      how = `approx m=${aw.m} (k-means ${((tk - t) / 1000).toFixed(1)} s, ${aw.passes} passes; weighted ward ${((performance.now() - tk) / 1000).toFixed(1)} s)`;
     } else {
       labels = be.cutK(await be.wardFromVectorsAsync(x, N, D), N, K);
       how = 'exact';
     }
     mark('clustering', t, rss);
+    const cpu = process.cpuUsage(cpu0);
+    how += `, ${((cpu.user + cpu.system) / 1e6).toFixed(0)} CPU-s`;
     quality = nmi(labels, truth);
   }
   return { N, stages, nmi: quality, how, tau, isa: be.isa, threads: be.threads };

@@ -4,7 +4,12 @@
 // the NMI of both against the ground truth when there is one, and the time of each. Run after `npx tsc -p .`:
 //
 //   node benches/ward-approx.mjs [--data mixture|bags|patches] [--n 20000] [--d 256] [--m 1000,2000,5000,10000]
-//                                [--k 5,10,20] [--iterations 5] [--backend native] [--folder <images>] [--scales c,s,p]
+//                                [--k 5,10,20] [--iterations 2,5] [--backend native] [--folder <images>] [--scales c,s,p]
+//                                [--baseline 0.01]
+//
+// `--baseline r` also runs exact Ward on the embeddings plus Gaussian noise of r × their RMS norm (then
+// re-normalised) and prints its ARI against exact Ward: how stable exact Ward's own partition is, the ceiling an
+// approximation can be judged against.
 //
 // Data (`--data`):
 // - `mixture` (default): a generated two-level Gaussian mixture: K = 10 classes of unequal sizes (∝ 1..10), each
@@ -25,7 +30,7 @@ import { normaliseEmbeddings } from '../dist/src/pipeline/embedding-norm.js';
 import { scriptArgs } from './args.mjs';
 
 const args = process.argv.slice(2);
-scriptArgs(import.meta.url, Object.fromEntries(['data', 'n', 'd', 'm', 'k', 'iterations', 'backend', 'folder', 'input', 'scales'].map((k) => [k, { type: 'string' }])));
+scriptArgs(import.meta.url, Object.fromEntries(['data', 'n', 'd', 'm', 'k', 'iterations', 'backend', 'folder', 'input', 'scales', 'baseline'].map((k) => [k, { type: 'string' }])));
 const opt = (name, dflt) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : dflt;
@@ -35,7 +40,7 @@ const N = Number(opt('n', 20000));
 const D = Number(opt('d', 256));
 const MS = opt('m', '1000,2000,5000,10000').split(',').map(Number);
 const KS = opt('k', '5,10,20').split(',').map(Number);
-const ITER = Number(opt('iterations', 5));
+const ITERS = opt('iterations', '5').split(',').map(Number);
 const [CSCALE, SSCALE, NSCALE] = opt('scales', '0.2,0.2,0.6').split(',').map(Number);
 const be = getBackend(opt('backend', 'native'));
 
@@ -110,7 +115,7 @@ else throw new Error(`--data: expected mixture, bags or patches, got ${DATA}`);
 const n = x.length / d;
 x = normaliseEmbeddings(x, n, d, 'l2-center-l2');
 console.log(`approximate vs exact ward: data ${DATA}, n=${n}, d=${d}; backend ${be.name} (${be.isa}, ${be.threads} threads); ` +
-  `k-means ≤ ${ITER} iterations; K = ${KS.join(', ')}`);
+  `k-means ≤ ${ITERS.join(' or ')} iterations; K = ${KS.join(', ')}`);
 
 let t = performance.now();
 const Zx = await be.wardFromVectorsAsync(x, n, d);
@@ -118,9 +123,16 @@ const exactS = (performance.now() - t) / 1000;
 const exact = new Map(KS.map((k) => [k, be.cutK(Zx, n, k)]));
 const q = (labels) => (truth ? nmi(labels, truth).toFixed(3) : '  -  ');
 console.log(`exact ward: ${exactS.toFixed(1)} s; NMI vs truth ${KS.map((k) => `K=${k} ${q(exact.get(k))}`).join(', ')}`);
-console.log('\n|     m | k-means s | ward s | total s | passes | ' + KS.map((k) => `ARI K=${k}`).join(' | ') + ' | ' + KS.map((k) => `NMI K=${k}`).join(' | ') + ' |');
-console.log('|---:|---:|---:|---:|---:|' + KS.map(() => '---:').join('|') + '|' + KS.map(() => '---:').join('|') + '|');
-for (const m of MS) {
+if (opt('baseline')) {
+  const r = Number(opt('baseline'));
+  const nr = rng(99);
+  const y = Float32Array.from(x, (v) => v + (r / Math.sqrt(d)) * gauss(nr));
+  const Zy = await be.wardFromVectorsAsync(normaliseEmbeddings(y, n, d, 'l2-center-l2'), n, d);
+  console.log(`exact ward on the embeddings + ${r} relative noise: ARI vs exact ${KS.map((k) => `K=${k} ${ari(be.cutK(Zy, n, k), exact.get(k)).toFixed(3)}`).join(', ')}`);
+}
+console.log('\n|     m | iterations | k-means s | ward s | total s | passes | ' + KS.map((k) => `ARI K=${k}`).join(' | ') + ' | ' + KS.map((k) => `NMI K=${k}`).join(' | ') + ' |');
+console.log('|---:|---:|---:|---:|---:|---:|' + KS.map(() => '---:').join('|') + '|' + KS.map(() => '---:').join('|') + '|');
+for (const m of MS) for (const ITER of ITERS) {
   if (m >= n) continue;
   t = performance.now();
   let tw = 0;
@@ -128,7 +140,7 @@ for (const m of MS) {
   const total = (performance.now() - t) / 1000;
   const kmS = (tw - t) / 1000;
   const cells = KS.map((k) => labelsOf(be.cutK(aw.Z, aw.m, k), aw.assign));
-  console.log(`| ${String(aw.m).padStart(5)} | ${kmS.toFixed(1)} | ${(total - kmS).toFixed(1)} | ${total.toFixed(1)} | ${aw.passes}${aw.moved ? '' : '✓'} | ` +
+  console.log(`| ${String(aw.m).padStart(5)} | ${ITER} | ${kmS.toFixed(1)} | ${(total - kmS).toFixed(1)} | ${total.toFixed(1)} | ${aw.passes}${aw.moved ? '' : '✓'} | ` +
     cells.map((l, i) => ari(l, exact.get(KS[i])).toFixed(3)).join(' | ') + ' | ' + cells.map((l) => q(l)).join(' | ') + ' |');
 }
 console.log('\nARI: agreement of the approximate flat clusters with exact ward\'s at the same K (1 = identical partitions);');

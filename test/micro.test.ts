@@ -5,7 +5,7 @@
  * approximation with exact Ward on clustered data, and its wiring into `clusterImages` (`clustering`,
  * `result.approximations`, `result.microClusters`).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { ari } from '../src/pipeline/metrics.js';
 import { approximateWard, labelsOf, microClusters } from '../src/pipeline/micro.js';
 import { clusterImages } from '../src/pipeline/run.js';
 import { generateSample } from '../src/sample/index.js';
+import { EXIT, main, type ResultJson } from '../src/cli/main.js';
 import { arr, backendsUnderTest, gauss, randomRows, rng } from './helpers.js';
 
 /** n rows around `k` well-separated centres (spread `noise`), with the generating centre of each row. */
@@ -187,6 +188,27 @@ describe('clusterImages: clustering auto / exact / approximate', () => {
     const auto = await clusterImages(testDir, { ...base, k: 'auto', clustering: 'approximate', microClusters: 8 });
     expect(auto.kAuto?.chosen).toBe(auto.k);
     expect(auto.approximations.some((a) => a.includes('automatic K scored on the micro-cluster centroids'))).toBe(true);
+  });
+
+  it('CLI: --clustering approximate --micro-clusters M, recorded in result.json; bad values are usage errors', async () => {
+    const out = path.join(tmp, 'cli-out');
+    const io = () => {
+      const o = { out: '', err: '' };
+      return { o, io: { stdout: { write: (s: string) => (o.out += s) }, stderr: { write: (s: string) => (o.err += s), isTTY: false } } };
+    };
+    const a = io();
+    const code = await main([testDir, '--k', '3', '--clustering', 'approximate', '--micro-clusters', '6', '--cache', path.join(tmp, 'cache'),
+      '--weighting', 'uniform', '--no-report', '-q', '--out', out], a.io);
+    expect(code, a.o.err).toBe(EXIT.OK);
+    const j = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultJson;
+    expect(j.linkageFrom).toBe('micro-clusters');
+    expect(j.approximations.some((s) => s.startsWith('ward approximated'))).toBe(true);
+    expect(j.options.clustering).toBe('approximate');
+    expect(j.labels.length).toBe(j.n);
+    for (const bad of [['--clustering', 'fast'], ['--micro-clusters', '1'], ['--approx-above', '-3']]) {
+      const b = io();
+      expect(await main([testDir, ...bad], b.io), bad.join(' ')).toBe(EXIT.USAGE);
+    }
   });
 
   it('rejects bad options before any work', async () => {
