@@ -12,6 +12,10 @@
 //! `linkage(pdist(x), Ward)`, up to floating-point rounding: the heights agree to ~1e-12 relative, and the
 //! merge order agrees except between merges whose heights tie up to that rounding.
 //!
+//! [`ward_from_vectors_weighted`] starts from clusters of given sizes instead of singletons (row `i` is the centroid
+//! of `sizes[i]` observations): exact Ward on the centroids of micro-clusters, the second half of the approximate
+//! Ward of large sets (`src/pipeline/micro.ts`).
+//!
 //! Cost: each chain step scans all live centroids, `O(n·d)`, and a run takes about `2n`–`3n` steps, so
 //! `O(n²·d)` time; the `parallel` feature's [`ward_from_vectors_par`] splits each scan over the rayon pool. The
 //! scans prune (partial distance search, exact): a candidate is dropped as soon as the first `32·j` dimensions of
