@@ -190,7 +190,7 @@ describe('clusterImages: clustering auto / exact / approximate', () => {
     expect(auto.approximations.some((a) => a.includes('automatic K scored on the micro-cluster centroids'))).toBe(true);
   });
 
-  it('CLI: --clustering approximate --micro-clusters M, recorded in result.json; bad values are usage errors', async () => {
+  it('CLI: --clustering approximate --micro-clusters M, recorded in result.json and the report; bad values are usage errors', async () => {
     const out = path.join(tmp, 'cli-out');
     const io = () => {
       const o = { out: '', err: '' };
@@ -198,13 +198,15 @@ describe('clusterImages: clustering auto / exact / approximate', () => {
     };
     const a = io();
     const code = await main([testDir, '--k', '3', '--clustering', 'approximate', '--micro-clusters', '6', '--cache', path.join(tmp, 'cache'),
-      '--weighting', 'uniform', '--no-report', '-q', '--out', out], a.io);
+      '--weighting', 'uniform', '-q', '--out', out], a.io);
     expect(code, a.o.err).toBe(EXIT.OK);
     const j = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultJson;
     expect(j.linkageFrom).toBe('micro-clusters');
     expect(j.approximations.some((s) => s.startsWith('ward approximated'))).toBe(true);
     expect(j.options.clustering).toBe('approximate');
     expect(j.labels.length).toBe(j.n);
+    // the report cannot draw a per-image dendrogram from a Z over micro-clusters: it says so instead
+    expect(readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('over micro-clusters: approximate ward, not drawn');
     for (const bad of [['--clustering', 'fast'], ['--micro-clusters', '1'], ['--approx-above', '-3']]) {
       const b = io();
       expect(await main([testDir, ...bad], b.io), bad.join(' ')).toBe(EXIT.USAGE);
