@@ -4,7 +4,7 @@
 // the NMI of both against the ground truth when there is one, and the time of each. Run after `npx tsc -p .`:
 //
 //   node benches/ward-approx.mjs [--data mixture|bags|patches] [--n 20000] [--d 256] [--m 1000,2000,5000,10000]
-//                                [--k 5,10,20] [--iterations 2,5] [--backend native] [--folder <images>] [--scales c,s,p]
+//                                [--k 5,10,20] [--iterations 2 (the default; a list compares)] [--backend native] [--folder <images>] [--scales c,s,p]
 //                                [--baseline 0.01]
 //
 // `--baseline r` also runs exact Ward on the embeddings plus Gaussian noise of r × their RMS norm (then
@@ -25,7 +25,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { getBackend } from '../dist/bindings/select.js';
 import { ari, nmi } from '../dist/src/pipeline/metrics.js';
-import { approximateWard, labelsOf } from '../dist/src/pipeline/micro.js';
+import { approximateWard, labelsOf, DEFAULT_MICRO_ITERATIONS } from '../dist/src/pipeline/micro.js';
 import { normaliseEmbeddings } from '../dist/src/pipeline/embedding-norm.js';
 import { scriptArgs } from './args.mjs';
 
@@ -40,7 +40,7 @@ const N = Number(opt('n', 20000));
 const D = Number(opt('d', 256));
 const MS = opt('m', '1000,2000,5000,10000').split(',').map(Number);
 const KS = opt('k', '5,10,20').split(',').map(Number);
-const ITERS = opt('iterations', '5').split(',').map(Number);
+const ITERS = opt('iterations', String(DEFAULT_MICRO_ITERATIONS)).split(',').map(Number);
 const [CSCALE, SSCALE, NSCALE] = opt('scales', '0.2,0.2,0.6').split(',').map(Number);
 const be = getBackend(opt('backend', 'native'));
 
