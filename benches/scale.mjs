@@ -4,6 +4,7 @@
 // (or `npx tsc -p .` plus the native build):
 //   node benches/scale.mjs [--sizes 10000,50000,100000] [--m 49] [--d 256] [--refs 8] [--classes 10]
 //                          [--chunk 1000] [--cluster-max 100000] [--backend native] [--seed 1]
+//                          [--clustering auto|exact|approximate] [--approx-above 20000] [--micro-clusters 10000]
 //
 // `SCALE_DUMP=prefix` also writes each size's N × D embeddings to `prefix-N×D.f32` (to time the clustering alone).
 //
@@ -19,8 +20,11 @@
 //   nearest-neighbour kernel, mode 'mean-excluding-own' (an image never scores against itself); then
 //   τ = 1 × mean within-image std of the scores (the library's default relative τ).
 // - pooling: softmax weights and weighted mean per chunk → N × D embeddings (the only O(N·D) array).
-// - clustering: `wardFromVectors` (Ward on the embeddings, O(N·D) memory, no N² matrix) and a cut into K; skipped
-//   above `--cluster-max` (time O(N²·D): see the printed projection).
+// - clustering: the library's default embedding normalisation (l2-center-l2), then exact `wardFromVectors` (Ward
+//   on the embeddings, O(N·D) memory, no N² matrix, O(N²·D) time) or, with `--clustering auto` above
+//   `--approx-above` images (the library's default switch) or `approximate`, approximate Ward (src/pipeline/micro.ts:
+//   deterministic k-means into `--micro-clusters` micro-clusters, exact size-weighted Ward on their centroids, each
+//   image labelled by its micro-cluster); then a cut into K. Skipped above `--cluster-max`.
 // Peak RSS: `process.resourceUsage().maxRSS` at the end of each stage (monotone, so it is the peak so far), and
 // the RSS growth of the stage.
 import { fork } from 'node:child_process';
@@ -28,10 +32,12 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { getBackend } from '../dist/bindings/select.js';
 import { nmi } from '../dist/src/pipeline/metrics.js';
+import { approximateWard, labelsOf, DEFAULT_APPROX_ABOVE, DEFAULT_MICRO_CLUSTERS } from '../dist/src/pipeline/micro.js';
+import { normaliseEmbeddings } from '../dist/src/pipeline/embedding-norm.js';
 import { scriptArgs } from './args.mjs';
 
 const args = process.argv.slice(2);
-scriptArgs(import.meta.url, Object.fromEntries(['m', 'd', 'refs', 'classes', 'chunk', 'cluster-max', 'backend', 'seed', 'sizes', 'one'].map((k) => [k, { type: 'string' }])));
+scriptArgs(import.meta.url, Object.fromEntries(['m', 'd', 'refs', 'classes', 'chunk', 'cluster-max', 'backend', 'seed', 'sizes', 'one', 'clustering', 'approx-above', 'micro-clusters'].map((k) => [k, { type: 'string' }])));
 const opt = (name, dflt) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : dflt;
@@ -45,6 +51,9 @@ const CLUSTER_MAX = Number(opt('cluster-max', 100000));
 const BACKEND = opt('backend', 'native');
 const SEED = Number(opt('seed', 1));
 const SIZES = opt('sizes', '10000,50000,100000').split(',').map(Number);
+const CLUSTERING = opt('clustering', 'auto');
+const APPROX_ABOVE = Number(opt('approx-above', DEFAULT_APPROX_ABOVE));
+const MICRO = Number(opt('micro-clusters', DEFAULT_MICRO_CLUSTERS));
 const ANOMALOUS = 3;
 const NORMAL_PROTOS = 64;
 
@@ -174,15 +183,28 @@ async function runOne(N) {
   }
   const truth = Int32Array.from({ length: N }, (_, i) => classOf(i));
   let quality = null;
+  let how = 'skipped';
   if (N <= CLUSTER_MAX) {
     t = performance.now();
     rss = process.memoryUsage().rss;
-    const Z = await be.wardFromVectorsAsync(embeddings, N, D);
-    const labels = be.cutK(Z, N, K);
+    const cpu0 = process.cpuUsage();
+    const x = normaliseEmbeddings(embeddings, N, D, 'l2-center-l2');
+    let labels;
+    if (CLUSTERING === 'approximate' || (CLUSTERING === 'auto' && N > APPROX_ABOVE && MICRO < N)) {
+      let tk = 0;
+      const aw = await approximateWard(x, N, D, MICRO, { backend: be, onProgress: () => { tk = performance.now(); } });
+      labels = labelsOf(be.cutK(aw.Z, aw.m, K), aw.assign);
+      how = `approx m=${aw.m} (k-means ${((tk - t) / 1000).toFixed(1)} s, ${aw.passes} passes; weighted ward ${((performance.now() - tk) / 1000).toFixed(1)} s)`;
+    } else {
+      labels = be.cutK(await be.wardFromVectorsAsync(x, N, D), N, K);
+      how = 'exact';
+    }
     mark('clustering', t, rss);
+    const cpu = process.cpuUsage(cpu0);
+    how += `, ${((cpu.user + cpu.system) / 1e6).toFixed(0)} CPU-s`;
     quality = nmi(labels, truth);
   }
-  return { N, stages, nmi: quality, tau, isa: be.isa, threads: be.threads };
+  return { N, stages, nmi: quality, how, tau, isa: be.isa, threads: be.threads };
 }
 
 const fmtB = (b) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(0)} MiB`);
@@ -209,7 +231,9 @@ if (args[0] === '--one') {
       const st = r.stages[s];
       return st ? `${(st.ms / 1000).toFixed(1).padStart(7)} s ${fmtB(st.peakRss).padStart(9)}` : '    skipped         ';
     });
-    console.log(`N=${String(N).padStart(6)} | ${cells.join(' | ')} | NMI ${r.nmi === null ? '  -  ' : r.nmi.toFixed(3)}`);
+    const total = Object.values(r.stages).reduce((a, st) => a + st.ms, 0) / 1000;
+    const peak = Math.max(...Object.values(r.stages).map((st) => st.peakRss));
+    console.log(`N=${String(N).padStart(6)} | ${cells.join(' | ')} | total ${total.toFixed(1)} s, peak ${fmtB(peak)} | clustering ${r.how} | NMI ${r.nmi === null ? '  -  ' : r.nmi.toFixed(3)}`);
   }
   console.log('\nstage columns: wall time, peak RSS of the process at the end of the stage (maxRSS)');
   console.log('growth ratio (time, peak RSS) between consecutive sizes:');

@@ -22,7 +22,7 @@ export type { ErrorCode } from '../src/errors.js';
  * the loader refuses the artifact with `ERR_ABI_MISMATCH`. Bump it together with `ac_kernels::ABI_VERSION`
  * whenever a raw signature below changes.
  */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 /** Raw exports of the `.node` addon (`crates/node`), exactly as napi-rs generates them. */
 export interface NativeExports {
@@ -81,9 +81,12 @@ export interface NativeExports {
   linkageF32(y: Float32Array, n: number, method: string): Float64Array;
   linkageF64Async(y: Float64Array, n: number, method: string): Promise<Float64Array>;
   linkageF32Async(y: Float32Array, n: number, method: string): Promise<Float64Array>;
-  /** Ward Z ((n−1) × 4) straight from the n × d rows `x`, without the condensed matrix; scans on the rayon pool. */
-  wardFromVectors(x: Float32Array, n: number, d: number): Float64Array;
-  wardFromVectorsAsync(x: Float32Array, n: number, d: number): Promise<Float64Array>;
+  /**
+   * Ward Z ((n−1) × 4) straight from the n × d rows `x`, without the condensed matrix; scans on the rayon pool.
+   * `sizes` (null = all 1): row i is the centroid of `sizes[i]` observations (size-weighted Ward).
+   */
+  wardFromVectors(x: Float32Array, n: number, d: number, sizes: Uint32Array | undefined | null): Float64Array;
+  wardFromVectorsAsync(x: Float32Array, n: number, d: number, sizes: Uint32Array | undefined | null): Promise<Float64Array>;
   /** n 0-based labels, exactly k clusters. */
   cutK(z: Float64Array, n: number, k: number): Int32Array;
   /** n 0-based labels, merges of height ≤ `height` kept. */

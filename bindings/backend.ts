@@ -121,9 +121,13 @@ export interface KernelBackend {
    * memory instead of the n(n−1)/2 condensed matrix, `O(n²·d)` time. Same Z as `linkage(pdist(x), n, 'ward')` up
    * to floating-point rounding (heights ~1e-12 relative; merge order may differ only between merges whose heights
    * tie up to that rounding). Centroids in f64.
+   *
+   * `sizes` (length n, integers ≥ 1; absent = all 1): row i is the centroid of a cluster of `sizes[i]`
+   * observations, and the Ward distance between clusters of a and b observations is `sqrt(2ab/(a+b))·‖c_a − c_b‖`
+   * (size-weighted Ward, e.g. on micro-clusters). Column 3 of Z still counts rows (leaves), not observations.
    */
-  wardFromVectors(x: Float32Array, n: number, d: number): Float64Array;
-  wardFromVectorsAsync(x: Float32Array, n: number, d: number): Promise<Float64Array>;
+  wardFromVectors(x: Float32Array, n: number, d: number, sizes?: Uint32Array): Float64Array;
+  wardFromVectorsAsync(x: Float32Array, n: number, d: number, sizes?: Uint32Array): Promise<Float64Array>;
 
   /** Flat clusters: cut Z into exactly `k` clusters (1 ≤ k ≤ n). **0-based** labels numbered in order of first appearance over the observations. */
   cutK(z: Float64Array, n: number, k: number): Int32Array;

@@ -295,15 +295,15 @@ export function createNativeBackend(raw: NativeExports): KernelBackend {
         arrays('linkageAsync', { y });
         return y instanceof Float32Array ? raw.linkageF32Async(y, n, method) : raw.linkageF64Async(y, n, method);
       }),
-    wardFromVectors: (x, n, d) =>
+    wardFromVectors: (x, n, d, sizes) =>
       call(() => {
-        arrays('wardFromVectors', { x });
-        return raw.wardFromVectors(x, n, d);
+        arrays('wardFromVectors', sizes === undefined ? { x } : { x, sizes });
+        return raw.wardFromVectors(x, n, d, sizes ?? null);
       }),
-    wardFromVectorsAsync: (x, n, d) =>
+    wardFromVectorsAsync: (x, n, d, sizes) =>
       callAsync(() => {
-        arrays('wardFromVectorsAsync', { x });
-        return raw.wardFromVectorsAsync(x, n, d);
+        arrays('wardFromVectorsAsync', sizes === undefined ? { x } : { x, sizes });
+        return raw.wardFromVectorsAsync(x, n, d, sizes ?? null);
       }),
     cutK: (z, n, k) =>
       call(() => {

@@ -54,7 +54,7 @@ export interface WasmExports {
   hc_max_pool(rows: Float32Array, offsets: Uint32Array, d: number): Float32Array;
   hc_linkage_f64(y: Float64Array, n: number, method: string): Float64Array;
   hc_linkage_f32(y: Float32Array, n: number, method: string): Float64Array;
-  hc_ward_from_vectors(x: Float32Array, n: number, d: number): Float64Array;
+  hc_ward_from_vectors(x: Float32Array, n: number, d: number, sizes: Uint32Array | undefined): Float64Array;
   hc_cut_k(z: Float64Array, n: number, k: number): Int32Array;
   hc_cut_height(z: Float64Array, n: number, height: number): Int32Array;
   /** Message of the last panic (empty if none), then forgets it. Read from a trapped instance. */
@@ -256,10 +256,11 @@ export function createWasmBackend(raw: WasmExports, env: Record<string, string |
       arr('linearMap', 'w', w, F32);
       return raw.hc_linear_map(x, u32('linearMap', 'n', n), u32('linearMap', 'dIn', dIn), w, u32('linearMap', 'dOut', dOut));
     });
-  const wardFromVectors = (x: Float32Array, n: number, d: number): Float64Array =>
+  const wardFromVectors = (x: Float32Array, n: number, d: number, sizes?: Uint32Array): Float64Array =>
     call('wardFromVectors', () => {
       arr('wardFromVectors', 'x', x, F32);
-      return raw.hc_ward_from_vectors(x, u32('wardFromVectors', 'n', n), u32('wardFromVectors', 'd', d));
+      if (sizes !== undefined) arr('wardFromVectors', 'sizes', sizes, U32);
+      return raw.hc_ward_from_vectors(x, u32('wardFromVectors', 'n', n), u32('wardFromVectors', 'd', d), sizes);
     });
 
   return {
@@ -297,7 +298,7 @@ export function createWasmBackend(raw: WasmExports, env: Record<string, string |
     linkage,
     linkageAsync: async (y, n, method) => linkage(y, n, method),
     wardFromVectors,
-    wardFromVectorsAsync: async (x, n, d) => wardFromVectors(x, n, d),
+    wardFromVectorsAsync: async (x, n, d, sizes) => wardFromVectors(x, n, d, sizes),
     cutK: (z, n, k) =>
       call('cutK', () => {
         arr('cutK', 'z', z, F64);

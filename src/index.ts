@@ -21,6 +21,10 @@ export {
 } from './pipeline/approx.js';
 export type { BankPrecision, KCenterOptions, KCenterResult, AutoReferences } from './pipeline/approx.js';
 export { clusterImages, listImages, InputError } from './pipeline/run.js';
+export { approximateWard, microClusters, labelsOf, CLUSTERING_MODES, DEFAULT_APPROX_ABOVE, DEFAULT_MICRO_CLUSTERS, DEFAULT_MICRO_ITERATIONS } from './pipeline/micro.js';
+export type { ApproximateWard, ClusteringMode, MicroClusters, MicroClusterOptions } from './pipeline/micro.js';
+export { extractShard, readCachedBank, parseShard, shardRange, shardOf, featureRequestKey, MissingFeaturesError, SHARD_MANIFEST_FORMAT } from './pipeline/shard.js';
+export type { Shard, ShardOptions, ShardResult, ShardManifest, CachedBankOptions, FeatureRequest } from './pipeline/shard.js';
 export { normaliseEmbeddings, checkEmbeddingNorm, EMBEDDING_NORMS, DEFAULT_EMBEDDING_NORM } from './pipeline/embedding-norm.js';
 export type { EmbeddingNorm } from './pipeline/embedding-norm.js';
 export { fitWhitening, whitenBank, checkWhiten, DEFAULT_WHITEN, WHITEN_SAMPLE } from './pipeline/whiten.js';

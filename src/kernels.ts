@@ -571,12 +571,31 @@ export async function linkageAsync(y: Float64Array | Float32Array | readonly num
 export interface WardFromVectorsOptions extends BackendOption {
   /** Row dimension; required when rows are a flat `Float32Array`, checked against the rows otherwise. */
   d?: number;
+  /**
+   * Size-weighted Ward: row i is the centroid of a cluster of `sizes[i]` observations (integers ≥ 1, one per
+   * row), e.g. micro-clusters of a large set. The distance between clusters of a and b observations is then
+   * `sqrt(2ab/(a+b))·‖c_a − c_b‖`. Column 3 of Z still counts rows. @default all 1
+   */
+  sizes?: Uint32Array | readonly number[];
 }
 
 function planWardFromVectors(x: RowsInput, options: WardFromVectorsOptions | undefined) {
   expectObject('options', options);
-  const { d, backend } = options ?? {};
-  return { b: getBackend(backend), x: toRows('x', x, d) };
+  const { d, backend, sizes } = options ?? {};
+  const rows = toRows('x', x, d);
+  let s: Uint32Array | undefined;
+  if (sizes !== undefined) {
+    if (!(sizes instanceof Uint32Array) && !Array.isArray(sizes)) throw new TypeError('sizes: expected a Uint32Array or an array of integers');
+    if (sizes.length !== rows.n) throw new KernelError('ERR_SHAPE_MISMATCH', `sizes: expected length ${rows.n} (one per row), got ${sizes.length}`);
+    for (let i = 0; i < sizes.length; i++) {
+      const v = sizes[i]!;
+      if (!Number.isSafeInteger(v) || v < 1 || v > 0xffffffff) {
+        throw new KernelError('ERR_INVALID_ARGUMENT', `sizes[${i}]: expected an integer in 1..${0xffffffff}, got ${v}`);
+      }
+    }
+    s = sizes instanceof Uint32Array ? sizes : Uint32Array.from(sizes);
+  }
+  return { b: getBackend(backend), x: rows, sizes: s };
 }
 
 /**
@@ -592,7 +611,7 @@ function planWardFromVectors(x: RowsInput, options: WardFromVectorsOptions | und
  * tie up to that rounding. Ties are broken like SciPy's NN-chain (previous chain element, then the lowest
  * index); the three backends return the same Z bit for bit.
  * @param x rows: `Float32Array` of size `n*d` (with `options.d`) or `number[][]`
- * @param options `d`, `backend`
+ * @param options `d`, `backend`, `sizes` (size-weighted Ward on cluster centroids)
  * @returns `{ Z, n }`, the same shape as {@link linkage}'s
  * @throws {TypeError} x is not a Float32Array or array of rows; `d` missing for a flat array
  * @throws {KernelError} `ERR_SHAPE_MISMATCH`, `ERR_NON_FINITE`, `ERR_EMPTY` (no rows or d = 0),
@@ -600,13 +619,13 @@ function planWardFromVectors(x: RowsInput, options: WardFromVectorsOptions | und
  */
 export function wardFromVectors(x: RowsInput, options?: WardFromVectorsOptions): Linkage {
   const p = planWardFromVectors(x, options);
-  return { Z: p.b.wardFromVectors(p.x.data, p.x.n, p.x.d), n: p.x.n };
+  return { Z: p.b.wardFromVectors(p.x.data, p.x.n, p.x.d, p.sizes), n: p.x.n };
 }
 
 /** Asynchronous {@link wardFromVectors} (native: on the libuv thread pool). Validation errors reject the promise. */
 export async function wardFromVectorsAsync(x: RowsInput, options?: WardFromVectorsOptions): Promise<Linkage> {
   const p = planWardFromVectors(x, options);
-  return { Z: await p.b.wardFromVectorsAsync(p.x.data, p.x.n, p.x.d), n: p.x.n };
+  return { Z: await p.b.wardFromVectorsAsync(p.x.data, p.x.n, p.x.d, p.sizes), n: p.x.n };
 }
 
 /**

@@ -17,6 +17,8 @@ import { EMBEDDED_BACKBONES, cacheRoot, embeddedBackbone } from '../models/index
 import { evaluate, type Metrics } from '../pipeline/metrics.js';
 import { clusterImages, IMAGE_EXTENSIONS, InputError, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
 import { defaultMemoryLimit } from '../pipeline/memory.js';
+import { listImages } from '../pipeline/run.js';
+import { CLUSTERING_MODES, type ClusteringMode } from '../pipeline/micro.js';
 import type { BackboneSpec, Progress } from '../pipeline/types.js';
 import { DEFAULT_FIT, FITS, type Fit } from '../pipeline/image.js';
 import { WEIGHTINGS, type Tau, type Weighting } from '../pipeline/weighting.js';
@@ -56,6 +58,11 @@ export interface CliIO {
 const HELP = `Usage:
   anomaly-clustering <folder> [--k N] [options]   cluster the images under <folder> (recursively)
   anomaly-clustering demo [options]               generate a synthetic defect sample and cluster it
+  anomaly-clustering features <folder> --shard I/N [feature options]
+                                                  extract only shard I of N (0-based) of the sorted image
+                                                  list into the feature cache; no clustering
+  anomaly-clustering cluster <folder> [options]   cluster from the cache the shards filled, never running
+                                                  the CNN (same as <folder> --from-cache); see docs/sharding.md
 
 Clustering:
   -k, --k N|auto          number of clusters (1 ≤ N ≤ number of images); omitted or 'auto': chosen from
@@ -101,6 +108,13 @@ Features:
   --skip-bad              skip unreadable images (listed in result.json) instead of failing
   --max-image-size SIZE   refuse image files larger than SIZE (checked before reading; only
                           regular files are read: no devices, FIFOs, folders)       [256M]
+  --shard I/N             (features) shard I of N: images ⌊I·n/N⌋ … ⌊(I+1)·n/N⌋−1 of the sorted list
+  --from-cache            read every image's features from the cache (written by 'features --shard');
+                          an image without an entry fails (exit 10) instead of being computed
+  --clustering C          auto (approximate ward above --approx-above images) | exact | approximate
+                          (k-means micro-clusters + exact size-weighted ward)    [auto]
+  --approx-above N        images above which --clustering auto approximates ward  [20000]
+  --micro-clusters M      micro-clusters of approximate ward                    [10000]
 Output:
   --out DIR               output folder: clusters.csv, result.json, report.html [./anomaly-clustering-out]
   --eval                  each image's parent folder is its true class: print NMI / ARI / F1 (and add
@@ -119,6 +133,7 @@ Exit codes:
   6 normals folder missing/empty (semi-supervised)   7 unreadable image (see --skip-bad)
   8 model error (download/offline, conversion, checksum)   9 backend unavailable
   10 disk: --out / cache folder not usable (checked first), or a streamed feature bank write/read failed
+     (cluster / --from-cache: features missing from the cache)
   130 / 143 / 129 interrupted by SIGINT / SIGTERM / SIGHUP (temporary files removed)
   (a memory limit that forbids what was asked, e.g. --references exact: 2; a bad ANOMALY_CLUSTERING_THREADS: 2)
 
@@ -276,6 +291,11 @@ const OPTIONS = {
   ext: { type: 'string' },
   'skip-bad': { type: 'boolean' },
   'max-image-size': { type: 'string' },
+  shard: { type: 'string' },
+  'from-cache': { type: 'boolean' },
+  clustering: { type: 'string' },
+  'approx-above': { type: 'string' },
+  'micro-clusters': { type: 'string' },
   out: { type: 'string' },
   eval: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -383,7 +403,7 @@ export interface ResultJson {
   /** Where the feature bank was: `'memory'`, or `'disk'` (streamed; see `--memory-limit`). */
   featureBank: 'memory' | 'disk';
   /** How Z was computed: `'condensed'` matrix, or Ward on the `'vectors'` (condensed matrix over the memory limit). */
-  linkageFrom: 'condensed' | 'vectors';
+  linkageFrom: 'condensed' | 'vectors' | 'micro-clusters';
   files: string[];
   labels: number[];
   /**
@@ -433,8 +453,14 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       return EXIT.OK;
     }
     const demo = positionals[0] === 'demo';
+    // `features <folder>` (one shard of the extraction) and `cluster <folder>` (= <folder> --from-cache)
+    const sub = positionals[0] === 'features' || positionals[0] === 'cluster' ? positionals.shift() : undefined;
     if (positionals.length === 0) throw new CliError(`missing <folder>\n\n${HELP}`);
     if (positionals.length > (demo ? 1 : 1)) throw new CliError(`expected one <folder> (or 'demo'), got ${positionals.length} arguments: ${positionals.join(' ')}`);
+    if (v.shard !== undefined && sub !== 'features') throw new CliError("--shard: only with the 'features' subcommand (anomaly-clustering features <folder> --shard I/N)");
+    if (sub === 'features' && v.shard === undefined) throw new CliError("features: --shard I/N is required (0/1 extracts everything)");
+    if (v['from-cache'] && (sub === 'features' || demo)) throw new CliError('--from-cache: only when clustering a folder');
+    if ((sub === 'cluster' || v['from-cache']) && v['no-cache']) throw new CliError('--from-cache / cluster: the features are read from the cache: not with --no-cache');
 
     // ---- option values
     const preset = oneOf<PresetName>('preset', v.preset, PRESET_NAMES);
@@ -477,11 +503,36 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     if (k !== undefined && (kCriterion !== undefined || kMax !== undefined)) throw new CliError('--k-criterion and --k-max: only with automatic K (no --k, or --k auto)');
     if (!demo && (v.seed !== undefined || v['per-class'] !== undefined)) throw new CliError('--seed and --per-class: only with the demo subcommand');
     const outDir = path.resolve(cwd, v.out ?? 'anomaly-clustering-out');
+    const clustering = oneOf<ClusteringMode>('clustering', v.clustering, CLUSTERING_MODES);
+    const approxAbove = parseIntOpt('approx-above', v['approx-above'], 0);
+    const microClusters = parseIntOpt('micro-clusters', v['micro-clusters'], 2);
+    if (cacheDir !== false) usableDir(cacheDir ?? defaultFeatureCacheDir(), v.cache !== undefined ? '--cache' : 'the cache folder (ANOMALY_CLUSTERING_CACHE, $XDG_CACHE_HOME/anomaly-clustering or ~/.cache/anomaly-clustering)');
+    if (process.env.ANOMALY_CLUSTERING_CACHE) usableDir(path.resolve(process.env.ANOMALY_CLUSTERING_CACHE), 'ANOMALY_CLUSTERING_CACHE');
+
+    if (sub === 'features') {
+      // One shard of a sharded extraction (pipeline/shard.ts): features into the cache, no clustering.
+      const { extractShard, parseShard } = await import('../pipeline/shard.js');
+      let shard;
+      try {
+        shard = parseShard(v.shard!);
+      } catch (e) {
+        throw new CliError(`--${(e as Error).message}`);
+      }
+      const folder = path.resolve(cwd, positionals[0]!);
+      const list = listImages(folder, extensions);
+      if (list.length === 0) throw new InputError('no-images', `input: no images found under ${folder}`, folder);
+      progress = createProgress(stderr, { quiet: Boolean(v.quiet) });
+      const r = await extractShard(list, {
+        shard, backbone, batchSize, threads, cacheDir, skipBad: Boolean(v['skip-bad']), signal: io.signal, onProgress: (p: Progress) => progress!.update(p),
+      });
+      progress.done();
+      stdout.write(`Shard ${shard.index}/${shard.count}: images ${r.range[0]}–${r.range[1] - 1} of ${r.total} (${r.extracted} extracted or cached` +
+        `${r.skipped.length ? `, ${r.skipped.length} unreadable skipped` : ''})\n  manifest: ${r.manifest}\n`);
+      return EXIT.OK;
+    }
     // Where we will write, checked before any work (not after minutes of feature extraction).
     if (!existsSync(outDir)) madeOut = outDir;
     usableDir(outDir, '--out');
-    if (cacheDir !== false) usableDir(cacheDir ?? defaultFeatureCacheDir(), v.cache !== undefined ? '--cache' : 'the cache folder (ANOMALY_CLUSTERING_CACHE, $XDG_CACHE_HOME/anomaly-clustering or ~/.cache/anomaly-clustering)');
-    if (process.env.ANOMALY_CLUSTERING_CACHE) usableDir(path.resolve(process.env.ANOMALY_CLUSTERING_CACHE), 'ANOMALY_CLUSTERING_CACHE');
 
     let folder: string;
     let normals: string | undefined = v.normals !== undefined ? path.resolve(cwd, v.normals) : undefined;
@@ -512,6 +563,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       skipBad: Boolean(v['skip-bad']), signal: io.signal, maxImageBytes,
       onWarning: (m: string) => { progress?.done(); stderr.write(`warning: ${m}\n`); },
       onProgress: (p: Progress) => progress!.update(p),
+      ...(sub === 'cluster' || v['from-cache'] ? { fromCache: true } : {}),
+      ...(clustering ? { clustering } : {}), ...(approxAbove !== undefined ? { approxAbove } : {}), ...(microClusters !== undefined ? { microClusters } : {}),
     };
     const result: ClusterResult = await clusterImages(folder, options);
     progress.done();
@@ -554,6 +607,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
         cache: cacheDir === false ? false : cacheDir ?? cacheRoot(), extensions: extensions ?? [...IMAGE_EXTENSIONS], skipBad: options.skipBad,
         memoryLimit: memoryLimit === undefined ? defaultMemoryLimit() : Number.isFinite(memoryLimit) ? memoryLimit : 'inf',
         ...(maxImageBytes !== undefined ? { maxImageBytes: Number.isFinite(maxImageBytes) ? maxImageBytes : 'inf' } : {}),
+        clustering: clustering ?? 'auto', ...(approxAbove !== undefined ? { approxAbove } : {}), ...(microClusters !== undefined ? { microClusters } : {}), fromCache: Boolean(options.fromCache),
       },
       featureBank: result.featureBank,
       linkageFrom: result.linkageFrom,

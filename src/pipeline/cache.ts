@@ -102,9 +102,11 @@ export class FeatureCache {
 
   /**
    * @param onWarning told about each bad entry dropped (default: `process.emitWarning`)
+   * @param folderKey the entry folder's name when it is known rather than derived from `config` (a reader of a folder
+   *   named by a shard manifest)
    */
-  constructor(cacheDir: string, readonly config: FeatureConfig, private readonly onWarning: (message: string) => void = defaultWarn) {
-    this.key = configKey(config);
+  constructor(cacheDir: string, readonly config: FeatureConfig, private readonly onWarning: (message: string) => void = defaultWarn, folderKey?: string) {
+    this.key = folderKey ?? configKey(config);
     this.dir = path.join(cacheDir, this.key);
   }
 

@@ -293,6 +293,22 @@ export function defaultFeatureCacheDir(env: Record<string, string | undefined> =
  * @throws {RangeError} for a non-positive batchSize or threads
  */
 export async function extractFeatures(inputs: ImageInput[], options: FeatureOptions = {}): Promise<FeatureBank> {
+  return (await extractOrFit(inputs, options, 'bank')) as FeatureBank;
+}
+
+/**
+ * The projection basis {@link extractFeatures} would fit for these images (see `pca.ts`), without extracting the
+ * set: the sharded extraction fits it on the whole list so that every shard projects alike.
+ * @param options as for `extractFeatures`; `cachedOnly`: read it from the feature cache only (the cluster step of a
+ *   sharded run never runs the CNN) and fail with `ERR_IO` when it is not there
+ * @returns the basis, or undefined when the options ask for no projection
+ */
+export async function fitProjectionBasis(inputs: ImageInput[], options: FeatureOptions & { cachedOnly?: boolean } = {}): Promise<ProjectionBasis | undefined> {
+  const { cachedOnly, ...rest } = options;
+  return (await extractOrFit(inputs, rest, cachedOnly ? 'cached-basis' : 'basis')) as ProjectionBasis | undefined;
+}
+
+async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode: 'bank' | 'basis' | 'cached-basis'): Promise<FeatureBank | ProjectionBasis | undefined> {
   const {
     backbone: spec = {}, batchSize = 8, threads = availableParallelism(), cacheDir: root = cacheRoot(),
     skipBad = false, onProgress, signal, layerNorm = DEFAULT_LAYER_NORM, projectDim: projectDimOpt = DEFAULT_PROJECT_DIM,
@@ -349,8 +365,9 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   // The bank's size is known now, before any image is read: stream it from disk if it is over `streamAbove`.
   const bytes = n * m * d * 4;
   const streamed = bytes > streamAbove;
-  onPlan?.({ n, m, d, gridH, gridW, bytes, streamed });
+  if (mode === 'bank') onPlan?.({ n, m, d, gridH, gridW, bytes, streamed });
   const basis = !projected ? undefined : givenBasis ?? await fitProjection(d);
+  if (mode !== 'bank') return basis;
   const config: FeatureConfig = { ...baseConfig, aggregation: aggregationKey(layerNorm, dRaw, basis) };
   const cache = cacheDir === false ? undefined : new FeatureCache(cacheDir, config, onWarning);
   // Unprojected pooled vectors (uniform / max pooling in the full dimension), for a projected bank: held in memory
@@ -393,6 +410,10 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     if (hit) {
       const tail = hit.subarray(dRaw * dOut);
       return projectionBasis(hit.slice(0, dRaw * dOut), dRaw, dOut, tail[1]!, tail[2]!, tail[0]!);
+    }
+    if (mode === 'cached-basis') {
+      throw new KernelError('ERR_IO', `projection: the ${dRaw}→${dOut} basis of these ${n} images is not in the feature cache${cacheDir === false ? ' (no cache)' : ` under ${cacheDir}`}: `
+        + 'extract the features first (e.g. every shard of a sharded run, with the same cache and options)');
     }
     const t0 = performance.now();
     const acc = new CovarianceAccumulator(dRaw);
@@ -574,6 +595,7 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
     const extra = {
       ...(basis ? { projectedFrom: dRaw, projection: basis } : {}),
       ...(pool ? { pooled: w === n ? pool : keepPooled(pool, m, w) } : {}),
+      ...(cache ? { cache: { dir: cache.dir, ...(poolCache ? { pooledDir: poolCache.dir } : {}), sha256: keptIdx.map((i) => hashes[i]!) } } : {}),
     };
     if (store) {
       store.compact(keptIdx);

@@ -19,6 +19,7 @@ import { checkAutoKOptions, chooseKAsync, DEFAULT_AUTO_K_CRITERION, type AutoK, 
 import { checkEmbeddingNorm, normaliseEmbeddings, type EmbeddingNorm } from './embedding-norm.js';
 import { describeMethod, resolveMethod, type MethodConfig, type PresetName, type ResolvedMethod } from './presets.js';
 import { consensusClusters } from './consensus.js';
+import { approximateWard, checkClusteringMode, checkMicroClusters, DEFAULT_APPROX_ABOVE, DEFAULT_MICRO_CLUSTERS, labelsOf, type ClusteringMode } from './micro.js';
 
 /** File extensions treated as images when a folder is given (lower case, with the dot). */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.avif'] as const;
@@ -78,6 +79,18 @@ export interface ClusterOptions {
   embeddingNorm?: EmbeddingNorm;
   /** @default 'ward' */
   linkage?: LinkageMethod;
+  /**
+   * Exact or approximate clustering (see `pipeline/micro.ts`): `'approximate'` summarises the embeddings by
+   * `microClusters` deterministic k-means micro-clusters, runs exact size-weighted Ward on their centroids and
+   * gives every image its micro-cluster's label (Ward only; `result.Z` is then over the micro-clusters, see
+   * `result.microClusters`); `'exact'` never approximates; `'auto'` approximates Ward above `approxAbove` images.
+   * An approximation in effect is listed in `result.approximations`. @default 'auto'
+   */
+  clustering?: ClusteringMode;
+  /** Images above which `clustering: 'auto'` approximates Ward. @default {@link DEFAULT_APPROX_ABOVE} (20 000) */
+  approxAbove?: number;
+  /** Micro-clusters of approximate Ward (an integer ≥ 2). @default {@link DEFAULT_MICRO_CLUSTERS} (10 000) */
+  microClusters?: number;
   /** @default the embedded default backbone */
   backbone?: BackboneSpec;
   /** Kernel backend. @default the first that loads (native, wasm, js) */
@@ -90,6 +103,12 @@ export interface ClusterOptions {
   threads?: number;
   /** Cache root for features and the embedded models, or `false` for no feature cache (see `FeatureOptions.cacheDir`). @default `$ANOMALY_CLUSTERING_CACHE`, else `$XDG_CACHE_HOME/anomaly-clustering`, else `~/.cache/anomaly-clustering` */
   cacheDir?: string | false;
+  /**
+   * Read every image's features (and the normal images') from the feature cache, written by sharded extraction
+   * (`extractShard`, CLI `features --shard i/n`; see `pipeline/shard.ts`), instead of running the CNN: the cluster
+   * step of a sharded run. An image without an entry fails with `MissingFeaturesError` (`ERR_IO`). @default false
+   */
+  fromCache?: boolean;
   /** Skip unreadable images (listed in `skipped`) instead of failing. @default false */
   skipBad?: boolean;
   /** Image files over this many bytes are refused before they are read (see `FeatureOptions.maxImageBytes`). @default 256 MiB */
@@ -152,10 +171,21 @@ export interface ClusterResult {
   gridW: number;
   /** Per-patch scores, size `n*gridH*gridW` (zeros for uniform / max). */
   scores: Float32Array;
-  /** SciPy linkage matrix, `(n−1) × 4` row-major `[a, b, height, size]`. */
+  /**
+   * SciPy linkage matrix, `(n−1) × 4` row-major `[a, b, height, size]`; with approximate Ward (`linkageFrom:
+   * 'micro-clusters'`) it is over the `microClusters.m` micro-clusters, `(m−1) × 4`.
+   */
   Z: Float64Array;
-  /** How Z was computed: `'condensed'` (`pdist` + `linkage`) or `'vectors'` (Ward on the embeddings, see `memoryLimit`). */
-  linkageFrom: ClusteringPlan;
+  /**
+   * How Z was computed: `'condensed'` (`pdist` + `linkage`), `'vectors'` (Ward on the embeddings, see
+   * `memoryLimit`) or `'micro-clusters'` (approximate Ward, see `clustering`).
+   */
+  linkageFrom: ClusteringPlan | 'micro-clusters';
+  /**
+   * With approximate Ward: the micro-clusters (the leaves of `Z`), the micro-cluster of each image (`assign`,
+   * length n) and the images in each (`sizes`, length m).
+   */
+  microClusters?: { m: number; assign: Int32Array; sizes: Uint32Array };
   /** Where the patch bank was during the run: `'memory'`, or `'disk'` (streamed, over half of `memoryLimit`). */
   featureBank: 'memory' | 'disk';
   weighting: Weighting;
@@ -171,7 +201,7 @@ export interface ClusterResult {
   skipped: { file: string; error: string }[];
   /** Number of normal images used (semi-supervised), else 0. */
   normals: number;
-  /** The approximations of the patch scores in effect, one sentence each; empty = exact. */
+  /** The approximations of the patch scores and of the clustering in effect, one sentence each; empty = exact. */
   approximations: string[];
   /** Present when K was chosen automatically (`k` not given or `'auto'`): the criterion, the chosen K (= `k`) and every candidate's score. */
   kAuto?: AutoK;
@@ -300,6 +330,15 @@ export function checkClusterOptions(options: ClusterOptions): void {
   if (options.embeddingNorm !== undefined) checkEmbeddingNorm(options.embeddingNorm);
   checkMemoryLimit(options.memoryLimit);
   if (options.maxImageBytes !== undefined) checkMaxImageBytes(options.maxImageBytes);
+  if (options.clustering !== undefined) checkClusteringMode(options.clustering);
+  if (options.clustering === 'approximate' && linkage !== 'ward') {
+    throw new RangeError(`clustering 'approximate' is approximate Ward: it needs linkage 'ward', got ${JSON.stringify(linkage)}`);
+  }
+  if (options.microClusters !== undefined) checkMicroClusters(options.microClusters);
+  const above = options.approxAbove;
+  if (above !== undefined && (typeof above !== 'number' || Number.isNaN(above) || above < 0)) {
+    throw new RangeError(`approxAbove: expected a number of images ≥ 0, got ${String(above)}`);
+  }
   const { references: refs, exactWorkLimit: lim } = options;
   if (refs !== undefined && refs !== 'exact' && refs !== 'auto' && (typeof refs !== 'number' || !Number.isSafeInteger(refs) || refs < 1)) {
     throw new RangeError(`references: expected an integer ≥ 1, 'exact' or 'auto', got ${JSON.stringify(refs)}`);
@@ -346,8 +385,10 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   const normalInputs = uses('semi-supervised') ? resolveInputs(options.normals!, extensions, true) : undefined;
   const be = getBackend(options.backend);
   const memoryLimit = options.memoryLimit ?? defaultMemoryLimit();
+  const { clustering = 'auto', approxAbove = DEFAULT_APPROX_ABOVE, microClusters: mOpt = DEFAULT_MICRO_CLUSTERS } = options;
+  const approximate = (n: number) => linkage === 'ward' && n > 2 && (clustering === 'approximate' || (clustering === 'auto' && n > approxAbove && mOpt < n));
   // Before any work: the n² matrix must fit, else Ward runs on the vectors and other linkages fail here.
-  const linkageFrom = planClustering(inputs.length, linkage, be.name, memoryLimit);
+  const linkageFrom = approximate(inputs.length) ? 'vectors' : planClustering(inputs.length, linkage, be.name, memoryLimit);
   aborted(signal);
 
   const { extractFeatures } = await import('./features.js');
@@ -358,9 +399,9 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
   // uniform / max pooling need no nearest-patch search: take them from the unprojected features (FeatureOptions.pooled),
   // within a quarter of the memory budget
   const pooled = uses('uniform') || uses('max');
-  const bank: FeatureBank = await extractFeatures(inputs, {
-    ...featureOptions, pooled: pooled ? POOLED_MEMORY_SHARE * memoryLimit : false, onProgress, onPlan, streamAbove: bankMemoryLimit(memoryLimit),
-  });
+  const bankOptions = { ...featureOptions, pooled: pooled ? POOLED_MEMORY_SHARE * memoryLimit : false, onProgress, onPlan, streamAbove: bankMemoryLimit(memoryLimit) };
+  const { readCachedBank } = await import('./shard.js');
+  const bank: FeatureBank = options.fromCache ? await readCachedBank(inputs, bankOptions) : await extractFeatures(inputs, bankOptions);
   try {
     return await clusterBank(bank);
   } finally {
@@ -377,7 +418,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
     let normals: FeatureBank | undefined;
     if (normalInputs) {
       // the normal images are projected onto the clustered set's basis: both banks in one space
-      normals = await extractFeatures(normalInputs, {
+      normals = await (options.fromCache ? readCachedBank : extractFeatures)(normalInputs, {
         ...featureOptions, ...(bank.projection ? { projection: bank.projection } : {}),
         onProgress: onProgress && ((p) => onProgress({ ...p, message: p.message ? `normal images: ${p.message}` : 'normal images' })),
       });
@@ -421,10 +462,10 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
     const normalised = runs.map((r) => normaliseEmbeddings(r.w.embeddings, n, r.w.d, r.member.embeddingNorm));
     const embeddings = normalised[primary]!;
     // a consensus needs the n² co-association matrix: over the memory limit, the primary member alone
-    const consensus = members.length > 1 && linkageFrom === 'condensed' && n > 1;
+    const consensus = members.length > 1 && linkageFrom === 'condensed' && n > 1 && !approximate(n);
     const approximations: string[] = [];
     if (members.length > 1 && !consensus && n > 1) {
-      approximations.push(`consensus of ${members.length} configurations skipped (its n² co-association matrix exceeds memoryLimit): ${describeMethod(members[primary]!)} alone`);
+      approximations.push(`consensus of ${members.length} configurations skipped (its n² co-association matrix exceeds memoryLimit, or Ward is approximated): ${describeMethod(members[primary]!)} alone`);
     }
     onProgress?.({ stage: 'clustering', done: 0, total: 3, message: 'distances' });
     let Z: Float64Array;
@@ -443,7 +484,33 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
       aborted(signal);
       return { Z: await be.linkageAsync(y, n, linkage), y };
     };
-    if (n === 1) {
+    let micro: ClusterResult['microClusters'];
+    let microMessage = '';
+    if (approximate(n)) {
+      // Approximate Ward: k-means micro-clusters, exact size-weighted Ward on their centroids (pipeline/micro.ts).
+      onProgress?.({ stage: 'clustering', done: 0, total: 3, message: `micro-clusters (up to ${Math.min(mOpt, n)} of ${n} images)` });
+      const aw = await approximateWard(embeddings, n, w.d, mOpt, {
+        backend: be, signal,
+        onProgress: (pass, passes, moved) => onProgress?.({ stage: 'clustering', done: 0, total: 3, message: `micro-clusters: pass ${pass}/${passes}, ${moved} images moved` }),
+      });
+      onProgress?.({ stage: 'clustering', done: 1, total: 3, message: `size-weighted ward linkage of ${aw.m} micro-clusters` });
+      if (kOpt === 'auto') {
+        kAuto = await chooseKAsync({ embeddings: aw.centroids, n: aw.m, d: w.d, Z: aw.Z }, {
+          criterion: options.autoK?.criterion, kMax: options.autoK?.kMax, backend: be, linkage, maxDistanceBytes: 0,
+        });
+        k = kAuto.chosen;
+      } else if (k > aw.m) {
+        throw new KernelError('ERR_K_OUT_OF_RANGE', `k: ${k} clusters asked for, but approximate ward has only ${aw.m} micro-clusters; use a larger microClusters or clustering: 'exact'`);
+      }
+      onProgress?.({ stage: 'clustering', done: 2, total: 3, message: kAuto ? `cut into ${k} (automatic K on the micro-clusters, ${kAuto.criterion})` : `cut into ${k}` });
+      labels = labelsOf(be.cutK(aw.Z, aw.m, k), aw.assign);
+      Z = aw.Z;
+      micro = { m: aw.m, assign: aw.assign, sizes: aw.sizes };
+      microMessage = `ward approximated: exact size-weighted ward on ${aw.m} deterministic k-means micro-clusters of the ${n} images ` +
+        `(${aw.passes} assignment passes${aw.moved ? `, ${aw.moved} images still moving` : ', converged'}), each image labelled by its micro-cluster` +
+        `${kAuto ? '; automatic K scored on the micro-cluster centroids' : ''}; Z is over the micro-clusters (pass clustering: 'exact' for exact ward)`;
+      onProgress?.({ stage: 'clustering', done: 2, total: 3, message: microMessage });
+    } else if (n === 1) {
       if (kOpt === 'auto') kAuto = { criterion: options.autoK?.criterion ?? DEFAULT_AUTO_K_CRITERION, chosen: 1, kMax: 1, candidates: [] };
       Z = new Float64Array(0);
       labels = new Int32Array(1);
@@ -481,16 +548,17 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
     return {
       files: bank.files, labels, k, n, embeddings, embeddingNorm, d: w.d, weights: w.maps, gridH: w.gridH, gridW: w.gridW,
       method: { ...method, ...(memberLabels ? { memberLabels } : {}) },
-      scores: w.scores, Z, linkageFrom, weighting, tau: w.tau, whitened: w.whitened, linkage, timings,
+      scores: w.scores, Z, linkageFrom: micro ? 'micro-clusters' : linkageFrom, weighting, tau: w.tau, whitened: w.whitened, linkage, timings,
       backend: { name: be.name, isa: be.isa, threads: be.threads }, skipped, normals: normals?.n ?? 0,
       approximations: [
-        ...(autoMessage ? [autoMessage] : []), ...new Set(runs.flatMap((r) => r.w.approximations)), ...approximations,
+        ...(autoMessage ? [autoMessage] : []), ...new Set(runs.flatMap((r) => r.w.approximations)), ...approximations, ...(microMessage ? [microMessage] : []),
         ...(pooled && bank.projectedFrom && !bank.pooled
           ? [`${members.filter((m) => m.weighting === 'uniform' || m.weighting === 'max').map((m) => m.weighting).join(' and ')} pooling of the ${bank.d}-dim projected patches: the unprojected pooled vectors (${bank.n} × ${2 * bank.projectedFrom + bank.m} floats) `
             + `exceed a quarter of the memory limit (${gib(memoryLimit)})`] : []),
       ],
       featureBank: bank.store ? 'disk' : 'memory',
       ...(kAuto ? { kAuto } : {}),
+      ...(micro ? { microClusters: micro } : {}),
     };
   }
 }

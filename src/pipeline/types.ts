@@ -168,6 +168,11 @@ export interface FeatureBank {
   pooled?: PooledFeatures;
   /** The name of each image (path or given name), in bag order. */
   files: string[];
+  /**
+   * With the feature cache on: the folder of the bags' entries, that of the pooled entries (if kept), and each
+   * image's content hash (its entry `<dir>/<sha256>.npy`), in bag order. Used by sharded extraction (shard.ts).
+   */
+  cache?: { dir: string; pooledDir?: string; sha256: string[] };
   /** Images skipped with `skipBad` and why. */
   skipped: { file: string; error: string }[];
   /** Time spent per stage in ms. */

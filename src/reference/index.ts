@@ -48,6 +48,14 @@ function rows(name: string, x: Float32Array, n: number, d: number): void {
   expectFinite(name, x);
 }
 
+/** `sizes` of size-weighted Ward: a Uint32Array of `n` values ≥ 1 (the kernel's checks and codes). */
+function checkWardSizes(sizes: Uint32Array, n: number): void {
+  expectTypedArray('js', 'sizes', sizes);
+  expectLength('sizes', sizes, n, `one cluster size per row, n = ${n}`);
+  const i = sizes.indexOf(0);
+  if (i >= 0) throw new KernelError('ERR_INVALID_ARGUMENT', `sizes[${i}]: expected an integer ≥ 1 (a cluster of that many observations), got 0`);
+}
+
 function checkPdist(x: Float32Array, n: number, d: number): void {
   rows('x', x, n, d);
 }
@@ -206,9 +214,10 @@ export function createJsBackend(): KernelBackend {
     checkLinkage(y, n, method);
     return linkageRef(y, n, method);
   };
-  const wardFromVectors = (x: Float32Array, n: number, d: number): Float64Array => {
+  const wardFromVectors = (x: Float32Array, n: number, d: number, sizes?: Uint32Array): Float64Array => {
     checkPdist(x, n, d);
-    return wardFromVectorsRef(x, n, d);
+    if (sizes !== undefined) checkWardSizes(sizes, n);
+    return wardFromVectorsRef(x, n, d, sizes);
   };
   const linearMap = (x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Float32Array => {
     checkLinearMap(x, n, dIn, w, dOut);
@@ -243,7 +252,7 @@ export function createJsBackend(): KernelBackend {
     linkage,
     linkageAsync: (y, n, method) => later(() => linkage(y, n, method)),
     wardFromVectors,
-    wardFromVectorsAsync: (x, n, d) => later(() => wardFromVectors(x, n, d)),
+    wardFromVectorsAsync: (x, n, d, sizes) => later(() => wardFromVectors(x, n, d, sizes)),
     cutK(z, n, k) {
       checkCutK(z, n, k);
       return cutKRef(z, n, k);

@@ -339,7 +339,9 @@ export async function renderReport(result: ReportInput, options: ReportOptions =
   const floor = 0.5 * (peaks[Math.floor(peaks.length / 2)] ?? 0);
   const heats = await mapLimit(files, 8, (_f, i) => heatmap(sharp, weights[i]!, gridH, gridW, floor));
 
-  const order = leafOrder(Z, n);
+  // Approximate Ward (ClusterResult.microClusters): Z is over the micro-clusters, not the images: no image order, no dendrogram.
+  const perImageZ = Z.length === 4 * Math.max(0, n - 1);
+  const order = perImageZ ? leafOrder(Z, n) : [];
   const members: number[][] = Array.from({ length: k }, () => []);
   for (const i of order.length === n ? order : files.map((_, i) => i)) members[labels[i]!]!.push(i);
 
@@ -411,7 +413,7 @@ ${skipped}
 ${result.kAuto ? kAutoPanel(result.kAuto) : ''}
 <div class="charts">
 <div class="panel"><h3>Cluster sizes${truth ? ' <small>(coloured by true class)</small>' : ''}</h3>${sizesSvg(labels, k, truth, classes)}${legend}</div>
-<div class="panel wide"><h3>Dendrogram <small>(${esc(result.linkage ?? 'linkage')}, √ height scale, cut at K; click a leaf to see its image)</small></h3>${dendrogramSvg(Z, n, labels, k, 1000, 260, files.map(shown))}</div>
+<div class="panel wide"><h3>Dendrogram <small>(${esc(result.linkage ?? 'linkage')}, √ height scale, cut at K; click a leaf to see its image)</small></h3>${perImageZ ? dendrogramSvg(Z, n, labels, k, 1000, 260, files.map(shown)) : '<p>(over micro-clusters: approximate ward, not drawn)</p>'}</div>
 </div>
 <div class="heat-legend" aria-label="heat map colour scale"><span>patch weight: low</span><i style="background:linear-gradient(90deg,${INFERNO.map((c, j) => `rgba(${c.join(',')},${(0.05 + 0.8 * Math.pow(j / (INFERNO.length - 1), 0.7)).toFixed(2)}) ${((100 * j) / (INFERNO.length - 1)).toFixed(0)}%`).join(',')})"></i><span>high (relative to the image's peak)</span></div>
 <p class="hint">Each thumbnail shows the image's patch weights as a heat map: bright, opaque areas are the patches that dominate its embedding, i.e. why it landed in its cluster. Images within a cluster follow the dendrogram order.</p>

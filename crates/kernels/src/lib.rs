@@ -42,4 +42,4 @@ pub fn condensed_index(n: usize, i: usize, j: usize) -> usize {
 }
 
 /// ABI version shared by the addon and the wasm module; `bindings/` refuses an artifact with another one.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;

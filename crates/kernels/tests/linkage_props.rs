@@ -294,3 +294,45 @@ fn never_panics_on_hostile_finite_input() {
         }
     }
 }
+
+/// Size-weighted Ward: a row of size s is s identical observations, so Ward on the expanded set (each row
+/// repeated s times) first merges the copies at height 0 and then makes exactly the merges of the weighted run
+/// on the unique rows, at the same heights (≈1e-12 relative: centroids of copies carry no rounding). And all-ones
+/// sizes are bit for bit the unweighted Z; the screen (n ≥ 256) and the parallel scan never change the result.
+#[test]
+fn ward_from_vectors_weighted_matches_expanded_observations() {
+    use ac_kernels::linkage::{ward_from_vectors_weighted, ward_from_vectors_weighted_unscreened};
+    let mut r = Rng(0x5eed);
+    for &(n, d) in &[(2usize, 3usize), (17, 5), (60, 8), (300, 40)] {
+        let x: Vec<f32> = (0..n * d).map(|_| r.normal() as f32).collect();
+        let sizes: Vec<u32> = (0..n).map(|_| 1 + (r.next_u64() % 4) as u32).collect();
+        let ones = vec![1u32; n];
+        assert_eq!(ward_from_vectors_weighted(&x, n, d, Some(&ones)).unwrap(), ward_from_vectors(&x, n, d).unwrap());
+        let got = ward_from_vectors_weighted(&x, n, d, Some(&sizes)).unwrap();
+        check_linkage_matrix(&got, n).unwrap();
+        assert!(got == ward_from_vectors_weighted_unscreened(&x, n, d, Some(&sizes)).unwrap(), "n={n}: screen");
+        assert!(got == ac_kernels::linkage::ward_from_vectors_weighted_par(&x, n, d, Some(&sizes)).unwrap(), "n={n}: parallel");
+        // A weighted Z differs from the unweighted one (the sizes matter).
+        if n > 2 {
+            assert!(got != ward_from_vectors(&x, n, d).unwrap(), "n={n}: sizes ignored");
+        }
+        let mut big = Vec::new();
+        for i in 0..n {
+            for _ in 0..sizes[i] {
+                big.extend_from_slice(&x[i * d..(i + 1) * d]);
+            }
+        }
+        let nb = big.len() / d;
+        let zb = ward_from_vectors(&big, nb, d).unwrap();
+        let hb: Vec<f64> = zb.chunks_exact(4).map(|row| row[2]).filter(|&h| h > 0.0).collect();
+        let hw: Vec<f64> = got.chunks_exact(4).map(|row| row[2]).collect();
+        assert_eq!(hb.len(), hw.len(), "n={n}: merges above height 0");
+        for (a, b) in hb.iter().zip(&hw) {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "n={n}: height {a} vs {b}");
+        }
+        // The last merge joins everything: column 3 counts rows (SciPy's convention over n leaves).
+        assert_eq!(got[4 * (n - 2) + 3], n as f64);
+    }
+    assert!(matches!(ward_from_vectors_weighted(&[0.0; 6], 2, 3, Some(&[1])), Err(Error::ShapeMismatch { what: "sizes", .. })));
+    assert!(matches!(ward_from_vectors_weighted(&[0.0; 6], 2, 3, Some(&[1, 0])), Err(Error::InvalidArgument(_))));
+}

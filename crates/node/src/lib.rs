@@ -356,10 +356,11 @@ fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
 
 /// Ward linkage straight from the `n × d` rows `x` ([`ac_kernels::linkage::ward_from_vectors_par`]): `O(n·d)`
 /// memory instead of the condensed matrix, each nearest-neighbour scan split over the rayon pool.
-fn ward_from_vectors_impl(x: &[f32], n: f64, d: f64) -> KResult<Vec<f64>> {
+/// `sizes` (`None` = all 1): row `i` is the centroid of `sizes[i]` observations (size-weighted Ward).
+fn ward_from_vectors_impl(x: &[f32], n: f64, d: f64, sizes: Option<&[u32]>) -> KResult<Vec<f64>> {
     let (n, d) = (dim("n", n)?, dim("d", d)?);
     expect_len("x", x.len(), mul("n*d", n, d)?)?;
-    Ok(ac_kernels::linkage::ward_from_vectors_par(x, n, d)?)
+    Ok(ac_kernels::linkage::ward_from_vectors_weighted_par(x, n, d, sizes)?)
 }
 
 /// Labels output of the cut kernels; `z` must be `(n−1) × 4` (checked before allocating `n` labels).
@@ -623,17 +624,19 @@ pub fn linkage_f32_async(y: Float32ArraySlice, n: f64, method: String) -> AsyncT
 }
 
 /// Ward linkage of the `n × d` rows `x` without the condensed matrix: SciPy's Z, `(n−1) × 4`, equal to
-/// `linkageF32(pdist(x), n, "ward")` up to floating-point rounding (`O(n·d)` memory, `O(n²·d)` time).
+/// `linkageF32(pdist(x), n, "ward")` up to floating-point rounding (`O(n·d)` memory, `O(n²·d)` time). With
+/// `sizes`, row `i` is the centroid of `sizes[i]` observations (size-weighted Ward).
 #[napi(catch_unwind)]
-pub fn ward_from_vectors(x: Float32ArraySlice, n: f64, d: f64) -> napi::Result<Float64Array, Code> {
-    run(|| ward_from_vectors_impl(&x, n, d).map(Float64Array::new))
+pub fn ward_from_vectors(x: Float32ArraySlice, n: f64, d: f64, sizes: Option<Uint32ArraySlice>) -> napi::Result<Float64Array, Code> {
+    run(|| ward_from_vectors_impl(&x, n, d, sizes.as_deref()).map(Float64Array::new))
 }
 
 /// [`ward_from_vectors`] on the libuv thread pool (the scans still use the rayon pool).
 #[napi(catch_unwind, ts_return_type = "Promise<Float64Array>")]
-pub fn ward_from_vectors_async(x: Float32ArraySlice, n: f64, d: f64) -> AsyncTask<Job<Vec<f64>>> {
+pub fn ward_from_vectors_async(x: Float32ArraySlice, n: f64, d: f64, sizes: Option<Uint32ArraySlice>) -> AsyncTask<Job<Vec<f64>>> {
     let x = x.to_vec();
-    Job::spawn(move || ward_from_vectors_impl(&x, n, d))
+    let sizes = sizes.map(|s| s.to_vec());
+    Job::spawn(move || ward_from_vectors_impl(&x, n, d, sizes.as_deref()))
 }
 
 /// Cut Z into exactly `k` clusters: `n` 0-based labels in order of first appearance.

@@ -288,10 +288,11 @@ pub fn hc_linkage_f32(y: &[f32], n: usize, method: &str) -> Result<Vec<f64>, JsE
 
 /// Ward linkage matrix Z (`(n-1)*4` f64) of the `n × d` rows `x`, without the condensed matrix (`O(n·d)` memory).
 #[wasm_bindgen]
-pub fn hc_ward_from_vectors(x: &[f32], n: usize, d: usize) -> Result<Vec<f64>, JsError> {
+/// `sizes` is `undefined` (all 1) or the number of observations each row stands for (size-weighted Ward).
+pub fn hc_ward_from_vectors(x: &[f32], n: usize, d: usize, sizes: Option<Vec<u32>>) -> Result<Vec<f64>, JsError> {
     (|| {
         check_len("x", x.len(), mul("x", n, d)?)?;
-        k::linkage::ward_from_vectors(x, n, d)
+        k::linkage::ward_from_vectors_weighted(x, n, d, sizes.as_deref())
     })()
     .map_err(js_err)
 }

@@ -41,12 +41,13 @@ function sqdist(c: Float64Array, a: number, b: number, d: number): number {
 
 /**
  * Ward Z of the `n ≥ 1` rows of `x` (`n*d`, row-major); inputs trusted (validated by the caller).
- * @returns `(n−1) × 4` SciPy linkage matrix (empty for n = 1)
+ * @param sizes row i is the centroid of `sizes[i]` observations (size-weighted Ward); absent = all 1
+ * @returns `(n−1) × 4` SciPy linkage matrix (empty for n = 1; column 3 counts rows)
  */
-export function wardFromVectorsRef(x: ArrayLike<number>, n: number, d: number): Float64Array {
+export function wardFromVectorsRef(x: ArrayLike<number>, n: number, d: number, sizes?: ArrayLike<number>): Float64Array {
   if (n < 2) return new Float64Array(0);
   const c = Float64Array.from(x);
-  const size = new Float64Array(n).fill(1);
+  const size = sizes ? Float64Array.from(sizes) : new Float64Array(n).fill(1);
   const chain = new Int32Array(n);
   const z = new Float64Array(4 * (n - 1));
   const wardSq = (p: number, q: number): number => {

@@ -12,6 +12,10 @@
 //! `linkage(pdist(x), Ward)`, up to floating-point rounding: the heights agree to ~1e-12 relative, and the
 //! merge order agrees except between merges whose heights tie up to that rounding.
 //!
+//! [`ward_from_vectors_weighted`] starts from clusters of given sizes instead of singletons (row `i` is the centroid
+//! of `sizes[i]` observations): exact Ward on the centroids of micro-clusters, the second half of the approximate
+//! Ward of large sets (`src/pipeline/micro.ts`).
+//!
 //! Cost: each chain step scans all live centroids, `O(n·d)`, and a run takes about `2n`–`3n` steps, so
 //! `O(n²·d)` time; the `parallel` feature's [`ward_from_vectors_par`] splits each scan over the rayon pool. The
 //! scans prune (partial distance search, exact): a candidate is dropped as soon as the first `32·j` dimensions of
@@ -358,6 +362,18 @@ fn scan_parallel(v: &View, x: usize, n: usize, seed: (f64, usize)) -> (f64, usiz
         .reduce(|| seed, |a, b| if b.0 < a.0 || (b.0 == a.0 && b.1 < a.1) { b } else { a })
 }
 
+/// Checks the optional initial sizes: `n` values, each ≥ 1, their sum representable.
+fn check_sizes(sizes: Option<&[u32]>, n: usize) -> Result<()> {
+    let Some(s) = sizes else { return Ok(()) };
+    if s.len() != n {
+        return Err(Error::ShapeMismatch { what: "sizes", expected: n, got: s.len() });
+    }
+    if let Some(i) = s.iter().position(|&v| v == 0) {
+        return Err(Error::InvalidArgument(format!("sizes[{i}]: expected an integer ≥ 1 (a cluster of that many observations), got 0")));
+    }
+    Ok(())
+}
+
 fn check(x: &[f32], n: usize, d: usize) -> Result<()> {
     if n == 0 {
         return Err(Error::Empty("n (number of observations)"));
@@ -395,7 +411,34 @@ fn check(x: &[f32], n: usize, d: usize) -> Result<()> {
 /// index of the first NaN/±inf in `x`.
 pub fn ward_from_vectors(x: &[f32], n: usize, d: usize) -> Result<Vec<f64>> {
     check(x, n, d)?;
-    ward_chain(x, n, d, scan_serial, true)
+    ward_chain(x, n, d, None, scan_serial, true)
+}
+
+/// [`ward_from_vectors`] where row `i` of `x` is the centroid of a cluster of `sizes[i]` observations (e.g. the
+/// micro-clusters of a large set): the size-weighted Ward linkage, the same Z as running Ward on the
+/// observations with each of those clusters merged first (when they are the first merges), i.e. the Ward
+/// distance `sqrt(2·a·b/(a+b))·‖c_a − c_b‖` between clusters of `a` and `b` observations. `sizes: None` is
+/// [`ward_from_vectors`]. Column 3 of Z counts rows of `x` (SciPy's convention for a Z over `n` leaves), not
+/// observations.
+///
+/// # Errors
+/// As [`ward_from_vectors`], plus [`Error::ShapeMismatch`] if `sizes.len() != n` and
+/// [`Error::InvalidArgument`] for a zero size.
+pub fn ward_from_vectors_weighted(x: &[f32], n: usize, d: usize, sizes: Option<&[u32]>) -> Result<Vec<f64>> {
+    check(x, n, d)?;
+    check_sizes(sizes, n)?;
+    ward_chain(x, n, d, sizes, scan_serial, true)
+}
+
+/// [`ward_from_vectors_weighted`] with each scan split over the rayon pool; same result.
+///
+/// # Errors
+/// As [`ward_from_vectors_weighted`].
+#[cfg(feature = "parallel")]
+pub fn ward_from_vectors_weighted_par(x: &[f32], n: usize, d: usize, sizes: Option<&[u32]>) -> Result<Vec<f64>> {
+    check(x, n, d)?;
+    check_sizes(sizes, n)?;
+    ward_chain(x, n, d, sizes, scan_parallel, true)
 }
 
 /// [`ward_from_vectors`] with each nearest-neighbour scan split over the rayon thread pool; same result.
@@ -405,24 +448,35 @@ pub fn ward_from_vectors(x: &[f32], n: usize, d: usize) -> Result<Vec<f64>> {
 #[cfg(feature = "parallel")]
 pub fn ward_from_vectors_par(x: &[f32], n: usize, d: usize) -> Result<Vec<f64>> {
     check(x, n, d)?;
-    ward_chain(x, n, d, scan_parallel, true)
+    ward_chain(x, n, d, None, scan_parallel, true)
 }
 
 /// [`ward_from_vectors`] without the f32 screen (the definition the screened scan is tested against).
 #[doc(hidden)]
 pub fn ward_from_vectors_unscreened(x: &[f32], n: usize, d: usize) -> Result<Vec<f64>> {
     check(x, n, d)?;
-    ward_chain(x, n, d, scan_serial, false)
+    ward_chain(x, n, d, None, scan_serial, false)
 }
 
-fn ward_chain(x: &[f32], n: usize, d: usize, scanner: Scanner, screened: bool) -> Result<Vec<f64>> {
+/// [`ward_from_vectors_weighted`] without the f32 screen (for tests).
+#[doc(hidden)]
+pub fn ward_from_vectors_weighted_unscreened(x: &[f32], n: usize, d: usize, sizes: Option<&[u32]>) -> Result<Vec<f64>> {
+    check(x, n, d)?;
+    check_sizes(sizes, n)?;
+    ward_chain(x, n, d, sizes, scan_serial, false)
+}
+
+fn ward_chain(x: &[f32], n: usize, d: usize, sizes: Option<&[u32]>, scanner: Scanner, screened: bool) -> Result<Vec<f64>> {
     if n == 1 {
         return Ok(Vec::new());
     }
     // The screen costs O(n·d·h); below a few hundred points a plain scan is as fast.
     let mut screen = (screened && n >= 256).then(|| Screen::new(x, n, d));
     let mut c: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-    let mut size = vec![1usize; n];
+    let mut size: Vec<usize> = match sizes {
+        Some(s) => s.iter().map(|&v| v as usize).collect(),
+        None => vec![1usize; n],
+    };
     let mut chain = vec![0usize; n];
     let mut len = 0usize;
     let mut z = vec![0.0f64; 4 * (n - 1)];
