@@ -139,7 +139,9 @@ describe('cli: clustering a folder', () => {
     expect(j.metrics!.nmi).toBeGreaterThan(0.6);
     expect(Object.keys(j.metrics!).sort()).toEqual(['ari', 'f1', 'nmi']);
     expect(j.truth![0]).toBe('contamination');
-    expect(j.options.weighting).toBe('unsupervised');
+    expect(j.options.preset).toBe('default');
+    expect((j.options.methods as unknown[]).length).toBe(6);
+    expect(j.options.consensus).toEqual({ linkage: 'average', kSpread: 1 });
     expect(j.versions.node).toBe(process.version);
     expect(['native', 'wasm', 'js']).toContain(j.versions.backend.name);
     expect(j.timings.weights).toBeGreaterThan(0);
@@ -203,7 +205,7 @@ describe('cli: clustering a folder', () => {
       '--out', path.join(tmp, 'out3'), '--cache', cache, '--tau', 'rel:0.5');
     expect(r.code).toBe(0);
     expect(r.err).toBe('');
-    expect(r.out).toMatch(/Clustered 15 images into 5 clusters \(semi-supervised, ward/);
+    expect(r.out).toMatch(/Clustered 15 images into 5 clusters \(semi-supervised τ0\.5σ, ward/);
     expect(r.out).toMatch(/NMI \d\.\d{3}\s+ARI -?\d\.\d{3}\s+F1 \d\.\d{3}/);
     expect(r.out).toContain('report.html');
   });
@@ -239,18 +241,24 @@ describe('cli: clustering a folder', () => {
     const r3 = await run(sample.testDir, '--k', '4', '--json', '--no-report', '--out', path.join(tmp, 'out-auto3'), '--cache', cache);
     const j3 = JSON.parse(r3.out) as ResultJson;
     expect(j3.kAuto).toBeUndefined();
-    expect(j3.options.embeddingNorm).toBe('l2-center-l2');
-    expect(j3.options.whiten).toBe(1);
-    expect(j3.whitened).toMatchObject({ shrinkage: 1 });
-    expect((j3.whitened as { sampled: number }).sampled).toBeGreaterThan(0);
+    expect(j3.options.preset).toBe('default');
+    expect(j3.whitened).toBe(false); // the default's primary member is the paper's (its whitened members are in options.methods)
+    expect((j3.options.methods as { whiten: unknown }[]).map((m) => m.whiten)).toEqual([false, false, false, false, 1, 1]);
     const r4 = await run(sample.testDir, '--k', '4', '--embedding-norm', 'none', '--json', '--no-report', '--out', path.join(tmp, 'out-auto4'), '--cache', cache);
     expect(r4.code).toBe(0);
-    expect((JSON.parse(r4.out) as ResultJson).options.embeddingNorm).toBe('none');
+    expect((JSON.parse(r4.out) as ResultJson).options.methods).toEqual([{ weighting: 'unsupervised', tau: { relative: 0.5 }, whiten: false, embeddingNorm: 'none' }]);
     const r5 = await run(sample.testDir, '--k', '4', '--whiten', 'none', '--json', '--no-report', '--out', path.join(tmp, 'out-auto5'), '--cache', cache);
     expect(r5.code).toBe(0);
     const j5 = JSON.parse(r5.out) as ResultJson;
-    expect(j5.options.whiten).toBe(false);
+    expect((j5.options.methods as { whiten: unknown }[])[0]!.whiten).toBe(false);
     expect(j5.whitened).toBe(false);
+    const r6 = await run(sample.testDir, '--k', '4', '--whiten', '1', '--json', '--no-report', '--out', path.join(tmp, 'out-auto6'), '--cache', cache);
+    const j6 = JSON.parse(r6.out) as ResultJson;
+    expect(j6.whitened).toMatchObject({ shrinkage: 1 });
+    expect((j6.whitened as { sampled: number }).sampled).toBeGreaterThan(0);
+    const r7 = await run(sample.testDir, '--k', '4', '--preset', 'paper', '--json', '--no-report', '--out', path.join(tmp, 'out-auto7'), '--cache', cache);
+    expect((JSON.parse(r7.out) as ResultJson).options.preset).toBe('paper');
+    expect((await run(sample.testDir, '--k', '4', '--preset', 'best')).code).toBe(EXIT.USAGE);
   });
 
   it('--skip-bad skips unreadable images', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { clusterImages, listImages, InputError, type ClusterOptions } from '../src/pipeline/run.js';
 import { evaluate } from '../src/pipeline/metrics.js';
 import { normaliseEmbeddings } from '../src/pipeline/embedding-norm.js';
+import { PAPER_METHOD, PRESETS } from '../src/pipeline/presets.js';
 import { getBackend } from '../bindings/select.js';
 import { generateSample, renderSampleImage, type Sample } from '../src/sample/index.js';
 import type { Progress } from '../src/pipeline/types.js';
@@ -89,14 +90,28 @@ describe('clusterImages', () => {
   });
 
   it('unsupervised and semi-supervised weighting cluster the sample well', async () => {
+    // the default preset: a consensus of six configurations; the primary (reported) member is the paper's
     const u = await clusterImages(sample.testDir, { k: 5, cacheDir, ...small });
+    expect(u.method.preset).toBe('default');
+    expect(u.method.members).toEqual(PRESETS.default.members);
+    expect(u.method.memberLabels).toHaveLength(PRESETS.default.members.length);
     expect(u.weighting).toBe('unsupervised');
     expect(u.d).toBe(256); // weighted pooling of the projected bank the scores were computed on
     expect(u.tau).toBeGreaterThan(0);
-    expect(u.whitened).toEqual({ shrinkage: 1, sampled: 15 * u.gridH * u.gridW }); // every patch of 15 images
+    expect(u.whitened).toBe(false);
+    expect(u.Z.length).toBe(4 * (u.n - 1));
+    expect([...getBackend(u.backend.name).cutK(u.Z, u.n, 5)]).toEqual([...u.labels]); // Z is the consensus tree
     expect(evaluate(u.labels, truthOf(u.files)).nmi).toBeGreaterThan(0.6);
     const again = await clusterImages(sample.testDir, { k: 5, cacheDir, ...small });
     expect([...again.labels]).toEqual([...u.labels]);
+    // one configuration: the paper preset, or explicit fields (whitened here)
+    const paper = await clusterImages(sample.testDir, { k: 5, cacheDir, preset: 'paper', ...small });
+    expect(paper.method).toEqual({ preset: 'paper', members: [PAPER_METHOD], kSpread: 0 });
+    expect(paper.embeddingNorm).toBe('none');
+    expect([...paper.labels]).toEqual([...u.method.memberLabels![2]!]); // the consensus's paper member, cut at K
+    const wh = await clusterImages(sample.testDir, { k: 5, cacheDir, whiten: 1, ...small });
+    expect(wh.whitened).toEqual({ shrinkage: 1, sampled: 15 * wh.gridH * wh.gridW }); // every patch of 15 images
+    expect(wh.method.preset).toBe('custom');
     const s = await clusterImages(sample.testDir, { k: 5, weighting: 'semi-supervised', normals: sample.normalsDir, cacheDir, ...small });
     expect(s.normals).toBe(4);
     expect(evaluate(s.labels, truthOf(s.files)).nmi).toBeGreaterThan(0.6);
@@ -104,9 +119,9 @@ describe('clusterImages', () => {
     expect(Math.max(...s.scores)).toBeGreaterThan(0);
   });
 
-  it("normalises the embeddings ('l2-center-l2' by default) before clustering them, and returns what it clustered", async () => {
-    const def = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2 });
-    const raw = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2, embeddingNorm: 'none' });
+  it('normalises the embeddings (embeddingNorm; none for a single configuration by default) before clustering them, and returns what it clustered', async () => {
+    const def = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2, embeddingNorm: 'l2-center-l2' });
+    const raw = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2 });
     expect(def.embeddingNorm).toBe('l2-center-l2');
     expect(raw.embeddingNorm).toBe('none');
     for (let i = 0; i < def.n; i++) {

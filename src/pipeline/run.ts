@@ -443,17 +443,22 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
       if (autoMessage) onProgress?.({ stage: 'weights', done: 0, total: bank.n * bank.m, message: autoMessage });
     }
     const { coreset, bankPrecision } = options;
-    // every member's weights; the last one may whiten the bank and the normals in place (they are not read again)
-    const runs: { member: MethodConfig; w: WeightingResult }[] = [];
-    for (const [i, member] of members.entries()) {
-      const tag = members.length > 1 ? `${describeMethod(member)} (${i + 1}/${members.length}): ` : '';
-      runs.push({ member, w: await computeWeights(bank, {
+    // every member's weights, once per (weighting, τ, whitening): members that differ only in the embedding
+    // normalisation share them; the last group may whiten the bank and the normals in place (not read again)
+    const groupKey = (m: MethodConfig) => JSON.stringify(m.weighting === 'uniform' || m.weighting === 'max' ? [m.weighting] : [m.weighting, m.tau, m.whiten]);
+    const groups = [...new Set(members.map(groupKey))];
+    const weightsOf = new Map<string, WeightingResult>();
+    for (const [g, key] of groups.entries()) {
+      const member = members.find((m) => groupKey(m) === key)!;
+      const tag = groups.length > 1 ? `${describeMethod({ ...member, embeddingNorm: 'none' })} (${g + 1}/${groups.length}): ` : '';
+      weightsOf.set(key, await computeWeights(bank, {
         weighting: member.weighting, tau: member.tau, whiten: member.whiten, normals, backend: be, chunkWork, references: refs, coreset,
-        bankPrecision, signal, whitenInPlace: i === members.length - 1,
+        bankPrecision, signal, whitenInPlace: g === groups.length - 1,
         onProgress: onProgress && (tag ? (p) => onProgress({ ...p, message: `${tag}${p.message ?? ''}` }) : onProgress),
-      }) });
+      }));
       aborted(signal);
     }
+    const runs = members.map((member) => ({ member, w: weightsOf.get(groupKey(member))! }));
     timings.weights = performance.now() - tw;
     const w = runs[primary]!.w;
 
