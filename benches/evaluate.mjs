@@ -14,6 +14,7 @@
  *        [--fit crop|stretch|pad] [--input-size 224]   (preprocessing geometry; default = the library's)
  *        [--tau-spread image|set]   (unit of the relative τ: each image's score std, or their mean; default = the library's)
  *        [--embedding-norm l2-center-l2|center-l2|none]   (normalisation of the image embeddings before Ward; default = the library's)
+ *        [--precision fp32|int8]   (int8: the quantised fast mode of the default backbone)
  *        [--whiten 1|none]   (shrinkage of the patch whitening of the weighted modes, or none; default = the library's)
  *
  * `--references auto` (default) applies the library's rule to the unsupervised scores: exact up to 1e13
@@ -60,6 +61,7 @@ const { values: opt } = scriptArgs(import.meta.url, {
     layers: { type: 'string' },
     mean: { type: 'string' },
     std: { type: 'string' },
+    precision: { type: 'string' },
 });
 const DATA = opt.data;
 const R = opt.references === 'auto' ? 'auto' : Number(opt.references);
@@ -74,7 +76,7 @@ const featOpts = {
   ...(opt['layer-norm'] ? { layerNorm: opt['layer-norm'] } : {}),
   ...(opt['project-seed'] !== undefined ? { projectSeed: Number(opt['project-seed']) } : {}),
   ...(opt['project-dim'] !== undefined ? { projectDim: Number(opt['project-dim']) > 0 ? Number(opt['project-dim']) : false } : {}),
-  ...(opt.model || opt.fit || opt['input-size'] || opt.layers ? {
+  ...(opt.model || opt.fit || opt['input-size'] || opt.layers || opt.precision ? {
     backbone: {
       ...(opt.model ? { model: opt.model.endsWith('.onnx') ? path.resolve(opt.model) : opt.model } : {}),
       ...(opt.fit ? { fit: opt.fit } : {}),
@@ -82,6 +84,7 @@ const featOpts = {
       ...(opt.layers ? { layers: opt.layers.split(',') } : {}),
       ...(opt.mean ? { mean: opt.mean.split(',').map(Number) } : {}),
       ...(opt.std ? { std: opt.std.split(',').map(Number) } : {}),
+      ...(opt.precision ? { precision: opt.precision } : {}),
     },
   } : {}),
 };

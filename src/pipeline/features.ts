@@ -23,6 +23,7 @@ import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
 import { DiskBags } from './bank-store.js';
 import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
 import { createInference, type InferenceEngine } from './inference.js';
+import { int8Model, int8Key } from '../models/int8.js';
 
 const { onnx } = onnxProto;
 
@@ -60,6 +61,8 @@ export interface ResolvedBackbone {
   fit: Fit;
   mean: [number, number, number];
   std: [number, number, number];
+  /** `'fp32'`, or `'int8'` (the quantised fast mode, see `BackboneSpec.precision`). */
+  precision: 'fp32' | 'int8';
 }
 
 /**
@@ -68,6 +71,8 @@ export interface ResolvedBackbone {
  * @throws {KernelError} `ERR_MODEL` if the path does not exist or layers are missing for a custom model
  */
 export function resolveBackbone(spec: BackboneSpec = {}): ResolvedBackbone {
+  const precision = spec.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'int8') throw new RangeError(`precision: expected 'fp32' or 'int8', got ${JSON.stringify(precision)}`);
   const emb = embeddedBackbone(spec.model);
   if (emb) {
     const p = prepareModel(emb);
@@ -75,7 +80,7 @@ export function resolveBackbone(spec: BackboneSpec = {}): ResolvedBackbone {
     return {
       id: emb.id, modelPath: p.path, modelSha256: p.sha256, layers: spec.layers ?? emb.layers, inputSize,
       resize: spec.resize ?? (spec.inputSize ? defaultResize(inputSize) : emb.resize), fit: spec.fit ?? DEFAULT_FIT,
-      mean: spec.mean ?? emb.mean, std: spec.std ?? emb.std,
+      mean: spec.mean ?? emb.mean, std: spec.std ?? emb.std, precision,
     };
   }
   const modelPath = path.resolve(spec.model!);
@@ -89,6 +94,7 @@ export function resolveBackbone(spec: BackboneSpec = {}): ResolvedBackbone {
   return {
     id: modelPath, modelPath, modelSha256: '', layers: spec.layers, inputSize,
     resize: spec.resize ?? defaultResize(inputSize), fit: spec.fit ?? DEFAULT_FIT, mean: spec.mean ?? IMAGENET_MEAN, std: spec.std ?? IMAGENET_STD,
+    precision,
   };
 }
 
@@ -198,9 +204,10 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
     return t;
   });
   graph.output = names.map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1 } } }));
+  const modelBytes = bb.precision === 'int8' ? int8Model(model, bb.modelSha256, names as [string, string], bb.modelPath) : onnx.ModelProto.encode(model).finish();
   let engine: InferenceEngine;
   try {
-    engine = await createInference(onnx.ModelProto.encode(model).finish(), {
+    engine = await createInference(modelBytes, {
       intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       // No busy-waiting worker threads: the machine is usually shared with sharp's decoders (and other work);
@@ -319,7 +326,10 @@ export async function extractFeatures(inputs: ImageInput[], options: FeatureOpti
   const progress = (stage: Stage, done: number) => onProgress?.({ stage, done, total: n } satisfies Progress);
 
   const config: FeatureConfig = {
-    backbone: { id: embeddedBackbone(bb.id) ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] },
+    backbone: {
+      id: embeddedBackbone(bb.id) ? bb.id : path.basename(bb.modelPath), layers: [bs.fine, bs.coarse],
+      modelSha256: bb.precision === 'int8' ? `${bb.modelSha256}+${int8Key(bb.modelSha256, [bs.fine, bs.coarse])}` : bb.modelSha256,
+    },
     // `fit` enters the key only when not the original centre crop (older cache entries stay valid)
     preprocess: { inputSize: S, resize: bb.resize, ...(bb.fit !== 'crop' ? { fit: bb.fit } : {}), mean: [...bb.mean], std: [...bb.std] },
     aggregation: aggregationKey(layerNorm, dRaw, projected ? projectDim : false, projectSeed),
