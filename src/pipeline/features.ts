@@ -18,7 +18,7 @@ import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, PooledFeatu
 import { KernelError } from '../errors.js';
 import { DEFAULT_FIT, decodeImage, defaultResize, imageName, readImageBytes, toNCHW, type Fit } from './image.js';
 import { type FeatureMap, type LayerNorm } from './aggregate.js';
-import type { PatchSpec } from './batch-features.js';
+import { appendAggregation, PATCH_OUTPUTS, type PatchSpec } from './batch-features.js';
 import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
 import { DiskBags } from './bank-store.js';
 import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
@@ -124,6 +124,13 @@ export interface BackboneSession {
   features(input: Float32Array, n: number, spec: Omit<PatchSpec, 'fine' | 'coarse'>, signal?: AbortSignal): Promise<Float32Array>;
 }
 
+/**
+ * Environment variable: `1` aggregates the patches in JS (`aggregate.ts`, in the inference worker) instead of in the
+ * onnxruntime graph (`appendAggregation`, the default): the two give the same features up to float rounding; the
+ * switch is for benchmarks (before/after) and the test that compares them. Read when a session is opened.
+ */
+export const JS_AGGREGATION_ENV = 'ANOMALY_CLUSTERING_JS_AGGREGATION';
+
 const sessions = new Map<string, Promise<BackboneSession>>();
 
 /** Releases all memoised sessions. */
@@ -170,7 +177,7 @@ export function strideOf(inputSize: number, size: number): number {
  */
 export async function openBackbone(spec: BackboneSpec = {}, threads = availableParallelism(), checkStrides = true): Promise<BackboneSession> {
   const bb = resolveBackbone(spec);
-  const key = JSON.stringify([bb, threads, checkStrides, statSync(bb.modelPath).mtimeMs]);
+  const key = JSON.stringify([bb, threads, checkStrides, statSync(bb.modelPath).mtimeMs, process.env[JS_AGGREGATION_ENV] === '1']);
   let p = sessions.get(key);
   if (!p) {
     p = createSession(bb, threads, checkStrides);
@@ -204,7 +211,10 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
     return t;
   });
   graph.output = names.map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1 } } }));
-  const modelBytes = bb.precision === 'int8' ? int8Model(model, bb.modelSha256, names as [string, string], bb.modelPath) : onnx.ModelProto.encode(model).finish();
+  const net = bb.precision === 'int8' ? onnx.ModelProto.decode(int8Model(model, bb.modelSha256, names as [string, string], bb.modelPath)) : model;
+  // The aggregation runs in the graph (assuming the first layer is the finer one; checked by the probe below).
+  const inGraph = process.env[JS_AGGREGATION_ENV] !== '1' && appendAggregation(net, names[0]!, names[1]!);
+  const modelBytes = onnx.ModelProto.encode(net).finish();
   let engine: InferenceEngine;
   try {
     engine = await createInference(modelBytes, {
@@ -221,7 +231,7 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
   const inputName = engine.inputNames.find((n) => !initNames.has(n)) ?? engine.inputNames[0]!;
   const S = bb.inputSize;
   const run = async (input: Float32Array, n: number, signal?: AbortSignal) => {
-    const out = await engine.run(inputName, input, [n, 3, S, S], signal);
+    const out = await engine.run(inputName, input, [n, 3, S, S], signal, names);
     const maps = names.map((nm) => {
       const t = out[nm]!;
       const dims = t.dims;
@@ -247,6 +257,7 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
     throw new KernelError('ERR_MODEL', `${bb.modelPath}: layers must be at strides ${REQUIRED_STRIDES.join(' and ')} of the ${S}×${S} input; ` +
       `found ${fn} [${f.c},${f.h},${f.w}] (stride ≈ ${(S / f.h).toFixed(1)}) and ${cn} [${c.c},${c.h},${c.w}] (stride ≈ ${(S / c.h).toFixed(1)})`);
   }
+  const aggregated = inGraph && fineFirst;
   return {
     backbone: bb, engine, inputName, fine: fn!, coarse: cn!, threads,
     fineShape: [f.c, f.h, f.w], coarseShape: [c.c, c.h, c.w],
@@ -255,7 +266,7 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
       return fineFirst ? { fine: a, coarse: b } : { fine: b, coarse: a };
     },
     features: (input, n, spec, signal) =>
-      engine.runFeatures(inputName, input, [n, 3, S, S], { ...spec, fine: fn!, coarse: cn! }, signal),
+      engine.runFeatures(inputName, input, [n, 3, S, S], { ...spec, fine: fn!, coarse: cn!, ...(aggregated ? { patches: PATCH_OUTPUTS[spec.layerNorm] } : {}) }, signal),
   };
 }
 
