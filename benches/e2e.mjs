@@ -4,10 +4,11 @@
 // onnxruntime + numpy nearest-patch search + fastcluster Ward on the same ONNX file, layers, images, projection,
 // whitening, reference images and temperature), in the same run. Per set: the time of each stage, images/s and
 // NMI of both. Not a test: it prints tables. Run after `npm run bootstrap`:
-//   node benches/e2e.mjs [--sets mtd,bottle] [--n N] [--references auto|exact|R] [--no-peer] [--cache]
+//   node benches/e2e.mjs [--sets mtd,bottle] [--n N] [--references auto|exact|R] [--no-peer] [--fast] [--cache]
 // Sets: mtd = the 583 MTD images (392 defects + 191 MT_Free, K = 6); bottle = MVTec bottle test (83, K = 4).
 // `--n N` keeps N images of each set (evenly spaced over the sorted list, so every class stays; quick runs).
 // `--references` as ClusterOptions.references (default auto, the library's default; the peer gets the R it chose).
+// `--fast` also runs ours with the int8 backbone (`backbone: {precision: 'int8'}`, CLI --fast), as a third column.
 // `--cache` uses the feature cache for ours (features then cost ~nothing; the peer always computes them).
 // The peer's Python packages come from scripts/bench-deps.sh (a venv under target/, created on first use).
 // Our decode and features overlap (pipelined), so our stage times add up to more than the wall time.
@@ -26,6 +27,7 @@ const { values: opt } = scriptArgs(import.meta.url, {
   peer: { type: 'boolean', default: true },
   'no-peer': { type: 'boolean', default: false },
   cache: { type: 'boolean', default: false },
+  fast: { type: 'boolean', default: false },
   data: { type: 'string', default: path.resolve(root, '..', 'shared', 'data') },
 });
 const dist = (p) => import(path.join(root, 'dist', 'src', p));
@@ -77,20 +79,25 @@ for (const [name, set] of sets) {
     files = idx.map((i) => files[i]); truth = idx.map((i) => truth[i]);
   }
   const k = Math.min(set.k, new Set(truth).size);
-  // ours (a fresh session: model loading is counted, as for the peer)
-  await release();
   const refOpt = opt.references === 'exact' || opt.references === 'auto' ? opt.references : Number(opt.references);
-  const t0 = performance.now();
-  const r = await clusterImages(files, {
-    k, references: refOpt, cacheDir: opt.cache ? path.join(root, '.cache', 'anomaly-clustering', 'features') : false,
-    onProgress: (() => { let last = ''; return (p) => {
-      const line = `${p.stage}${p.message ? ` (${p.message})` : ''}`;
-      if (line !== last) process.stderr.write(`  [${name} ours] ${((performance.now() - t0) / 1000).toFixed(1)} s: ${line}\n`);
-      last = line;
-    }; })(),
-  });
-  const wall = (performance.now() - t0) / 1000;
-  const ours = { wall, t: Object.fromEntries(['decode', 'features', 'weights', 'clustering'].map((s) => [s, (r.timings[s] ?? 0) / 1000])), m: evaluate(r.labels, truth) };
+  // ours (a fresh session: model loading is counted, as for the peer)
+  const runOurs = async (tag, backbone) => {
+    await release();
+    const t0 = performance.now();
+    const r = await clusterImages(files, {
+      k, references: refOpt, cacheDir: opt.cache ? path.join(root, '.cache', 'anomaly-clustering', 'features') : false, backbone,
+      onProgress: (() => { let last = ''; return (p) => {
+        const line = `${p.stage}${p.message ? ` (${p.message})` : ''}`;
+        if (line !== last) process.stderr.write(`  [${name} ${tag}] ${((performance.now() - t0) / 1000).toFixed(1)} s: ${line}\n`);
+        last = line;
+      }; })(),
+    });
+    const wall = (performance.now() - t0) / 1000;
+    return { r, wall, t: Object.fromEntries(['decode', 'features', 'weights', 'clustering'].map((s) => [s, (r.timings[s] ?? 0) / 1000])), m: evaluate(r.labels, truth) };
+  };
+  const ours = await runOurs('ours', undefined);
+  const r = ours.r;
+  const fast = opt.fast ? await runOurs('ours --fast', { precision: 'int8' }) : undefined;
   // the same configuration for the peer
   const bs = await openBackbone({}, threads);
   const bb = resolveBackbone({});
@@ -114,7 +121,7 @@ for (const [name, set] of sets) {
     const pwall = (performance.now() - p0) / 1000;
     peer = { wall: pwall, t: res.timings, m: evaluate(Int32Array.from(res.labels), truth), versions: res.versions };
   }
-  out.push({ name, title: set.title, n: files.length, k, R, ours, peer, backend: r.backend });
+  out.push({ name, title: set.title, n: files.length, k, R, ours, peer, fast, backend: r.backend });
 }
 rmSync(tmp, { recursive: true, force: true });
 await release();
@@ -124,15 +131,16 @@ console.log(`e2e: ${os.cpus().length} cores (load avg ${os.loadavg().map((x) => 
 if (out[0].peer) console.log(`peer: Python ${Object.entries(out[0].peer.versions).map(([a, b]) => `${a} ${b}`).join(', ')}`);
 for (const o of out) {
   console.log(`\n${o.title}: ${o.n} images, K=${o.k}, references ${o.R ?? 'exact'}`);
-  console.log(o.peer ? '| stage | ours | Python peer | peer / ours |\n|---|---|---|---|' : '| stage | ours |\n|---|---|');
-  const ratio = (a, b) => (parseFloat(a) >= 0.05 ? `${(parseFloat(b) / parseFloat(a)).toFixed(2)}×` : '—');
-  const row = (label, a, b) => console.log(o.peer ? `| ${label} | ${a} | ${b} | ${ratio(a, b)} |` : `| ${label} | ${a} |`);
-  for (const s of ['decode', 'features', 'weights', 'clustering']) row(s, `${fmt(o.ours.t[s])} s`, o.peer ? `${fmt(o.peer.t[s])} s` : '');
-  if (o.peer) console.log(`| model load | (in features) | ${fmt(o.peer.t.load)} s | |`);
-  row('total (wall)', `${fmt(o.ours.wall)} s`, o.peer ? `${fmt(o.peer.wall)} s` : '');
-  const ips = (w) => (o.n / w).toFixed(2);
-  if (o.peer) console.log(`| images/s | ${ips(o.ours.wall)} | ${ips(o.peer.wall)} | ${(o.peer.wall / o.ours.wall).toFixed(2)}× faster (ours) |`);
-  else console.log(`| images/s | ${ips(o.ours.wall)} |`);
+  const cols = [['ours', o.ours], ...(o.peer ? [['Python peer', o.peer]] : []), ...(o.fast ? [['ours --fast (int8)', o.fast]] : [])];
+  const ratio = (a, b) => (a >= 0.05 ? `${(b / a).toFixed(2)}×` : '—');
+  console.log(`| stage | ${cols.map(([c]) => c).join(' | ')} |${o.peer ? ' peer / ours |' : ''}${o.peer && o.fast ? ' peer / fast |' : ''}`);
+  console.log(`|---|${cols.map(() => '---|').join('')}${o.peer ? '---|' : ''}${o.peer && o.fast ? '---|' : ''}`);
+  const line = (label, get, fmtv) => console.log(`| ${label} | ${cols.map(([, c]) => fmtv(get(c))).join(' | ')} |` +
+    `${o.peer ? ` ${ratio(get(o.ours), get(o.peer))} |` : ''}${o.peer && o.fast ? ` ${ratio(get(o.fast), get(o.peer))} |` : ''}`);
+  for (const s of ['decode', 'features', 'weights', 'clustering']) line(s, (c) => c.t[s], (v) => `${fmt(v)} s`);
+  if (o.peer) console.log(`| (peer: model load) | ${cols.map(([c, v]) => (c === 'Python peer' ? `${fmt(v.t.load)} s` : '(in features)')).join(' | ')} |`);
+  line('total (wall)', (c) => c.wall, (v) => `${fmt(v)} s`);
+  console.log(`| images/s | ${cols.map(([, c]) => (o.n / c.wall).toFixed(2)).join(' | ')} |`);
   const q = (m) => `${m.nmi.toFixed(3)}/${m.ari.toFixed(3)}/${m.f1.toFixed(3)}`;
-  console.log(`| NMI/ARI/F1 | ${q(o.ours.m)} |${o.peer ? ` ${q(o.peer.m)} | |` : ''}`);
+  console.log(`| NMI/ARI/F1 | ${cols.map(([, c]) => q(c.m)).join(' | ')} |`);
 }
