@@ -66,6 +66,7 @@ if (runPeer) {
   py = execFileSync('bash', [path.join(root, 'scripts', 'bench-deps.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop();
   py = path.resolve(root, py);
 }
+let headerDone = false;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ac-e2e-'));
 // clearSessions waits for the (unref'd) inference worker to exit: keep the event loop alive meanwhile.
 const release = async () => { const keep = setInterval(() => undefined, 1000); try { await clearSessions(); } finally { clearInterval(keep); } };
@@ -122,14 +123,18 @@ for (const [name, set] of sets) {
     peer = { wall: pwall, t: res.timings, m: evaluate(Int32Array.from(res.labels), truth), versions: res.versions };
   }
   out.push({ name, title: set.title, n: files.length, k, R, ours, peer, fast, backend: r.backend });
+  if (!headerDone) {
+    headerDone = true;
+    console.log(`e2e: ${os.cpus().length} cores (load avg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}), node ${process.version}, ` +
+      `backend ${out[0].backend.name} (${out[0].backend.isa}, ${out[0].backend.threads} threads); feature cache ${opt.cache ? 'on' : 'off'}`);
+    if (out[0].peer) console.log(`peer: Python ${Object.entries(out[0].peer.versions).map(([a, b]) => `${a} ${b}`).join(', ')}`);
+  }
+  print(out.at(-1)); // each set's table as soon as it is done
 }
 rmSync(tmp, { recursive: true, force: true });
 await release();
 
-console.log(`e2e: ${os.cpus().length} cores (load avg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}), node ${process.version}, ` +
-  `backend ${out[0].backend.name} (${out[0].backend.isa}, ${out[0].backend.threads} threads); feature cache ${opt.cache ? 'on' : 'off'}`);
-if (out[0].peer) console.log(`peer: Python ${Object.entries(out[0].peer.versions).map(([a, b]) => `${a} ${b}`).join(', ')}`);
-for (const o of out) {
+function print(o) {
   console.log(`\n${o.title}: ${o.n} images, K=${o.k}, references ${o.R ?? 'exact'}`);
   const cols = [['ours', o.ours], ...(o.peer ? [['Python peer', o.peer]] : []), ...(o.fast ? [['ours --fast (int8)', o.fast]] : [])];
   const ratio = (a, b) => (a >= 0.05 ? `${(b / a).toFixed(2)}×` : '—');
