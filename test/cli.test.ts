@@ -33,7 +33,7 @@ describe('cli: usage and bad input', () => {
   it('--help documents the options and exit codes', async () => {
     const r = await run('--help');
     expect(r.code).toBe(0);
-    for (const s of ['--fit', '--k', '--k-criterion', '--k-max', '--normals', '--weighting', '--tau', '--embedding-norm', '--linkage', '--backend', '--out', '--eval', '--json', '--skip-bad', 'demo', 'Exit codes']) {
+    for (const s of ['--fit', '--fast', '--k', '--k-criterion', '--k-max', '--normals', '--weighting', '--tau', '--embedding-norm', '--linkage', '--backend', '--out', '--eval', '--json', '--skip-bad', 'demo', 'Exit codes']) {
       expect(r.out).toContain(s);
     }
   });
@@ -98,6 +98,8 @@ describe('cli: usage and bad input', () => {
     ['normals folder empty', ['SAMPLE', '--k', '2', '--weighting', 'semi-supervised', '--normals', 'EMPTY'], EXIT.NORMALS, /normals: no images/],
     ['normals folder missing', ['SAMPLE', '--k', '2', '--weighting', 'semi-supervised', '--normals', 'nope'], EXIT.NORMALS, /folder not found/],
     ['unreadable image', ['BAD', '--k', '2', '--weighting', 'uniform', '--no-cache'], EXIT.IMAGE, /broken\.png/],
+    ['--fast with layers that have no int8 calibration', ['SAMPLE', '--k', '2', '--fast', '--layers', 'activation_10,activation_39', '--no-cache'], EXIT.MODEL,
+      /precision 'int8' needs a shipped calibration/],
   ];
   for (const [name, argv, code, msg] of cases) {
     it(`${name} → exit ${code}`, async () => {

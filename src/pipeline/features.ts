@@ -18,13 +18,14 @@ import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, PooledFeatu
 import { KernelError } from '../errors.js';
 import { checkMaxImageBytes, DEFAULT_FIT, DEFAULT_MAX_IMAGE_BYTES, decodeImage, defaultResize, imageName, readImageBytes, toNCHW, type Fit } from './image.js';
 import { type FeatureMap, type LayerNorm } from './aggregate.js';
-import type { PatchSpec } from './batch-features.js';
+import { appendAggregation, PATCH_OUTPUTS, type PatchSpec } from './batch-features.js';
 import { FeatureCache, makeDir, sha256Hex, type FeatureConfig } from './cache.js';
 import { DiskBags } from './bank-store.js';
 import { checkProjectionBasis, CovarianceAccumulator, PCA_ITERATIONS, PCA_SAMPLE_IMAGES, pcaSample, principalSubspace, projectionBasis, type ProjectionBasis } from './pca.js';
 import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
 import { createInference, type InferenceEngine } from './inference.js';
 import { maxThreads } from '../../bindings/select.js';
+import { int8Model, int8Key } from '../models/int8.js';
 
 const { onnx } = onnxProto;
 
@@ -62,6 +63,8 @@ export interface ResolvedBackbone {
   fit: Fit;
   mean: [number, number, number];
   std: [number, number, number];
+  /** `'fp32'`, or `'int8'` (the quantised fast mode, see `BackboneSpec.precision`). */
+  precision: 'fp32' | 'int8';
 }
 
 /** Where embedded models are cached and how their download is reported ({@link resolveBackbone}, {@link openBackbone}). */
@@ -79,6 +82,8 @@ export interface ModelCacheOptions {
  * download fails; `ERR_CACHE` if the model cache cannot be written
  */
 export async function resolveBackbone(spec: BackboneSpec = {}, cache: ModelCacheOptions = {}): Promise<ResolvedBackbone> {
+  const precision = spec.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'int8') throw new RangeError(`precision: expected 'fp32' or 'int8', got ${JSON.stringify(precision)}`);
   const emb = embeddedBackbone(spec.model);
   if (emb) {
     const p = await prepareModel(emb, { cacheDir: cache.modelDir, onDownload: cache.onDownload });
@@ -86,7 +91,7 @@ export async function resolveBackbone(spec: BackboneSpec = {}, cache: ModelCache
     return {
       id: emb.id, modelPath: p.path, modelSha256: p.sha256, layers: spec.layers ?? emb.layers, inputSize,
       resize: spec.resize ?? (spec.inputSize ? defaultResize(inputSize) : emb.resize), fit: spec.fit ?? DEFAULT_FIT,
-      mean: spec.mean ?? emb.mean, std: spec.std ?? emb.std,
+      mean: spec.mean ?? emb.mean, std: spec.std ?? emb.std, precision,
     };
   }
   const modelPath = path.resolve(spec.model!);
@@ -100,6 +105,7 @@ export async function resolveBackbone(spec: BackboneSpec = {}, cache: ModelCache
   return {
     id: modelPath, modelPath, modelSha256: '', layers: spec.layers, inputSize,
     resize: spec.resize ?? defaultResize(inputSize), fit: spec.fit ?? DEFAULT_FIT, mean: spec.mean ?? IMAGENET_MEAN, std: spec.std ?? IMAGENET_STD,
+    precision,
   };
 }
 
@@ -128,6 +134,13 @@ export interface BackboneSession {
    */
   features(input: Float32Array, n: number, spec: Omit<PatchSpec, 'fine' | 'coarse'>, signal?: AbortSignal): Promise<Float32Array>;
 }
+
+/**
+ * Environment variable: `1` aggregates the patches in JS (`aggregate.ts`, in the inference worker) instead of in the
+ * onnxruntime graph (`appendAggregation`, the default): the two give the same features up to float rounding; the
+ * switch is for benchmarks (before/after) and the test that compares them. Read when a session is opened.
+ */
+export const JS_AGGREGATION_ENV = 'ANOMALY_CLUSTERING_JS_AGGREGATION';
 
 const sessions = new Map<string, Promise<BackboneSession>>();
 
@@ -175,7 +188,7 @@ export function strideOf(inputSize: number, size: number): number {
  */
 export async function openBackbone(spec: BackboneSpec = {}, threads = availableParallelism(), checkStrides = true, cache: ModelCacheOptions = {}): Promise<BackboneSession> {
   const bb = await resolveBackbone(spec, cache);
-  const key = JSON.stringify([bb, threads, checkStrides, statSync(bb.modelPath).mtimeMs]);
+  const key = JSON.stringify([bb, threads, checkStrides, statSync(bb.modelPath).mtimeMs, process.env[JS_AGGREGATION_ENV] === '1']);
   let p = sessions.get(key);
   if (!p) {
     p = createSession(bb, threads, checkStrides);
@@ -209,9 +222,13 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
     return t;
   });
   graph.output = names.map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1 } } }));
+  const net = bb.precision === 'int8' ? onnx.ModelProto.decode(int8Model(model, bb.modelSha256, names as [string, string], bb.modelPath)) : model;
+  // The aggregation runs in the graph (assuming the first layer is the finer one; checked by the probe below).
+  const inGraph = process.env[JS_AGGREGATION_ENV] !== '1' && appendAggregation(net, names[0]!, names[1]!);
+  const modelBytes = onnx.ModelProto.encode(net).finish();
   let engine: InferenceEngine;
   try {
-    engine = await createInference(onnx.ModelProto.encode(model).finish(), {
+    engine = await createInference(modelBytes, {
       intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       // No busy-waiting worker threads: the machine is usually shared with sharp's decoders (and other work);
@@ -225,7 +242,7 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
   const inputName = engine.inputNames.find((n) => !initNames.has(n)) ?? engine.inputNames[0]!;
   const S = bb.inputSize;
   const run = async (input: Float32Array, n: number, signal?: AbortSignal) => {
-    const out = await engine.run(inputName, input, [n, 3, S, S], signal);
+    const out = await engine.run(inputName, input, [n, 3, S, S], signal, names);
     const maps = names.map((nm) => {
       const t = out[nm]!;
       const dims = t.dims;
@@ -251,6 +268,7 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
     throw new KernelError('ERR_MODEL', `${bb.modelPath}: layers must be at strides ${REQUIRED_STRIDES.join(' and ')} of the ${S}×${S} input; ` +
       `found ${fn} [${f.c},${f.h},${f.w}] (stride ≈ ${(S / f.h).toFixed(1)}) and ${cn} [${c.c},${c.h},${c.w}] (stride ≈ ${(S / c.h).toFixed(1)})`);
   }
+  const aggregated = inGraph && fineFirst;
   return {
     backbone: bb, engine, inputName, fine: fn!, coarse: cn!, threads,
     fineShape: [f.c, f.h, f.w], coarseShape: [c.c, c.h, c.w],
@@ -259,7 +277,7 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
       return fineFirst ? { fine: a, coarse: b } : { fine: b, coarse: a };
     },
     features: (input, n, spec, signal) =>
-      engine.runFeatures(inputName, input, [n, 3, S, S], { ...spec, fine: fn!, coarse: cn! }, signal),
+      engine.runFeatures(inputName, input, [n, 3, S, S], { ...spec, fine: fn!, coarse: cn!, ...(aggregated ? { patches: PATCH_OUTPUTS[spec.layerNorm] } : {}) }, signal),
   };
 }
 
@@ -358,7 +376,10 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
   const read = { maxBytes: maxImageBytes, signal };
 
   const baseConfig = {
-    backbone: { id: embeddedBackbone(bb.id) ? bb.id : path.basename(bb.modelPath), modelSha256: bb.modelSha256, layers: [bs.fine, bs.coarse] as [string, string] },
+    backbone: {
+      id: embeddedBackbone(bb.id) ? bb.id : path.basename(bb.modelPath), layers: [bs.fine, bs.coarse] as [string, string],
+      modelSha256: bb.precision === 'int8' ? `${bb.modelSha256}+${int8Key(bb.modelSha256, [bs.fine, bs.coarse])}` : bb.modelSha256,
+    },
     // `fit` enters the key only when not the original centre crop (older cache entries stay valid)
     preprocess: { inputSize: S, resize: bb.resize, ...(bb.fit !== 'crop' ? { fit: bb.fit } : {}), mean: [...bb.mean], std: [...bb.std] },
   };

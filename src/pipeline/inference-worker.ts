@@ -8,8 +8,8 @@
  * - `workerData`: {@link InferenceWorkerData} — the model bytes (already rewritten to output the two layers) and
  *   the session options; the worker answers `{type: 'ready', protocol, inputNames}` or `{type: 'error', message}`
  *   (`stale: true` when the client speaks another protocol version).
- * - `{type: 'run', id, inputName, data, dims}` → `{type: 'result', id, outputs: {name: {data, dims}}}` (every
- *   graph output; buffers transferred) or `{type: 'error', id, message}`; with `post` (a `PatchSpec`) the result
+ * - `{type: 'run', id, inputName, data, dims, fetch?}` → `{type: 'result', id, outputs: {name: {data, dims}}}`
+ *   (the outputs `fetch`, default every graph output; buffers transferred) or `{type: 'error', id, message}`; with `post` (a `PatchSpec`) the result
  *   is `{type: 'result', id, features}`: the batch's patch embeddings (`batch-features.ts`), computed here too.
  * - `{type: 'cancel', id}`: drops request `id` if it has not started (→ `{type: 'cancelled', id}`); a running one
  *   completes and is answered as usual (the client ignores the answer).
@@ -17,10 +17,10 @@
  * @module pipeline/inference-worker
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { batchFeatures, type PatchSpec } from './batch-features.js';
+import { batchFeatures, fetchesFor, type PatchSpec } from './batch-features.js';
 
 /** Version of the message protocol; the client (`inference.ts`) passes the one it speaks. */
-export const INFERENCE_PROTOCOL = 1;
+export const INFERENCE_PROTOCOL = 2;
 /** Marks the client's `workerData` (this module does nothing in any other worker that imports it). */
 const KIND = 'anomaly-clustering/inference';
 
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   }
   port.postMessage({ type: 'ready', protocol: INFERENCE_PROTOCOL, inputNames: [...session.inputNames] });
 
-  type RunMsg = { type: 'run'; id: number; inputName: string; data: Float32Array; dims: number[]; post?: PatchSpec };
+  type RunMsg = { type: 'run'; id: number; inputName: string; data: Float32Array; dims: number[]; post?: PatchSpec; fetch?: string[] };
   // Requests wait in this queue and start from a setImmediate, so that a `cancel` that arrived while the previous
   // batch ran (the thread is blocked inside onnxruntime then) is seen before the next batch starts.
   const queue: RunMsg[] = [];
@@ -77,9 +77,11 @@ async function main(): Promise<void> {
       setImmediate(pump);
     });
   };
-  const runOne = async ({ id, inputName, data, dims, post }: RunMsg): Promise<void> => {
+  const runOne = async ({ id, inputName, data, dims, post, fetch }: RunMsg): Promise<void> => {
     try {
-      const out = await session.run({ [inputName]: new ort.Tensor('float32', data, dims) }); // all graph outputs, as on the main thread
+      const feeds = { [inputName]: new ort.Tensor('float32', data, dims) };
+      const names = post ? fetchesFor(post) : fetch;
+      const out = await (names ? session.run(feeds, names) : session.run(feeds)); // as on the main thread
       if (post) {
         const features = await batchFeatures(
           Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { data: t.data as Float32Array, dims: [...(t.dims as readonly number[])] }])),

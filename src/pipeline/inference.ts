@@ -24,12 +24,12 @@ import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KernelError } from '../errors.js';
-import { batchFeatures, type PatchSpec } from './batch-features.js';
+import { batchFeatures, fetchesFor, type PatchSpec } from './batch-features.js';
 
 /** Environment variable: `0` runs inference on the main thread (no worker). */
 export const INFERENCE_WORKER_ENV = 'ANOMALY_CLUSTERING_INFERENCE_WORKER';
 /** Must equal `INFERENCE_PROTOCOL` in `inference-worker.ts` (checked at start: a stale `dist/` is not used). */
-const PROTOCOL = 1;
+const PROTOCOL = 2;
 /** Marks our `workerData`, so that the worker module does nothing when imported in some other worker. */
 const KIND = 'anomaly-clustering/inference';
 
@@ -53,11 +53,11 @@ export interface InferenceEngine {
   /** The session's input names. */
   readonly inputNames: readonly string[];
   /**
-   * Runs the model on one float32 input; resolves to every graph output by name. The caller may reuse `input` as
-   * soon as this returns (the worker gets a copy). @throws {KernelError} `ERR_ABORTED` when `signal` aborts while
-   * the request waits or runs
+   * Runs the model on one float32 input; resolves to the outputs `fetch` (default: every graph output) by name. The
+   * caller may reuse `input` as soon as this returns (the worker gets a copy). @throws {KernelError} `ERR_ABORTED`
+   * when `signal` aborts while the request waits or runs
    */
-  run(inputName: string, input: Float32Array, dims: number[], signal?: AbortSignal): Promise<Record<string, RawOutput>>;
+  run(inputName: string, input: Float32Array, dims: number[], signal?: AbortSignal, fetch?: string[]): Promise<Record<string, RawOutput>>;
   /**
    * {@link run}, then the batch's patch embeddings (`batchFeatures`, `n × m × d`), computed where the model runs
    * (in the worker: the aggregation and projection are JS too, 0.1–0.4 s per image).
@@ -128,9 +128,10 @@ export async function createInference(
 async function createInline(model: Uint8Array, options: Record<string, unknown>): Promise<InferenceEngine> {
   const ort = await getOrt();
   const session = await ort.InferenceSession.create(model, options);
-  const run = async (inputName: string, input: Float32Array, dims: number[], signal?: AbortSignal) => {
+  const run = async (inputName: string, input: Float32Array, dims: number[], signal?: AbortSignal, fetch?: string[]) => {
     if (signal?.aborted) throw abortError(signal);
-    const out = await session.run({ [inputName]: new ort.Tensor('float32', input, dims) });
+    const feeds = { [inputName]: new ort.Tensor('float32', input, dims) };
+    const out = await (fetch ? session.run(feeds, fetch) : session.run(feeds));
     const res: Record<string, RawOutput> = {};
     for (const [name, t] of Object.entries(out)) res[name] = { data: t.data as Float32Array, dims: [...(t.dims as readonly number[])] };
     return res;
@@ -139,7 +140,7 @@ async function createInline(model: Uint8Array, options: Record<string, unknown>)
     where: 'main',
     inputNames: [...session.inputNames],
     run,
-    runFeatures: async (inputName, input, dims, spec, signal) => batchFeatures(await run(inputName, input, dims, signal), spec),
+    runFeatures: async (inputName, input, dims, spec, signal) => batchFeatures(await run(inputName, input, dims, signal, fetchesFor(spec)), spec),
     release: () => session.release(),
   };
 }
@@ -261,8 +262,8 @@ class WorkerInference implements InferenceEngine {
     }
   }
 
-  run(inputName: string, input: Float32Array, dims: number[], signal?: AbortSignal): Promise<Record<string, RawOutput>> {
-    return this.request({ inputName, data: input, dims }, signal) as Promise<Record<string, RawOutput>>;
+  run(inputName: string, input: Float32Array, dims: number[], signal?: AbortSignal, fetch?: string[]): Promise<Record<string, RawOutput>> {
+    return this.request({ inputName, data: input, dims, fetch }, signal) as Promise<Record<string, RawOutput>>;
   }
 
   runFeatures(inputName: string, input: Float32Array, dims: number[], spec: PatchSpec, signal?: AbortSignal): Promise<Float32Array> {

@@ -47,6 +47,13 @@ export interface BackboneSpec {
   mean?: [number, number, number];
   /** See `mean`. */
   std?: [number, number, number];
+  /**
+   * `'int8'`: the opt-in fast mode — the backbone statically quantised to int8 (models/quantize.ts; weights per
+   * channel, activations with the shipped calibration ranges), ≈2.5× faster inference on x86 with a measured
+   * quality price (docs/performance.md). Only for a backbone and layers with a shipped calibration (the default).
+   * Part of the feature-cache key. @default 'fp32'
+   */
+  precision?: 'fp32' | 'int8';
 }
 
 /** Options of {@link extractFeatures} (features.ts). */
