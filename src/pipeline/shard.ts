@@ -239,7 +239,14 @@ export async function readCachedBank(inputs: ImageInput[], options: CachedBankOp
   if (!Array.isArray(inputs) || inputs.length === 0) throw new KernelError('ERR_EMPTY', 'inputs: expected at least one image');
   const t0 = performance.now();
   // the basis of the whole list, from the cache (the shards wrote it); never the CNN
-  const basis = options.projection ?? await fitProjectionBasis(inputs, { backbone: options.backbone, layerNorm: options.layerNorm, projectDim: options.projectDim, cacheDir, cachedOnly: true });
+  let basis: ProjectionBasis | undefined;
+  try {
+    basis = options.projection ?? await fitProjectionBasis(inputs, { backbone: options.backbone, layerNorm: options.layerNorm, projectDim: options.projectDim, cacheDir, cachedOnly: true });
+  } catch (e) {
+    if (!(e instanceof KernelError) || e.code !== 'ERR_IO') throw e;
+    throw new MissingFeaturesError(`fromCache: no shard manifest (nor the projection basis the shards write) under ${cacheDir} for these images and feature options: run ` +
+      "'anomaly-clustering features <folder> --shard i/n' (or extractShard) with the same cache and feature options first", inputs.map(imageName));
+  }
   const request = await featureRequestKey(options, basis);
   const manifests = readManifests(cacheDir, request);
   if (manifests.length === 0) {
