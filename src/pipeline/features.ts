@@ -424,7 +424,10 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
       if (signal?.aborted) throw abortError(signal);
       try {
         readable.push({ i, bytes: await readImageBytes(inputs[i]!, read) });
-      } catch { /* reported by the main pass */ }
+      } catch (e) {
+        if (e instanceof KernelError && e.code === 'ERR_ABORTED') throw e;
+        /* reported by the main pass */
+      }
     }
     const sampleKey = sha256Hex(readable.map((r) => sha256Hex(r.bytes)).join('\n'));
     const hit = basisCache?.get(sampleKey, 1, dRaw + 1, dOut);
@@ -457,7 +460,26 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
       await acc.add(rows, good * m);
       images += good;
     }
-    if (acc.rows < 2) throw new KernelError('ERR_IMAGE', `projection: none of the ${sample.length} sampled images could be decoded (first: ${files[sample[0]!]})`);
+    if (acc.rows < 2) {
+      // no sampled image decodes: the main pass reports the bad images (ERR_IMAGE, or every one skipped with
+      // skipBad); with skipBad and some good images elsewhere, fit on the first good one instead
+      for (let i = 0; i < n && acc.rows < 2; i++) {
+        if (sample.includes(i)) continue;
+        try {
+          const bytes = await readImageBytes(inputs[i]!, read);
+          const img = await raceAbort(decodeImage(bytes, files[i]!, { inputSize: S, resize: bb.resize, fit: bb.fit, mean: bb.mean }), signal);
+          const tensor = new Float32Array(3 * S * S);
+          toNCHW(img, tensor, 0, bb.mean, bb.std);
+          await acc.add(await raceAbort(bs.features(tensor, 1, { layerNorm }, signal), signal), m);
+          images++;
+        } catch (e) {
+          if (e instanceof KernelError && e.code === 'ERR_ABORTED') throw e;
+          if (!skipBad) throw e;
+        }
+      }
+      // nothing decodes at all: an unused placeholder (every image is skipped below, or the first one throws)
+      if (acc.rows < 2) return projectionBasis(new Float32Array(dRaw * dOut), dRaw, dOut, 0, 0, 0);
+    }
     const { matrix, explained } = await principalSubspace(acc.covariance(), dRaw, dOut);
     const fitted = projectionBasis(matrix, dRaw, dOut, images, acc.rows, explained);
     if (basisCache) {

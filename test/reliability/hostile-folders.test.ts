@@ -341,15 +341,18 @@ describe('cli: hostile folder, corrupted cache', () => {
     const run = () => cli([imgs, '--k', '2', '--weighting', 'uniform', '--cache', cache, '--out', path.join(tmp, 'cli-cache-out'), '--no-report', '--json', '-q', '--threads', '1']);
     const a = await run();
     expect(a.code, a.err).toBe(0);
-    const [key] = readdirSync(cache);
-    const npys = readdirSync(path.join(cache, key!)).filter((f) => f.endsWith('.npy'));
+    // --cache is the root: features under <root>/features, one folder per configuration (the bags, the unprojected
+    // pooled vectors, the projection basis): take the bags'
+    const fdir = path.join(cache, 'features');
+    const key = readdirSync(fdir).find((k) => !/PCA basis|unprojected/.test(readFileSync(path.join(fdir, k, 'config.json'), 'utf8')));
+    const npys = readdirSync(path.join(fdir, key!)).filter((f) => f.endsWith('.npy'));
     expect(npys.length).toBe(3);
-    const f0 = path.join(cache, key!, npys[0]!);
+    const f0 = path.join(fdir, key!, npys[0]!);
     const b = readFileSync(f0);
     b[b.length - TRAILER_BYTES - 9]! ^= 0x40;
     writeFileSync(f0, b);
     // a NaN written with a valid checksum would need the key; a NaN in place fails the checksum just the same
-    const f1 = path.join(cache, key!, npys[1]!);
+    const f1 = path.join(fdir, key!, npys[1]!);
     const c = readFileSync(f1);
     c.writeFloatLE(NaN, c.length - TRAILER_BYTES - 4);
     writeFileSync(f1, c);
@@ -425,7 +428,7 @@ describe('soak: a hostile folder on every backend under a memory bound', () => {
     const dir = await hostileFolder(path.join(tmp, 'soak'), { socket: true });
     const cap = 8 * 2 ** 20;
     const r = await runNode(path.join(CHILDREN, 'hostile-folder.mjs'), ['soak', dir, path.join(tmp, 'soak-cache'), String(cap)], {
-      nodeArgs: ['--max-old-space-size=256'], timeoutMs: 55_000,
+      nodeArgs: ['--max-old-space-size=256'], timeoutMs: 180_000, // a hang never ends; a slow shared CI machine takes up to ≈2 min
     });
     expect(r.timedOut, 'hang').toBe(false);
     expect(r.signal, r.stderr).toBeNull();
@@ -449,5 +452,5 @@ describe('soak: a hostile folder on every backend under a memory bound', () => {
     expect(j.reads.filter((x) => x.ok).length).toBe(7); // 5 images + zeros.png and bad\xff\xfe.png (readable, not decodable)
     // The model session is most of it; two 1.5 GB sparse files and /dev/zero read whole would be GBs.
     expect(j.maxRssMiB).toBeLessThan(1536);
-  }, 60_000);
+  }, 200_000);
 });
