@@ -23,7 +23,7 @@ export function maxThreads(): number {
  * (the capped value is written back to the environment so the addon sees it); anything else throws.
  * @throws {KernelError} `ERR_INVALID_ARGUMENT` for `0`, `-3`, `abc`, `1.5`…
  */
-export function threadsFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+export function threadsFromEnv(env: Record<string, string | undefined> = process.env): number | undefined {
   const raw = env.ANOMALY_CLUSTERING_THREADS;
   if (raw === undefined || raw.trim() === '') return undefined;
   const t = raw.trim();

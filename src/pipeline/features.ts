@@ -18,7 +18,8 @@ import type { BackboneSpec, FeatureBank, FeatureOptions, ImageInput, PooledFeatu
 import { KernelError } from '../errors.js';
 import { checkMaxImageBytes, DEFAULT_FIT, DEFAULT_MAX_IMAGE_BYTES, decodeImage, defaultResize, imageName, readImageBytes, toNCHW, type Fit } from './image.js';
 import { type FeatureMap, type LayerNorm } from './aggregate.js';
-import { appendAggregation, PATCH_OUTPUTS, type PatchSpec } from './batch-features.js';
+import { appendAggregation, PATCH_OUTPUTS } from './batch-features.js';
+import type { PatchSpec } from './patch-spec.js';
 import { FeatureCache, makeDir, sha256Hex, type FeatureConfig } from './cache.js';
 import { DiskBags } from './bank-store.js';
 import { checkProjectionBasis, CovarianceAccumulator, PCA_ITERATIONS, PCA_SAMPLE_IMAGES, pcaSample, principalSubspace, projectionBasis, type ProjectionBasis } from './pca.js';
@@ -418,7 +419,7 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
   async function fitProjection(dOut: number): Promise<ProjectionBasis> {
     const sample = pcaSample(n);
     const basisCache = cacheDir === false ? undefined
-      : new FeatureCache(cacheDir, { ...baseConfig, aggregation: `${aggregationKey(layerNorm, dRaw)} → PCA basis ${dRaw}→${dOut} (${PCA_SAMPLE_IMAGES} evenly spaced images, ${PCA_ITERATIONS} subspace iterations; last row: explained, images, patches)` }, onWarning);
+      : new FeatureCache(cacheDir, { ...baseConfig, aggregation: `${aggregationKey(layerNorm, dRaw)} → PCA basis ${dRaw}→${dOut} (${PCA_SAMPLE_IMAGES} evenly spaced images, ${PCA_ITERATIONS} subspace iterations, covariance in row blocks; last row: explained, images, patches)` }, onWarning);
     const readable: { i: number; bytes: Uint8Array }[] = [];
     for (const i of sample) {
       if (signal?.aborted) throw abortError(signal);

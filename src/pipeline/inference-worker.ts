@@ -17,7 +17,8 @@
  * @module pipeline/inference-worker
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { batchFeatures, fetchesFor, type PatchSpec } from './batch-features.js';
+import { batchFeatures, fetchesFor } from './batch-features.js';
+import type { PatchSpec } from './patch-spec.js';
 
 /** Version of the message protocol; the client (`inference.ts`) passes the one it speaks. */
 export const INFERENCE_PROTOCOL = 2;

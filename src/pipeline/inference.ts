@@ -24,7 +24,8 @@ import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KernelError } from '../errors.js';
-import { batchFeatures, fetchesFor, type PatchSpec } from './batch-features.js';
+import { batchFeatures, fetchesFor } from './batch-features.js';
+import type { PatchSpec } from './patch-spec.js';
 
 /** Environment variable: `0` runs inference on the main thread (no worker). */
 export const INFERENCE_WORKER_ENV = 'ANOMALY_CLUSTERING_INFERENCE_WORKER';

@@ -81,8 +81,15 @@ export class CovarianceAccumulator {
     const { d } = this;
     if (count === 0) return;
     if (x.length < count * d) throw new RangeError(`covariance: expected ${count}×${d} values, got ${x.length}`);
-    const g = (await (await session('gram')).run({ x: new ort.Tensor('float32', x.subarray(0, count * d), [count, d]) })).y!.data as Float32Array;
-    for (let i = 0; i < d * d; i++) this.xtx[i]! += g[i]!;
+    // in blocks of rows: onnxruntime runs on this thread, so a block is ≈ 50 ms of work between event-loop turns
+    const gram = await session('gram');
+    const block = Math.max(1, Math.floor(2e8 / (d * d)));
+    for (let r0 = 0; r0 < count; r0 += block) {
+      const r1 = Math.min(count, r0 + block);
+      const g = (await gram.run({ x: new ort.Tensor('float32', x.subarray(r0 * d, r1 * d), [r1 - r0, d]) })).y!.data as Float32Array;
+      for (let i = 0; i < d * d; i++) this.xtx[i]! += g[i]!;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     for (let r = 0; r < count; r++) {
       const o = r * d;
       for (let j = 0; j < d; j++) this.sum[j]! += x[o + j]!;
@@ -108,8 +115,12 @@ export class CovarianceAccumulator {
  * that is not in the span of the previous columns.
  */
 export function orthonormalise(q: Float64Array, d: number, k: number): void {
-  let nextUnit = 0;
-  for (let j = 0; j < k; j++) {
+  orthonormaliseColumns(q, d, k, 0, k, { nextUnit: 0 });
+}
+
+/** Columns `from..to` of {@link orthonormalise} (against all previous ones); `state` carries the unit-vector cursor. */
+function orthonormaliseColumns(q: Float64Array, d: number, k: number, from: number, to: number, state: { nextUnit: number }): void {
+  for (let j = from; j < to; j++) {
     const cj = q.subarray(j * d, (j + 1) * d);
     for (let attempt = 0; ; attempt++) {
       const before = norm(cj);
@@ -126,10 +137,20 @@ export function orthonormalise(q: Float64Array, d: number, k: number): void {
         for (let t = 0; t < d; t++) cj[t]! /= nrm;
         break;
       }
-      if (nextUnit >= d || attempt > d) throw new RangeError(`orthonormalise: cannot find ${k} independent directions in ${d} dimensions`);
+      if (state.nextUnit >= d || attempt > d) throw new RangeError(`orthonormalise: cannot find ${k} independent directions in ${d} dimensions`);
       cj.fill(0);
-      cj[nextUnit++] = 1;
+      cj[state.nextUnit++] = 1;
     }
+  }
+}
+
+/** {@link orthonormalise}, yielding to the event loop every few columns (≈ 10⁸ flops per call at d = 1536, k = 256). */
+async function orthonormaliseAsync(q: Float64Array, d: number, k: number): Promise<void> {
+  const state = { nextUnit: 0 };
+  const step = Math.max(1, Math.floor(4e6 / Math.max(1, d * k)));
+  for (let j = 0; j < k; j += step) {
+    orthonormaliseColumns(q, d, k, j, Math.min(k, j + step), state);
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
@@ -153,7 +174,7 @@ export async function principalSubspace(c: Float64Array, d: number, k: number, i
     const src = order[j]!;
     for (let t = 0; t < d; t++) q[j * d + t] = c[t * d + src]!;
   }
-  orthonormalise(q, d, k);
+  await orthonormaliseAsync(q, d, k);
   const mm = await session('matmul');
   const cT = new ort.Tensor('float32', c32, [d, d]);
   let cq: Float32Array = new Float32Array(d * k);
@@ -165,7 +186,7 @@ export async function principalSubspace(c: Float64Array, d: number, k: number, i
     if (it === iterations) break;
     const next = new Float64Array(d * k);
     for (let t = 0; t < d; t++) for (let j = 0; j < k; j++) next[j * d + t] = cq[t * k + j]!;
-    orthonormalise(next, d, k);
+    await orthonormaliseAsync(next, d, k);
     q = next;
   }
   let kept = 0;

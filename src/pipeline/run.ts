@@ -224,7 +224,7 @@ export function listImages(dir: string, extensions: readonly string[] = IMAGE_EX
 }
 
 /** UTF-8 bytes as text, each byte that is not part of a valid sequence written `\xNN`. */
-export function displayName(b: Buffer): string {
+export function displayName(b: Uint8Array): string {
   const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   try {
     return dec.decode(b); // the usual case: valid UTF-8

@@ -11,7 +11,7 @@ import type { BagStore } from './bank-store.js';
  * An image given to the pipeline: a file path, encoded bytes with a name to report, or a name to report and a path
  * to read (a `Buffer` path reads a file whose name is not valid UTF-8; `listImages` folders yield these).
  */
-export type ImageInput = string | { name: string; data: Uint8Array } | { name: string; path: string | Buffer };
+export type ImageInput = string | { name: string; data: Uint8Array } | { name: string; path: string | Uint8Array };
 
 /** Pipeline stage names used in progress events and timings. */
 export type Stage = 'model' | 'decode' | 'features' | 'weights' | 'clustering' | 'report';
