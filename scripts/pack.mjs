@@ -11,7 +11,7 @@
  * Prints one JSON line: {"main": <tgz>, "platform": <tgz>, "sizes": {...}}. Needs a built tree (bootstrap).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,7 +60,18 @@ const pack = (dir) => {
   const json = JSON.parse(run(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['pack', '--json', '--pack-destination', out], dir));
   return { file: path.join(out, json[0].filename), entries: json[0].entryCount, unpacked: json[0].unpackedSize };
 };
-const main = pack(root);
+// the main package names its platform packages as optionalDependencies only in the tarball (as napi-rs's prepublish
+// does): in the repository they are not on the registry, and `npm ci` needs a lock file it can satisfy
+const pkgFile = path.join(root, 'package.json');
+const pkgText = readFileSync(pkgFile, 'utf8');
+let main;
+try {
+  const withPlatforms = { ...pkg, optionalDependencies: { ...(pkg.optionalDependencies ?? {}), [`${pkg.name}-${triple}`]: pkg.version } };
+  writeFileSync(pkgFile, `${JSON.stringify(withPlatforms, null, 2)}\n`);
+  main = pack(root);
+} finally {
+  writeFileSync(pkgFile, pkgText);
+}
 const platform = pack(platformDir);
 const sizes = {
   mainTgz: statSync(main.file).size, mainUnpacked: main.unpacked, mainFiles: main.entries,
