@@ -27,6 +27,7 @@
 //   image labelled by its micro-cluster); then a cut into K. Skipped above `--cluster-max`.
 // Peak RSS: `process.resourceUsage().maxRSS` at the end of each stage (monotone, so it is the peak so far), and
 // the RSS growth of the stage.
+import { rng } from './rng.mjs';
 import { fork } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -58,17 +59,6 @@ const ANOMALOUS = 3;
 const NORMAL_PROTOS = 64;
 
 /** xorshift32 → [0, 1). */
-function rng(seed) {
-  let s = (seed >>> 0) || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 function prototypes(count, seed, scale) {
   const r = rng(seed);

@@ -21,6 +21,7 @@
 // - `patches`: real-ish embeddings: the CNN patch embeddings (default backbone, 256-dim projection) of the images
 //   under `--folder` (default the MTD set), an even stride of them to n rows, then l2-center-l2. Truth: the image's
 //   folder (weak: most patches of a defect image are normal surface).
+import { rng } from './rng.mjs';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { getBackend } from '../dist/bindings/select.js';
@@ -45,17 +46,6 @@ const [CSCALE, SSCALE, NSCALE] = opt('scales', '0.2,0.2,0.6').split(',').map(Num
 const be = getBackend(opt('backend', 'native'));
 
 /** xorshift32 → [0, 1). */
-function rng(seed) {
-  let s = (seed >>> 0) || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 function gauss(r) {
   const u = Math.max(r(), 1e-12);
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());

@@ -18,11 +18,11 @@ import { condensedIndex } from '../reference/condensed.js';
 import { sortAndLabel } from '../reference/linkage/union-find.js';
 
 /**
- * Condensed co-association distances (`n(n−1)/2`, SciPy's order): for each pair, the share of `partitions` that put
- * the two images in different clusters.
+ * Separating-vote counts (condensed `n(n−1)/2`, SciPy's order; integers): for each pair, how many of `partitions`
+ * put the two images in different clusters.
  * @throws {KernelError} `ERR_EMPTY` without partitions, `ERR_SHAPE_MISMATCH` when a partition is not of length n
  */
-export function coAssociationDistances(partitions: readonly Int32Array[], n: number): Float64Array {
+export function separatingCounts(partitions: readonly Int32Array[], n: number): Float64Array {
   if (partitions.length === 0) throw new KernelError('ERR_EMPTY', 'consensus: expected at least one partition, got 0');
   for (const [p, labels] of partitions.entries()) {
     if (labels.length !== n) throw new KernelError('ERR_SHAPE_MISMATCH', `consensus: partition ${p} has ${labels.length} labels, expected ${n}`);
@@ -35,18 +35,17 @@ export function coAssociationDistances(partitions: readonly Int32Array[], n: num
       for (let j = i + 1; j < n; j++, o++) if (labels[j] !== li) y[o]! += 1;
     }
   }
-  const inv = 1 / partitions.length;
-  for (let o = 0; o < y.length; o++) y[o]! *= inv;
   return y;
 }
 
 /**
- * Separating-vote counts (condensed, integers): for each pair, how many of `partitions` put the two apart.
+ * Condensed co-association distances: {@link separatingCounts} as shares of the partitions.
+ * @throws {KernelError} as `separatingCounts`
  */
-function separatingCounts(partitions: readonly Int32Array[], n: number): Float64Array {
-  const y = coAssociationDistances(partitions, n);
-  const p = partitions.length;
-  for (let o = 0; o < y.length; o++) y[o] = Math.round(y[o]! * p);
+export function coAssociationDistances(partitions: readonly Int32Array[], n: number): Float64Array {
+  const y = separatingCounts(partitions, n);
+  const inv = 1 / partitions.length;
+  for (let o = 0; o < y.length; o++) y[o]! *= inv;
   return y;
 }
 
