@@ -375,6 +375,11 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
   const files = inputs.map(imageName);
   const progress = (stage: Stage, done: number) => onProgress?.({ stage, done, total: n } satisfies Progress);
   const read = { maxBytes: maxImageBytes, signal };
+  const decodeOpts = { inputSize: S, resize: bb.resize, fit: bb.fit, mean: bb.mean };
+  /** Decodes image `i` from its bytes into slot `slot` of an NCHW batch tensor. */
+  const decodeInto = async (bytes: Uint8Array, i: number, tensor: Float32Array, slot: number) => {
+    toNCHW(await raceAbort(decodeImage(bytes, files[i]!, decodeOpts), signal), tensor, slot * 3 * S * S, bb.mean, bb.std);
+  };
 
   const baseConfig = {
     backbone: {
@@ -449,8 +454,7 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
       let good = 0;
       for (const r of part) {
         try {
-          const img = await raceAbort(decodeImage(r.bytes, files[r.i]!, { inputSize: S, resize: bb.resize, fit: bb.fit, mean: bb.mean }), signal);
-          toNCHW(img, tensor, good * 3 * S * S, bb.mean, bb.std);
+          await decodeInto(r.bytes, r.i, tensor, good);
           good++;
         } catch (e) {
           if (e instanceof KernelError && e.code === 'ERR_ABORTED') throw e;
@@ -467,10 +471,8 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
       for (let i = 0; i < n && acc.rows < 2; i++) {
         if (sample.includes(i)) continue;
         try {
-          const bytes = await readImageBytes(inputs[i]!, read);
-          const img = await raceAbort(decodeImage(bytes, files[i]!, { inputSize: S, resize: bb.resize, fit: bb.fit, mean: bb.mean }), signal);
           const tensor = new Float32Array(3 * S * S);
-          toNCHW(img, tensor, 0, bb.mean, bb.std);
+          await decodeInto(await readImageBytes(inputs[i]!, read), i, tensor, 0);
           await acc.add(await raceAbort(bs.features(tensor, 1, { layerNorm }, signal), signal), m);
           images++;
         } catch (e) {
@@ -550,7 +552,7 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
       const settled = await Promise.allSettled(idx.map(async (i) => {
         const bytes = await readImageBytes(inputs[i]!, read);
         if (cache && !hashes[i]) hashes[i] = sha256Hex(bytes);
-        return decodeImage(bytes, files[i]!, { inputSize: S, resize: bb.resize, fit: bb.fit, mean: bb.mean });
+        return decodeImage(bytes, files[i]!, decodeOpts);
       }));
       const good: number[] = [];
       const tensor = new Float32Array(idx.length * 3 * S * S);
