@@ -12,7 +12,7 @@ import { KernelError } from '../errors.js';
 import { checkMaxImageBytes } from './image.js';
 import type { BackboneSpec, BankPlan, FeatureBank, ImageInput, Progress, Stage } from './types.js';
 import { computeWeights, checkTau, DEFAULT_TAU, WEIGHTINGS, type Tau, type Weighting, type WeightingResult } from './weighting.js';
-import { checkWhiten, DEFAULT_WHITEN } from './whiten.js';
+import { checkWhiten } from './whiten.js';
 import { autoReferences, DEFAULT_AUTO_REFERENCES, DEFAULT_EXACT_WORK_LIMIT, type BankPrecision } from './approx.js';
 import { bankMemoryLimit, checkBankPlan, checkMemoryLimit, defaultMemoryLimit, gib, planClustering, POOLED_MEMORY_SHARE, type ClusteringPlan } from './memory.js';
 import { checkAutoKOptions, chooseKAsync, DEFAULT_AUTO_K_CRITERION, type AutoK, type AutoKCriterion } from './autok.js';
