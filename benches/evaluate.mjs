@@ -17,6 +17,7 @@
  *
  *   npx tsc -p tsconfig.json && nice node benches/evaluate.mjs [--sets mvtec,mtd6,mtd5,leather6,leather5,sample]
  *        [--backend native] [--json out.json] [--all]   (--all: print every configuration, not only the summary ones)
+ *        [--precision fp32|int8]   (int8: the opt-in fast backbone; its features and scores are cached apart)
  *        [--semi-sets mvtec,leather5,sample]   (sets that also get the semi-supervised rows; on MTD they cost ≈1.7e13 multiply-adds)
  *
  * Patch scores are cached in benches/out/ (git-ignored) keyed by the bank's bytes; features in the feature cache.
@@ -49,7 +50,10 @@ const { values: opt } = scriptArgs(import.meta.url, {
   json: { type: 'string' },
   all: { type: 'boolean', default: false },
   'semi-sets': { type: 'string', default: 'mvtec,leather5,sample' },
+  precision: { type: 'string', default: 'fp32' /* 'int8': the opt-in fast backbone (docs/performance.md) */ },
 });
+if (!['fp32', 'int8'].includes(opt.precision)) throw new RangeError(`--precision: expected fp32 or int8, got ${opt.precision}`);
+const backbone = { precision: opt.precision };
 const SEMI_SETS = new Set(opt['semi-sets'].split(','));
 const DATA = opt.data;
 const be = getBackend(opt.backend);
@@ -139,8 +143,8 @@ for (const name of opt.sets.split(',')) {
   const n = set.files.length;
   log(`\n== ${set.name}: ${n} images, K=${k}${set.normals ? `, ${set.normals.length} normals` : ''}`);
   const tf = performance.now();
-  const b0 = await extractFeatures(set.files, { cacheDir: opt.cache, threads: 2, pooled: true });
-  const nb0 = set.normals ? await extractFeatures(set.normals, { cacheDir: opt.cache, threads: 2, projection: b0.projection }) : undefined;
+  const b0 = await extractFeatures(set.files, { backbone, cacheDir: opt.cache, threads: 2, pooled: true });
+  const nb0 = set.normals ? await extractFeatures(set.normals, { backbone, cacheDir: opt.cache, threads: 2, projection: b0.projection }) : undefined;
   log(`  features: M=${b0.m}, D=${b0.d} (from ${b0.projectedFrom}; PCA keeps ${(100 * b0.projection.explained).toFixed(1)} % of the sampled variance) in ${((performance.now() - tf) / 1000).toFixed(1)} s`);
   const members = new Map(); // name → {emb, d}
   for (const w of ['uniform', 'max']) {
