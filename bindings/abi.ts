@@ -15,7 +15,7 @@
 // Types named in the doc links below.
 import type { GroupedMode, KernelBackend, LinkageMethod } from './backend.js';
 
-export type { ErrorCode } from '../src/errors.js';
+export type { ErrorCode } from './errors.js';
 
 /**
  * ABI version of this TypeScript side. The addon's `abiVersion()` and the wasm module's version must equal it, else

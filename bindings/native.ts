@@ -23,9 +23,9 @@ import { fileURLToPath } from 'node:url';
 
 import type { GroupedNNArgs, Isa, KernelBackend } from './backend.js';
 import { isSelfJoin } from './selfjoin.js';
-import { ARG_KINDS, expectFlag, expectGroupedArgs, expectTypedArray } from './guard.js';
+import { ARG_KINDS, expectFlag, expectGroupedArgs, expectTypedArray } from './validate.js';
 import { ABI_VERSION, NATIVE_EXPORT_NAMES, type NativeExports } from './abi.js';
-import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
+import { ERROR_CODES, KernelError, type ErrorCode } from './errors.js';
 
 /** Base name of the addon file and of its optional per-platform packages. */
 export const NATIVE_BINARY_NAME = 'anomaly-clustering';

@@ -21,8 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { ABI_VERSION } from './abi.js';
 import type { GroupedNNArgs, Isa, KernelBackend, LinkageMethod } from './backend.js';
 import { isSelfJoin } from './selfjoin.js';
-import { expectFlag, expectGroupedArgs, expectNumber, expectString, expectTypedArray as arr } from './guard.js';
-import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
+import { expectFlag, expectGroupedArgs, expectNumber, expectString, expectTypedArray as arr } from './validate.js';
+import { ERROR_CODES, KernelError, type ErrorCode } from './errors.js';
 
 /** File names inside the build folder. */
 export const WASM_GLUE_FILE = 'ac_wasm.cjs';
