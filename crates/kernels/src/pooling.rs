@@ -102,9 +102,12 @@ pub fn max_pool_f32(rows: &[f32], offsets: &[u32], d: usize, out: &mut [f32]) ->
     Ok(())
 }
 
-/// Output length `nbags × d` of the pooling kernels, when `rows` holds whole rows of `d > 0` values.
+/// Output length `nbags × d` of the pooling kernels, when `rows` holds whole rows of `d > 0` values and the offsets
+/// are valid for them (so the output is no larger than `rows`, whatever `d` says).
 fn pooled_len(rows: &[f32], offsets: &[u32], d: usize) -> Option<usize> {
-    output::rows_of(rows.len(), rows.len() / d.max(1), d).and_then(|_| output::mul(offsets.len().saturating_sub(1), d))
+    let nrows = output::rows_of(rows.len(), rows.len() / d.max(1), d)?;
+    let nbags = check_offsets(offsets, nrows).ok()?;
+    output::mul(nbags, d)
 }
 
 /// [`weighted_mean_f32`] into a new output of `nbags × d` values.
