@@ -49,51 +49,6 @@ export type NativeExports = typeof NativeModule;
  */
 export type WasmExports = Omit<typeof WasmModule, 'start' | 'default'>;
 
-/** Every key of {@link NativeExports}, at run time: the loader checks a loaded addon has them all. */
-export const NATIVE_EXPORT_NAMES = [
-  'abiVersion',
-  'isa',
-  'threads',
-  'pdist',
-  'pdistAsync',
-  'cdist',
-  'cdistAsync',
-  'groupedNn',
-  'groupedNnAsync',
-  'groupedNnSelf',
-  'groupedNnSelfAsync',
-  'softmaxWeights',
-  'weightedMean',
-  'maxPool',
-  'linearMap',
-  'linearMapAsync',
-  'linkageF64',
-  'linkageF32',
-  'linkageF64Async',
-  'linkageF32Async',
-  'wardFromVectors',
-  'wardFromVectorsAsync',
-  'cutK',
-  'cutHeight',
-  'panicForTests',
-  'panicForTestsAsync',
-] as const satisfies readonly (keyof NativeExports)[];
-
-/** Runtime list of the keys of {@link WasmExports}: a module missing one is refused with `ERR_ABI_MISMATCH`. */
-export const WASM_EXPORT_NAMES = [
-  'hc_abi_version', 'hc_isa', 'hc_set_force_scalar', 'hc_pdist', 'hc_cdist', 'hc_grouped_nn', 'hc_grouped_nn_self', 'hc_softmax_weights',
-  'hc_weighted_mean', 'hc_max_pool', 'hc_linear_map', 'hc_linkage_f64', 'hc_linkage_f32', 'hc_ward_from_vectors', 'hc_cut_k', 'hc_cut_height',
-  'hc_take_panic_message', 'hc_panic_for_tests', '__wbg_reset_state',
-] as const satisfies readonly (keyof WasmExports)[];
-
-// Compile-time proof that the runtime lists name every generated export (and, by `satisfies`, nothing else).
-type MissingNames = Exclude<keyof NativeExports, (typeof NATIVE_EXPORT_NAMES)[number]>;
-const _allNamesListed: [MissingNames] extends [never] ? true : MissingNames = true;
-void _allNamesListed;
-type MissingWasmNames = Exclude<keyof WasmExports, (typeof WASM_EXPORT_NAMES)[number]>;
-const _allWasmNamesListed: [MissingWasmNames] extends [never] ? true : MissingWasmNames = true;
-void _allWasmNamesListed;
-
 /**
  * How one argument of a kernel crosses the boundary:
  * - `'array'`: a typed array (kinds: `ARG_KINDS` of `bindings/validate.ts` by argument name, or `kinds` below);
@@ -124,7 +79,8 @@ export interface KernelSpec {
  * The kernels the native and wasm adapters wrap from this table, one line each (the others, `groupedNN` and
  * `linkage`, choose between two exports and are written out in each adapter). Adding such a kernel: its Rust
  * function, its `kernel!` line in `crates/node` and its `#[wasm_bindgen]` export in `crates/wasm`, its js
- * reference, its method in {@link KernelBackend}, and one line here.
+ * reference, its method in {@link KernelBackend}, and one line here (the runtime export lists below follow from
+ * it, and the compile-time checks below hold the line to the generated typings).
  */
 export const KERNELS = {
   pdist: { args: [['x', 'array'], ['n', 'dim'], ['d', 'dim'], ['squared', 'flag']], native: 'pdist', nativeAsync: 'pdistAsync', wasm: 'hc_pdist' },
@@ -170,3 +126,36 @@ type TableFits = {
 type Misfits = Exclude<TableFits, true>;
 const _tableFits: [Misfits] extends [never] ? true : Misfits = true;
 void _tableFits;
+
+/** The addon's exports that are not a line of {@link KERNELS}. */
+const NATIVE_OTHER_EXPORTS = [
+  'abiVersion', 'isa', 'threads', 'groupedNn', 'groupedNnAsync', 'groupedNnSelf', 'groupedNnSelfAsync',
+  'linkageF64', 'linkageF32', 'linkageF64Async', 'linkageF32Async', 'panicForTests', 'panicForTestsAsync',
+] as const satisfies readonly (keyof NativeExports)[];
+/** The wasm module's exports that are not a line of {@link KERNELS}. */
+const WASM_OTHER_EXPORTS = [
+  'hc_abi_version', 'hc_isa', 'hc_set_force_scalar', 'hc_grouped_nn', 'hc_grouped_nn_self', 'hc_linkage_f64', 'hc_linkage_f32',
+  'hc_take_panic_message', 'hc_panic_for_tests', '__wbg_reset_state',
+] as const satisfies readonly (keyof WasmExports)[];
+
+type TableNativeName = { [K in TableKernel]: Spec<K>['native'] | (Spec<K> extends { nativeAsync: infer A } ? A : never) }[TableKernel];
+type TableWasmName = Spec<TableKernel>['wasm'];
+type NativeExportName = TableNativeName | (typeof NATIVE_OTHER_EXPORTS)[number];
+type WasmExportName = TableWasmName | (typeof WASM_OTHER_EXPORTS)[number];
+
+/** Every key of {@link NativeExports}, at run time: the loader checks a loaded addon has them all. */
+export const NATIVE_EXPORT_NAMES: readonly NativeExportName[] = [
+  ...NATIVE_OTHER_EXPORTS,
+  ...Object.values(KERNELS).flatMap((k): NativeExportName[] => ('nativeAsync' in k ? [k.native, k.nativeAsync] : [k.native])),
+];
+
+/** Runtime list of the keys of {@link WasmExports}: a module missing one is refused with `ERR_ABI_MISMATCH`. */
+export const WASM_EXPORT_NAMES: readonly WasmExportName[] = [...WASM_OTHER_EXPORTS, ...Object.values(KERNELS).map((k) => k.wasm)];
+
+// Compile-time proof that the runtime lists name every generated export (and, by their types, nothing else).
+type MissingNames = Exclude<keyof NativeExports, NativeExportName>;
+const _allNamesListed: [MissingNames] extends [never] ? true : MissingNames = true;
+void _allNamesListed;
+type MissingWasmNames = Exclude<keyof WasmExports, WasmExportName>;
+const _allWasmNamesListed: [MissingWasmNames] extends [never] ? true : MissingWasmNames = true;
+void _allWasmNamesListed;
