@@ -1,7 +1,13 @@
 /**
  * @file The binary interface between TypeScript and the compiled artifacts: the ABI version both must agree on,
- * and the raw exports of the Node-API addon, typed once here (usearch's `CompiledIndex` idea). Nothing outside
- * `bindings/` uses these types: adapters turn them into a {@link KernelBackend}.
+ * the raw exports of the Node-API addon and of the WebAssembly module, and the table of kernels that drives the
+ * native and wasm adapters. Nothing outside `bindings/` uses these: the adapters turn the raw exports into a
+ * {@link KernelBackend}.
+ *
+ * The raw export types are **derived from the typings the toolchains generate** (napi-rs writes
+ * `bindings/native/anomaly-clustering.d.ts` from the `#[napi]` attributes of `crates/node`, wasm-bindgen writes
+ * `bindings/wasm/ac_wasm.d.cts` from the `#[wasm_bindgen]` ones of `crates/wasm`), never written by hand; both are
+ * build outputs (git-ignored) that `scripts/bootstrap.sh` produces before it runs `tsc`.
  *
  * Raw calling convention of the addon (`crates/node/src/lib.rs`):
  * - flat row-major typed arrays plus explicit dimensions (plain JS numbers; a dimension that is not a
@@ -10,129 +16,146 @@
  *   {@link ErrorCode} (`ERR_SHAPE_MISMATCH`, `ERR_NON_FINITE`, …, `ERR_INTERNAL` for a caught panic), or, for a JS
  *   value of the wrong type, a napi-rs status such as `InvalidArg` / `NumberExpected`;
  * - `…Async` exports copy their inputs and run on the libuv thread pool.
+ *
+ * Raw calling convention of the wasm module (`crates/wasm/src/lib.rs`, `hc_*` exports): dimensions are wasm32
+ * `usize`s (the glue would wrap anything else silently, so the adapter checks them); a kernel error is thrown as
+ * an `Error` whose message is `"<CODE>: <message>"`; a trap as a `WebAssembly.RuntimeError`.
  * @module bindings/abi
  */
-// Types named in the doc links below.
-import type { GroupedMode, KernelBackend, LinkageMethod } from './backend.js';
+import type * as NativeModule from './native/anomaly-clustering.js';
+import type * as WasmModule from './wasm/ac_wasm.cjs';
+// Types named in the doc links above.
+import type { KernelBackend } from './backend.js';
+import type { ErrorCode } from './errors.js';
 
-export type { ErrorCode } from '../src/errors.js';
+export type { ErrorCode } from './errors.js';
 
 /**
  * ABI version of this TypeScript side. The addon's `abiVersion()` and the wasm module's version must equal it, else
- * the loader refuses the artifact with `ERR_ABI_MISMATCH`. Bump it together with `ac_kernels::ABI_VERSION`
- * whenever a raw signature below changes.
+ * the loader refuses the artifact with `ERR_ABI_MISMATCH`. It follows `ac_kernels::ABI_VERSION`
+ * (`crates/kernels/src/lib.rs`), which is bumped whenever a raw signature changes; `test/loader.test.ts` reads that
+ * line and fails until this one agrees.
  */
 export const ABI_VERSION = 5;
 
-/** Raw exports of the `.node` addon (`crates/node`), exactly as napi-rs generates them. */
-export interface NativeExports {
-  /** `ac_kernels::ABI_VERSION` the addon was built with. */
-  abiVersion(): number;
-  /** ISA the kernels dispatch to now: `'avx2'` or `'scalar'` (after `ANOMALY_CLUSTERING_ISA=scalar`). */
-  isa(): string;
-  /** Threads of the addon's rayon pool (after `ANOMALY_CLUSTERING_THREADS`). */
-  threads(): number;
+/** Raw exports of the `.node` addon (`crates/node`), exactly as napi-rs generates their typings. */
+export type NativeExports = typeof NativeModule;
 
-  /** Condensed distances, length n(n−1)/2. `x`: n*d. */
-  pdist(x: Float32Array, n: number, d: number, squared: boolean): Float32Array;
-  pdistAsync(x: Float32Array, n: number, d: number, squared: boolean): Promise<Float32Array>;
-  /** nq × nb distances. `q`: nq*d, `b`: nb*d. */
-  cdist(q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Float32Array;
-  cdistAsync(q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Promise<Float32Array>;
-  /** Grouped nearest-neighbour search; `mode` is a {@link GroupedMode} string, `queryGroups` may be null. */
-  groupedNn(
-    queries: Float32Array,
-    nq: number,
-    base: Float32Array,
-    groupOffsets: Uint32Array,
-    d: number,
-    mode: string,
-    queryGroups: Int32Array | undefined | null,
-    squared: boolean,
-  ): Float32Array;
-  groupedNnAsync(
-    queries: Float32Array,
-    nq: number,
-    base: Float32Array,
-    groupOffsets: Uint32Array,
-    d: number,
-    mode: string,
-    queryGroups: Int32Array | undefined | null,
-    squared: boolean,
-  ): Promise<Float32Array>;
-  /**
-   * Grouped search of `base` against itself, each row's own group being the group it belongs to (the symmetric
-   * self-join: each pair of groups multiplied once). Same result as `groupedNn(base, nb, base, …, rowGroups, …)`.
-   */
-  groupedNnSelf(base: Float32Array, groupOffsets: Uint32Array, d: number, mode: string, squared: boolean): Float32Array;
-  groupedNnSelfAsync(base: Float32Array, groupOffsets: Uint32Array, d: number, mode: string, squared: boolean): Promise<Float32Array>;
-  /** Per-bag softmax of scores/tau, same length as `scores`. */
-  softmaxWeights(scores: Float32Array, bagOffsets: Uint32Array, tau: number): Float32Array;
-  /** nbags × d weighted means. */
-  weightedMean(rows: Float32Array, bagOffsets: Uint32Array, d: number, weights: Float32Array): Float32Array;
-  /** nbags × d maxima. */
-  maxPool(rows: Float32Array, bagOffsets: Uint32Array, d: number): Float32Array;
-  /** n × dOut rows `x · wᵀ`. `x`: n*dIn, `w`: dOut*dIn. */
-  linearMap(x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Float32Array;
-  linearMapAsync(x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Promise<Float32Array>;
-  /** SciPy Z ((n−1) × 4) of an f64 condensed matrix; `method` is a {@link LinkageMethod} string. */
-  linkageF64(y: Float64Array, n: number, method: string): Float64Array;
-  /** SciPy Z of an f32 condensed matrix (computed in f64). */
-  linkageF32(y: Float32Array, n: number, method: string): Float64Array;
-  linkageF64Async(y: Float64Array, n: number, method: string): Promise<Float64Array>;
-  linkageF32Async(y: Float32Array, n: number, method: string): Promise<Float64Array>;
-  /**
-   * Ward Z ((n−1) × 4) straight from the n × d rows `x`, without the condensed matrix; scans on the rayon pool.
-   * `sizes` (null = all 1): row i is the centroid of `sizes[i]` observations (size-weighted Ward).
-   */
-  wardFromVectors(x: Float32Array, n: number, d: number, sizes: Uint32Array | undefined | null): Float64Array;
-  wardFromVectorsAsync(x: Float32Array, n: number, d: number, sizes: Uint32Array | undefined | null): Promise<Float64Array>;
-  /** n 0-based labels, exactly k clusters. */
-  cutK(z: Float64Array, n: number, k: number): Int32Array;
-  /** n 0-based labels, merges of height ≤ `height` kept. */
-  cutHeight(z: Float64Array, n: number, height: number): Int32Array;
+/**
+ * Raw exports of the wasm-bindgen glue (`crates/wasm`), exactly as wasm-bindgen generates their typings, plus
+ * `__wbg_reset_state` (re-instantiates the module; `--experimental-reset-state-function`). The `start` function
+ * runs by itself at instantiation and is not part of the interface (nor is the `default` that TypeScript adds to
+ * a CommonJS module's namespace).
+ */
+export type WasmExports = Omit<typeof WasmModule, 'start' | 'default'>;
 
-  /** Test hook: panics inside the addon's failure boundary; must throw `ERR_INTERNAL`, never abort. */
-  panicForTests(message: string): void;
-  /** Test hook: the same panic on the libuv thread pool; must reject with `ERR_INTERNAL`. */
-  panicForTestsAsync(message: string): Promise<never>;
+/**
+ * How one argument of a kernel crosses the boundary:
+ * - `'array'`: a typed array (kinds: `ARG_KINDS` of `bindings/validate.ts` by argument name, or `kinds` below);
+ * - `'array?'`: the same or `undefined` (the addon receives `null`, the wasm glue `undefined`);
+ * - `'dim'`: a count or dimension (wasm: checked to be a `u32` first; the addon checks it itself);
+ * - `'flag'`: a boolean (`undefined` is `false`);
+ * - `'number'`: any number (the kernel judges the value);
+ * - `'k'`: a number of clusters (wasm: one it could never represent is `ERR_K_OUT_OF_RANGE`, as the kernel says).
+ */
+export type ArgKind = 'array' | 'array?' | 'dim' | 'flag' | 'number' | 'k';
+
+/** One positional argument of a kernel: its name (for messages and `ARG_KINDS`) and how it crosses. */
+export type ArgSpec = readonly [name: string, kind: ArgKind, kinds?: readonly (abstract new (...a: never[]) => unknown)[]];
+
+/** A kernel whose {@link KernelBackend} method maps one to one onto a raw export of each artifact. */
+export interface KernelSpec {
+  /** The method's positional arguments, in order (the raw exports take the same). */
+  readonly args: readonly ArgSpec[];
+  /** The addon's export. */
+  readonly native: keyof NativeExports;
+  /** The addon's `…Async` export, when the method has an async twin. */
+  readonly nativeAsync?: keyof NativeExports;
+  /** The wasm module's export (the async twin runs it inside a promise). */
+  readonly wasm: keyof WasmExports;
 }
 
-/** Every key of {@link NativeExports}, at run time: the loader checks a loaded addon has them all. */
-export const NATIVE_EXPORT_NAMES = [
-  'abiVersion',
-  'isa',
-  'threads',
-  'pdist',
-  'pdistAsync',
-  'cdist',
-  'cdistAsync',
-  'groupedNn',
-  'groupedNnAsync',
-  'groupedNnSelf',
-  'groupedNnSelfAsync',
-  'softmaxWeights',
-  'weightedMean',
-  'maxPool',
-  'linearMap',
-  'linearMapAsync',
-  'linkageF64',
-  'linkageF32',
-  'linkageF64Async',
-  'linkageF32Async',
-  'wardFromVectors',
-  'wardFromVectorsAsync',
-  'cutK',
-  'cutHeight',
-  'panicForTests',
-  'panicForTestsAsync',
-] as const satisfies readonly (keyof NativeExports)[];
+/**
+ * The kernels the native and wasm adapters wrap from this table, one line each (the others, `groupedNN` and
+ * `linkage`, choose between two exports and are written out in each adapter). Adding such a kernel: its Rust
+ * function, its `kernel!` line in `crates/node` and its `#[wasm_bindgen]` export in `crates/wasm`, its js
+ * reference, its method in {@link KernelBackend}, and one line here (the runtime export lists below follow from
+ * it, and the compile-time checks below hold the line to the generated typings).
+ */
+export const KERNELS = {
+  pdist: { args: [['x', 'array'], ['n', 'dim'], ['d', 'dim'], ['squared', 'flag']], native: 'pdist', nativeAsync: 'pdistAsync', wasm: 'hc_pdist' },
+  cdist: {
+    args: [['q', 'array'], ['nq', 'dim'], ['b', 'array'], ['nb', 'dim'], ['d', 'dim'], ['squared', 'flag']],
+    native: 'cdist', nativeAsync: 'cdistAsync', wasm: 'hc_cdist',
+  },
+  softmaxWeights: { args: [['scores', 'array'], ['bagOffsets', 'array'], ['tau', 'number']], native: 'softmaxWeights', wasm: 'hc_softmax_weights' },
+  weightedMean: {
+    args: [['rows', 'array'], ['bagOffsets', 'array'], ['d', 'dim'], ['weights', 'array']], native: 'weightedMean', wasm: 'hc_weighted_mean',
+  },
+  maxPool: { args: [['rows', 'array'], ['bagOffsets', 'array'], ['d', 'dim']], native: 'maxPool', wasm: 'hc_max_pool' },
+  linearMap: {
+    args: [['x', 'array'], ['n', 'dim'], ['dIn', 'dim'], ['w', 'array'], ['dOut', 'dim']],
+    native: 'linearMap', nativeAsync: 'linearMapAsync', wasm: 'hc_linear_map',
+  },
+  wardFromVectors: {
+    args: [['x', 'array'], ['n', 'dim'], ['d', 'dim'], ['sizes', 'array?', [Uint32Array]]],
+    native: 'wardFromVectors', nativeAsync: 'wardFromVectorsAsync', wasm: 'hc_ward_from_vectors',
+  },
+  cutK: { args: [['z', 'array'], ['n', 'dim'], ['k', 'k']], native: 'cutK', wasm: 'hc_cut_k' },
+  cutHeight: { args: [['z', 'array'], ['n', 'dim'], ['height', 'number']], native: 'cutHeight', wasm: 'hc_cut_height' },
+} as const satisfies Record<string, KernelSpec> & Partial<Record<keyof KernelBackend, KernelSpec>>;
 
-// Compile-time proof that NATIVE_EXPORT_NAMES lists every key of NativeExports (and nothing else).
-type MissingNames = Exclude<keyof NativeExports, (typeof NATIVE_EXPORT_NAMES)[number]>;
+/** The table's kernels by name. */
+export type TableKernel = keyof typeof KERNELS;
+
+// Compile-time proof that each table line fits the generated typings: the method's arguments can be passed to the
+// raw exports (an absent optional array becomes null / undefined) and their results are what the method returns.
+type Method = { [M in keyof KernelBackend]: KernelBackend[M] extends (...a: never[]) => unknown ? M : never }[keyof KernelBackend];
+type Fits<M extends Method, F> = F extends (...a: infer A) => infer R
+  ? Required<Parameters<KernelBackend[M]>> extends A
+    ? R extends ReturnType<KernelBackend[M]> ? true : M
+    : M
+  : M;
+type Spec<K extends TableKernel> = (typeof KERNELS)[K];
+type AsyncFits<K extends TableKernel> = Spec<K> extends { nativeAsync: infer N extends keyof NativeExports }
+  ? Fits<`${K}Async` & Method, NativeExports[N]>
+  : true;
+type TableFits = {
+  [K in TableKernel]: Fits<K, NativeExports[Spec<K>['native']]> | Fits<K, WasmExports[Spec<K>['wasm']]> | AsyncFits<K>;
+}[TableKernel];
+type Misfits = Exclude<TableFits, true>;
+const _tableFits: [Misfits] extends [never] ? true : Misfits = true;
+void _tableFits;
+
+/** The addon's exports that are not a line of {@link KERNELS}. */
+const NATIVE_OTHER_EXPORTS = [
+  'abiVersion', 'isa', 'threads', 'groupedNn', 'groupedNnAsync', 'groupedNnSelf', 'groupedNnSelfAsync',
+  'linkageF64', 'linkageF32', 'linkageF64Async', 'linkageF32Async', 'panicForTests', 'panicForTestsAsync',
+] as const satisfies readonly (keyof NativeExports)[];
+/** The wasm module's exports that are not a line of {@link KERNELS}. */
+const WASM_OTHER_EXPORTS = [
+  'hc_abi_version', 'hc_isa', 'hc_set_force_scalar', 'hc_grouped_nn', 'hc_grouped_nn_self', 'hc_linkage_f64', 'hc_linkage_f32',
+  'hc_take_panic_message', 'hc_panic_for_tests', '__wbg_reset_state',
+] as const satisfies readonly (keyof WasmExports)[];
+
+type TableNativeName = { [K in TableKernel]: Spec<K>['native'] | (Spec<K> extends { nativeAsync: infer A } ? A : never) }[TableKernel];
+type TableWasmName = Spec<TableKernel>['wasm'];
+type NativeExportName = TableNativeName | (typeof NATIVE_OTHER_EXPORTS)[number];
+type WasmExportName = TableWasmName | (typeof WASM_OTHER_EXPORTS)[number];
+
+/** Every key of {@link NativeExports}, at run time: the loader checks a loaded addon has them all. */
+export const NATIVE_EXPORT_NAMES: readonly NativeExportName[] = [
+  ...NATIVE_OTHER_EXPORTS,
+  ...Object.values(KERNELS).flatMap((k): NativeExportName[] => ('nativeAsync' in k ? [k.native, k.nativeAsync] : [k.native])),
+];
+
+/** Runtime list of the keys of {@link WasmExports}: a module missing one is refused with `ERR_ABI_MISMATCH`. */
+export const WASM_EXPORT_NAMES: readonly WasmExportName[] = [...WASM_OTHER_EXPORTS, ...Object.values(KERNELS).map((k) => k.wasm)];
+
+// Compile-time proof that the runtime lists name every generated export (and, by their types, nothing else).
+type MissingNames = Exclude<keyof NativeExports, NativeExportName>;
 const _allNamesListed: [MissingNames] extends [never] ? true : MissingNames = true;
 void _allNamesListed;
-
-// WasmExports: the raw exports of the WebAssembly module (`crates/wasm`, `hc_*` functions plus memory) are typed
-// by the wasm adapter's owner and belong here too, next to NativeExports, as the single source of truth; until
-// they move, see `bindings/wasm.ts`.
+type MissingWasmNames = Exclude<keyof WasmExports, WasmExportName>;
+const _allWasmNamesListed: [MissingWasmNames] extends [never] ? true : MissingWasmNames = true;
+void _allWasmNamesListed;

@@ -5,7 +5,7 @@
  * Conventions shared by all backends:
  * - Data are flat, row-major typed arrays with explicit dimensions. `f32` data unless stated.
  * - Inputs are *already validated* by `src/` (shapes, finiteness, ranges). A backend must still never crash on
- *   bad input: it throws a `KernelError` (see `src/errors.ts`) instead.
+ *   bad input: it throws a `KernelError` (see `bindings/errors.ts`) instead.
  * - Methods return freshly allocated outputs.
  * - Every heavy method has an `…Async` twin that returns a promise and must not block the event loop for the
  *   duration of the work (native: libuv thread pool; wasm/js: may run synchronously inside the promise).

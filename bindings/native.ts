@@ -23,9 +23,9 @@ import { fileURLToPath } from 'node:url';
 
 import type { GroupedNNArgs, Isa, KernelBackend } from './backend.js';
 import { isSelfJoin } from './selfjoin.js';
-import { ARG_KINDS, expectFlag, expectGroupedArgs, expectTypedArray } from './guard.js';
-import { ABI_VERSION, NATIVE_EXPORT_NAMES, type NativeExports } from './abi.js';
-import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
+import { ARG_KINDS, expectFlag, expectGroupedArgs, expectTypedArray } from './validate.js';
+import { ABI_VERSION, KERNELS, NATIVE_EXPORT_NAMES, type KernelSpec, type NativeExports } from './abi.js';
+import { ERROR_CODES, KernelError, type ErrorCode } from './errors.js';
 
 /** Base name of the addon file and of its optional per-platform packages. */
 export const NATIVE_BINARY_NAME = 'anomaly-clustering';
@@ -205,46 +205,48 @@ async function callAsync<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
+type RawFn = (...args: unknown[]) => unknown;
+
+/**
+ * The methods of the table-driven kernels ({@link KERNELS}): check the arrays and flags, then pass the arguments
+ * through (an absent optional array as `null`). Missing (null/undefined) and detached arrays are checked here,
+ * before napi-rs touches them (its answer to a detached buffer depends on the build); wrong kinds and values are
+ * napi-rs' and the addon's to reject.
+ */
+function tableMethods(raw: NativeExports): Record<string, RawFn> {
+  const fns = raw as unknown as Record<string, RawFn>;
+  const prepare = (fn: string, spec: KernelSpec, args: unknown[]): unknown[] => {
+    spec.args.forEach(([name, kind], i) => {
+      const v = args[i];
+      if (kind === 'array' || (kind === 'array?' && v !== undefined)) expectTypedArray(fn, name, v, ARG_KINDS[name]);
+      else if (kind === 'flag') expectFlag(fn, name, v);
+    });
+    return spec.args.map(([, kind], i) => (kind === 'array?' ? (args[i] ?? null) : args[i]));
+  };
+  const methods: Record<string, RawFn> = {};
+  for (const [name, spec] of Object.entries(KERNELS) as [string, KernelSpec][]) {
+    methods[name] = (...args) => call(() => fns[spec.native]!(...prepare(name, spec, args)));
+    const asyncName = spec.nativeAsync;
+    if (asyncName) {
+      methods[`${name}Async`] = (...args) => callAsync(async () => fns[asyncName]!(...prepare(`${name}Async`, spec, args)));
+    }
+  }
+  return methods;
+}
+
 /** Wraps raw addon exports as the `'native'` {@link KernelBackend}; every failure becomes a {@link KernelError}. */
 export function createNativeBackend(raw: NativeExports): KernelBackend {
   const isa = call(() => raw.isa()) as Isa;
   const threads = call(() => raw.threads());
   const grouped = (a: GroupedNNArgs) =>
     [a.queries, a.nq, a.base, a.groupOffsets, a.d, a.mode, a.queryGroups ?? null, a.squared ?? false] as const;
-  // Missing (null/undefined) and detached arrays are checked here, before the adapter or napi-rs touch them: the
-  // self-join check would dereference them in JS (a TypeError, ERR_INTERNAL), and napi-rs' answer to a detached
-  // buffer depends on the build. Wrong kinds and values are napi-rs' and the addon's to reject, as before.
-  const arrays = (fn: string, named: Record<string, unknown>): void => {
-    for (const [name, v] of Object.entries(named)) expectTypedArray(fn, name, v, ARG_KINDS[name]);
-  };
+  // The self-join check dereferences the arrays in JS: they are checked first (a TypeError there would be
+  // ERR_INTERNAL).
   return {
+    ...(tableMethods(raw) as unknown as Pick<KernelBackend, keyof typeof KERNELS | 'pdistAsync' | 'cdistAsync' | 'linearMapAsync' | 'wardFromVectorsAsync'>),
     name: 'native',
     isa,
     threads,
-    pdist: (x, n, d, squared) =>
-      call(() => {
-        arrays('pdist', { x });
-        expectFlag('pdist', 'squared', squared);
-        return raw.pdist(x, n, d, squared);
-      }),
-    pdistAsync: (x, n, d, squared) =>
-      callAsync(() => {
-        arrays('pdistAsync', { x });
-        expectFlag('pdistAsync', 'squared', squared);
-        return raw.pdistAsync(x, n, d, squared);
-      }),
-    cdist: (q, nq, b, nb, d, squared) =>
-      call(() => {
-        arrays('cdist', { q, b });
-        expectFlag('cdist', 'squared', squared);
-        return raw.cdist(q, nq, b, nb, d, squared);
-      }),
-    cdistAsync: (q, nq, b, nb, d, squared) =>
-      callAsync(() => {
-        arrays('cdistAsync', { q, b });
-        expectFlag('cdistAsync', 'squared', squared);
-        return raw.cdistAsync(q, nq, b, nb, d, squared);
-      }),
     groupedNN: (a) =>
       call(() => {
         expectGroupedArgs('groupedNN', a, true);
@@ -259,61 +261,16 @@ export function createNativeBackend(raw: NativeExports): KernelBackend {
           ? raw.groupedNnSelfAsync(a.base, a.groupOffsets, a.d, a.mode, a.squared ?? false)
           : raw.groupedNnAsync(...grouped(a));
       }),
-    softmaxWeights: (scores, bagOffsets, tau) =>
-      call(() => {
-        arrays('softmaxWeights', { scores, bagOffsets });
-        return raw.softmaxWeights(scores, bagOffsets, tau);
-      }),
-    weightedMean: (rows, bagOffsets, d, weights) =>
-      call(() => {
-        arrays('weightedMean', { rows, bagOffsets, weights });
-        return raw.weightedMean(rows, bagOffsets, d, weights);
-      }),
-    maxPool: (rows, bagOffsets, d) =>
-      call(() => {
-        arrays('maxPool', { rows, bagOffsets });
-        return raw.maxPool(rows, bagOffsets, d);
-      }),
-    linearMap: (x, n, dIn, w, dOut) =>
-      call(() => {
-        arrays('linearMap', { x, w });
-        return raw.linearMap(x, n, dIn, w, dOut);
-      }),
-    linearMapAsync: (x, n, dIn, w, dOut) =>
-      callAsync(() => {
-        arrays('linearMapAsync', { x, w });
-        return raw.linearMapAsync(x, n, dIn, w, dOut);
-      }),
     // Anything that is not a Float32Array goes to the f64 entry, whose argument check rejects non-Float64Arrays.
     linkage: (y, n, method) =>
       call(() => {
-        arrays('linkage', { y });
+        expectTypedArray('linkage', 'y', y, ARG_KINDS.y);
         return y instanceof Float32Array ? raw.linkageF32(y, n, method) : raw.linkageF64(y, n, method);
       }),
     linkageAsync: (y, n, method) =>
       callAsync(() => {
-        arrays('linkageAsync', { y });
+        expectTypedArray('linkageAsync', 'y', y, ARG_KINDS.y);
         return y instanceof Float32Array ? raw.linkageF32Async(y, n, method) : raw.linkageF64Async(y, n, method);
-      }),
-    wardFromVectors: (x, n, d, sizes) =>
-      call(() => {
-        arrays('wardFromVectors', sizes === undefined ? { x } : { x, sizes });
-        return raw.wardFromVectors(x, n, d, sizes ?? null);
-      }),
-    wardFromVectorsAsync: (x, n, d, sizes) =>
-      callAsync(() => {
-        arrays('wardFromVectorsAsync', sizes === undefined ? { x } : { x, sizes });
-        return raw.wardFromVectorsAsync(x, n, d, sizes ?? null);
-      }),
-    cutK: (z, n, k) =>
-      call(() => {
-        arrays('cutK', { z });
-        return raw.cutK(z, n, k);
-      }),
-    cutHeight: (z, n, height) =>
-      call(() => {
-        arrays('cutHeight', { z });
-        return raw.cutHeight(z, n, height);
       }),
   };
 }

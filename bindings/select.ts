@@ -8,8 +8,8 @@ import type { BackendName, KernelBackend } from './backend.js';
 import { BACKEND_NAMES } from './backend.js';
 import { loadNativeBackend } from './native.js';
 import { loadWasmBackend } from './wasm.js';
-import { createJsBackend } from '../src/reference/index.js';
-import { KernelError } from '../src/errors.js';
+import { createJsBackend } from './reference/index.js';
+import { KernelError } from './errors.js';
 import { availableParallelism } from 'node:os';
 
 /** Most threads `ANOMALY_CLUSTERING_THREADS` (and `threads` options) may ask for: 4 × cores, at most 256. */

@@ -1,6 +1,6 @@
 /**
  * @file When a grouped nearest-neighbour call may run as the symmetric self-join (see `GroupedNNArgs.selfJoin`).
- * Shared by the native and wasm adapters; `src/kernels.ts` sets the flag, the adapters re-check it here.
+ * Shared by the three backends; `src/kernels.ts` sets the flag, the backends re-check it here.
  * @module bindings/selfjoin
  */
 import type { GroupedNNArgs } from './backend.js';

@@ -18,11 +18,11 @@ import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ABI_VERSION } from './abi.js';
+import { ABI_VERSION, KERNELS, WASM_EXPORT_NAMES, type KernelSpec, type WasmExports } from './abi.js';
 import type { GroupedNNArgs, Isa, KernelBackend, LinkageMethod } from './backend.js';
 import { isSelfJoin } from './selfjoin.js';
-import { expectFlag, expectGroupedArgs, expectNumber, expectString, expectTypedArray as arr } from './guard.js';
-import { ERROR_CODES, KernelError, type ErrorCode } from '../src/errors.js';
+import { ARG_KINDS, expectFlag, expectGroupedArgs, expectNumber, expectString, expectTypedArray as arr } from './validate.js';
+import { ERROR_CODES, KernelError, type ErrorCode } from './errors.js';
 
 /** File names inside the build folder. */
 export const WASM_GLUE_FILE = 'ac_wasm.cjs';
@@ -31,55 +31,9 @@ export const WASM_BINARY_FILE = 'ac_wasm_bg.wasm';
 /** Environment variable naming the build folder (or a file in it) to load instead of the default. */
 export const WASM_PATH_ENV = 'ANOMALY_CLUSTERING_WASM_PATH';
 
-/**
- * The raw exports of the wasm-bindgen glue (`crates/wasm/src/lib.rs`); sizes are in elements. Dimensions are
- * wasm32 `usize`s (the glue would wrap anything else silently, so the adapter checks them); a kernel error is
- * thrown as an `Error` whose message is `"<CODE>: <message>"`; a trap as a `WebAssembly.RuntimeError`.
- * (Belongs in `bindings/abi.ts` next to `NativeExports`; kept here until it moves.)
- */
-export interface WasmExports {
-  hc_abi_version(): number;
-  hc_isa(): string;
-  hc_set_force_scalar(force: boolean): void;
-  hc_pdist(x: Float32Array, n: number, d: number, squared: boolean): Float32Array;
-  hc_cdist(q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Float32Array;
-  hc_grouped_nn(
-    q: Float32Array, nq: number, base: Float32Array, offsets: Uint32Array, d: number, mode: string,
-    queryGroups: Int32Array | undefined, squared: boolean,
-  ): Float32Array;
-  hc_grouped_nn_self(base: Float32Array, offsets: Uint32Array, d: number, mode: string, squared: boolean): Float32Array;
-  hc_softmax_weights(scores: Float32Array, offsets: Uint32Array, tau: number): Float32Array;
-  hc_weighted_mean(rows: Float32Array, offsets: Uint32Array, d: number, weights: Float32Array): Float32Array;
-  hc_linear_map(x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Float32Array;
-  hc_max_pool(rows: Float32Array, offsets: Uint32Array, d: number): Float32Array;
-  hc_linkage_f64(y: Float64Array, n: number, method: string): Float64Array;
-  hc_linkage_f32(y: Float32Array, n: number, method: string): Float64Array;
-  hc_ward_from_vectors(x: Float32Array, n: number, d: number, sizes: Uint32Array | undefined): Float64Array;
-  hc_cut_k(z: Float64Array, n: number, k: number): Int32Array;
-  hc_cut_height(z: Float64Array, n: number, height: number): Int32Array;
-  /** Message of the last panic (empty if none), then forgets it. Read from a trapped instance. */
-  hc_take_panic_message(): string;
-  /** Test hook: panics, i.e. traps (panic=abort); the adapter must turn it into `ERR_INTERNAL`. */
-  hc_panic_for_tests(message: string): void;
-  /** Re-instantiates the module (wasm-bindgen `--experimental-reset-state-function`). */
-  __wbg_reset_state(): void;
-}
-
-/** Runtime list of the keys of {@link WasmExports}: a module missing one is refused with `ERR_ABI_MISMATCH`. */
-export const WASM_EXPORT_NAMES = [
-  'hc_abi_version', 'hc_isa', 'hc_set_force_scalar', 'hc_pdist', 'hc_cdist', 'hc_grouped_nn', 'hc_grouped_nn_self', 'hc_softmax_weights',
-  'hc_weighted_mean', 'hc_max_pool', 'hc_linear_map', 'hc_linkage_f64', 'hc_linkage_f32', 'hc_ward_from_vectors', 'hc_cut_k', 'hc_cut_height',
-  'hc_take_panic_message', 'hc_panic_for_tests', '__wbg_reset_state',
-] as const satisfies readonly (keyof WasmExports)[];
-
-// Compile-time proof that WASM_EXPORT_NAMES lists every key of WasmExports.
-type MissingWasmNames = Exclude<keyof WasmExports, (typeof WASM_EXPORT_NAMES)[number]>;
-const _allWasmNamesListed: [MissingWasmNames] extends [never] ? true : MissingWasmNames = true;
-void _allWasmNamesListed;
+export { WASM_EXPORT_NAMES, type WasmExports } from './abi.js';
 
 const ISAS: readonly Isa[] = ['scalar', 'avx2', 'simd128', 'js'];
-// Array kinds the glue expects: it would convert another kind silently (or throw a TypeError for BigInt arrays).
-const F32 = [Float32Array], U32 = [Uint32Array], F64 = [Float64Array];
 const U32_MAX = 0xffff_ffff;
 
 /**
@@ -218,19 +172,35 @@ export function createWasmBackend(raw: WasmExports, env: Record<string, string |
     throw new KernelError('ERR_ABI_MISMATCH', `wasm module reports isa ${JSON.stringify(isa)}, expected one of ${ISAS.join(', ')}`);
   }
 
-  const pdist = (x: Float32Array, n: number, d: number, squared: boolean): Float32Array =>
-    call('pdist', () => {
-      arr('pdist', 'x', x, F32);
-      expectFlag('pdist', 'squared', squared);
-      return raw.hc_pdist(x, u32('pdist', 'n', n), u32('pdist', 'd', d), !!squared);
+  type RawFn = (...args: unknown[]) => unknown;
+  const fns = raw as unknown as Record<string, RawFn>;
+  /**
+   * One table-driven kernel ({@link KERNELS}): the arrays must be of the kinds the glue expects (it would convert
+   * another kind silently, or throw a TypeError for BigInt arrays), flags booleans and numbers numbers; then the
+   * dimensions must be wasm32 `usize`s (the glue would wrap anything else).
+   */
+  const tableKernel = (fn: string, spec: KernelSpec) => (...args: unknown[]): unknown =>
+    call(fn, () => {
+      spec.args.forEach(([name, kind, kinds], i) => {
+        const v = args[i];
+        if (kind === 'array' || (kind === 'array?' && v !== undefined)) arr(fn, name, v, kinds ?? ARG_KINDS[name]);
+        else if (kind === 'flag') expectFlag(fn, name, v);
+        else if (kind === 'number') expectNumber(fn, name, v);
+        else if (kind === 'k' && (!Number.isInteger(v) || (v as number) < 0 || (v as number) > U32_MAX)) {
+          // Same code as the kernels for a k they could never see (negative, fractional, beyond u32).
+          throw new KernelError('ERR_K_OUT_OF_RANGE', `k must be in 1..=${String(args[spec.args.findIndex(([a]) => a === 'n')])}, got ${String(v)}`);
+        }
+      });
+      const converted = spec.args.map(([name, kind], i) => (kind === 'dim' ? u32(fn, name, args[i] as number) : kind === 'flag' ? !!args[i] : args[i]));
+      return fns[spec.wasm]!(...converted);
     });
-  const cdist = (q: Float32Array, nq: number, b: Float32Array, nb: number, d: number, squared: boolean): Float32Array =>
-    call('cdist', () => {
-      arr('cdist', 'q', q, F32);
-      arr('cdist', 'b', b, F32);
-      expectFlag('cdist', 'squared', squared);
-      return raw.hc_cdist(q, u32('cdist', 'nq', nq), b, u32('cdist', 'nb', nb), u32('cdist', 'd', d), !!squared);
-    });
+  const table: Record<string, RawFn> = {};
+  for (const [name, spec] of Object.entries(KERNELS) as [string, KernelSpec][]) {
+    const f = tableKernel(name, spec);
+    table[name] = f;
+    if (spec.nativeAsync) table[`${name}Async`] = async (...args: unknown[]) => f(...args);
+  }
+
   const groupedNN = (a: GroupedNNArgs): Float32Array =>
     call('groupedNN', () => {
       // A non-string mode would reach wasm-bindgen's string marshalling, which traps (fuzzer, seed 42).
@@ -244,73 +214,21 @@ export function createWasmBackend(raw: WasmExports, env: Record<string, string |
     });
   const linkage = (y: Float64Array | Float32Array, n: number, method: LinkageMethod): Float64Array =>
     call('linkage', () => {
-      arr('linkage', 'y', y, [Float64Array, Float32Array]);
+      arr('linkage', 'y', y, ARG_KINDS.y);
       expectString('linkage', 'method', method); // a non-string traps in wasm-bindgen's marshalling (see groupedNN)
       return y instanceof Float64Array
         ? raw.hc_linkage_f64(y, u32('linkage', 'n', n), method)
         : raw.hc_linkage_f32(y, u32('linkage', 'n', n), method);
     });
-  const linearMap = (x: Float32Array, n: number, dIn: number, w: Float32Array, dOut: number): Float32Array =>
-    call('linearMap', () => {
-      arr('linearMap', 'x', x, F32);
-      arr('linearMap', 'w', w, F32);
-      return raw.hc_linear_map(x, u32('linearMap', 'n', n), u32('linearMap', 'dIn', dIn), w, u32('linearMap', 'dOut', dOut));
-    });
-  const wardFromVectors = (x: Float32Array, n: number, d: number, sizes?: Uint32Array): Float64Array =>
-    call('wardFromVectors', () => {
-      arr('wardFromVectors', 'x', x, F32);
-      if (sizes !== undefined) arr('wardFromVectors', 'sizes', sizes, U32);
-      return raw.hc_ward_from_vectors(x, u32('wardFromVectors', 'n', n), u32('wardFromVectors', 'd', d), sizes);
-    });
 
   return {
+    ...(table as unknown as Pick<KernelBackend, keyof typeof KERNELS | 'pdistAsync' | 'cdistAsync' | 'linearMapAsync' | 'wardFromVectorsAsync'>),
     name: 'wasm',
     isa: isa as Isa,
     threads: 1,
-    pdist,
-    pdistAsync: async (x, n, d, squared) => pdist(x, n, d, squared),
-    cdist,
-    cdistAsync: async (q, nq, b, nb, d, squared) => cdist(q, nq, b, nb, d, squared),
     groupedNN,
     groupedNNAsync: async (a) => groupedNN(a),
-    softmaxWeights: (scores, bagOffsets, tau) =>
-      call('softmaxWeights', () => {
-        arr('softmaxWeights', 'scores', scores, F32);
-        arr('softmaxWeights', 'bagOffsets', bagOffsets, U32);
-        expectNumber('softmaxWeights', 'tau', tau);
-        return raw.hc_softmax_weights(scores, bagOffsets, tau);
-      }),
-    weightedMean: (rows, bagOffsets, d, weights) =>
-      call('weightedMean', () => {
-        arr('weightedMean', 'rows', rows, F32);
-        arr('weightedMean', 'bagOffsets', bagOffsets, U32);
-        arr('weightedMean', 'weights', weights, F32);
-        return raw.hc_weighted_mean(rows, bagOffsets, u32('weightedMean', 'd', d), weights);
-      }),
-    maxPool: (rows, bagOffsets, d) =>
-      call('maxPool', () => {
-        arr('maxPool', 'rows', rows, F32);
-        arr('maxPool', 'bagOffsets', bagOffsets, U32);
-        return raw.hc_max_pool(rows, bagOffsets, u32('maxPool', 'd', d));
-      }),
-    linearMap,
-    linearMapAsync: async (x, n, dIn, w, dOut) => linearMap(x, n, dIn, w, dOut),
     linkage,
     linkageAsync: async (y, n, method) => linkage(y, n, method),
-    wardFromVectors,
-    wardFromVectorsAsync: async (x, n, d, sizes) => wardFromVectors(x, n, d, sizes),
-    cutK: (z, n, k) =>
-      call('cutK', () => {
-        arr('cutK', 'z', z, F64);
-        // Same code as the kernels for a k they could never see (negative, fractional, beyond u32).
-        if (!Number.isInteger(k) || k < 0 || k > U32_MAX) throw new KernelError('ERR_K_OUT_OF_RANGE', `k must be in 1..=${n}, got ${k}`);
-        return raw.hc_cut_k(z, u32('cutK', 'n', n), k);
-      }),
-    cutHeight: (z, n, height) =>
-      call('cutHeight', () => {
-        arr('cutHeight', 'z', z, F64);
-        expectNumber('cutHeight', 'height', height);
-        return raw.hc_cut_height(z, u32('cutHeight', 'n', n), height);
-      }),
   };
 }

@@ -4,7 +4,8 @@
  * file `bindings/native.ts` loads.
  *
  * - Uses `@napi-rs/cli` (`napi build --platform --release`) when it is installed, else plain `cargo build` plus a
- *   copy of the cdylib (same result, no typings).
+ *   copy of the cdylib (same addon, but no typings: `tsc` needs them, `bindings/abi.ts` derives the addon's types
+ *   from them, so install the dev dependencies before building the TypeScript).
  * - Fast no-op when the `.node` is newer than every Rust source it is built from (`Cargo.toml`, `Cargo.lock`,
  *   `crates/kernels`, `crates/node`; `crates/wasm` is another artifact). `--force` rebuilds anyway.
  * - Cargo's target folder is the workspace default (`target/`) unless `CARGO_TARGET_DIR` is set.
@@ -129,7 +130,7 @@ if (cli) {
       relative(ROOT, OUT_DIR),
       '--no-js', // bindings/native.ts loads the .node itself
       '--dts',
-      `${BINARY_NAME}.d.ts`, // generated typings, gitignored: compare with NativeExports in bindings/abi.ts
+      `${BINARY_NAME}.d.ts`, // generated typings, gitignored: bindings/abi.ts derives NativeExports from them
       ...(configPath ? ['--config-path', configPath] : []),
     ]);
   } finally {

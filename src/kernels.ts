@@ -24,8 +24,7 @@ import type { BackendName, GroupedMode, KernelBackend, LinkageMethod } from '../
 import { GROUPED_MODES, LINKAGE_METHODS } from '../bindings/backend.js';
 import { getBackend } from '../bindings/select.js';
 import { KernelError } from './errors.js';
-import { numObs } from './reference/condensed.js';
-import { maxclustThreshold, scipyNumbering } from './reference/fcluster.js';
+import { maxclustThreshold, numObs, scipyNumbering } from '../bindings/reference/index.js';
 import {
   expectCondensed,
   expectFinite,
@@ -35,7 +34,7 @@ import {
   expectLinkageMethod,
   expectNonEmpty,
   expectOffsets,
-} from './reference/validate.js';
+} from '../bindings/validate.js';
 
 export type { BackendName, GroupedMode, LinkageMethod } from '../bindings/backend.js';
 export { BACKEND_NAMES, GROUPED_MODES, LINKAGE_METHODS } from '../bindings/backend.js';

@@ -3,6 +3,7 @@
  * the error mapping of the wrapped backend, all with an injected `require` (lightningcss `native-binding.test`).
  * @module test/loader
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 
@@ -54,6 +55,15 @@ function caught(f: () => unknown): unknown {
   }
   throw new Error('expected a throw');
 }
+
+describe('ABI_VERSION', () => {
+  it('is the ABI_VERSION of the kernels crate (bump them together)', () => {
+    const lib = readFileSync(new URL('../crates/kernels/src/lib.rs', import.meta.url), 'utf8');
+    const m = /^pub const ABI_VERSION: u32 = (\d+);$/m.exec(lib);
+    expect(m, 'pub const ABI_VERSION in crates/kernels/src/lib.rs').not.toBeNull();
+    expect(Number(m![1])).toBe(ABI_VERSION);
+  });
+});
 
 describe('nativeTriple', () => {
   it.each([

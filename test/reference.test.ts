@@ -23,7 +23,7 @@ import {
   weightedMeanRef,
   condensedIndex,
   numObs,
-} from '../src/reference/index.js';
+} from '../bindings/reference/index.js';
 import { condensed, fcluster, squareform } from '../src/kernels.js';
 import { arr, distinctCondensed, euclideanCondensed, isIsomorphic, randomRows, rng } from './helpers.js';
 

@@ -14,8 +14,8 @@
  */
 import type { KernelBackend } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
-import { condensedIndex } from '../reference/condensed.js';
-import { sortAndLabel } from '../reference/linkage/union-find.js';
+import { condensedIndex } from '../../bindings/reference/condensed.js';
+import { sortAndLabel } from '../../bindings/reference/linkage/union-find.js';
 
 /**
  * Separating-vote counts (condensed `n(n−1)/2`, SciPy's order; integers): for each pair, how many of `partitions`

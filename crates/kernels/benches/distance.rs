@@ -71,9 +71,9 @@ fn all_threads() -> Vec<Threads> {
 
 fn cdist(th: Threads, q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, out: &mut [f32]) {
     match th {
-        Threads::One => distance::cdist_f32(q, nq, b, nb, d, false, out),
+        Threads::One => distance::cdist_f32(q, nq, b, nb, d, false, ac_kernels::Parallelism::Serial, out),
         #[cfg(feature = "parallel")]
-        Threads::Pool => distance::cdist_f32_par(q, nq, b, nb, d, false, out),
+        Threads::Pool => distance::cdist_f32(q, nq, b, nb, d, false, ac_kernels::Parallelism::Threads, out),
     }
     .expect("cdist");
 }
@@ -82,9 +82,9 @@ fn cdist(th: Threads, q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, out:
 fn grouped_nn(th: Threads, q: &[f32], nq: usize, base: &[f32], off: &[u32], d: usize, qg: &[i32], out: &mut [f32]) {
     let mode = GroupedMode::MeanExcludingOwn;
     match th {
-        Threads::One => grouped::grouped_nn_f32(q, nq, base, off, d, mode, Some(qg), false, out),
+        Threads::One => grouped::grouped_nn_f32(q, nq, base, off, d, mode, Some(qg), false, ac_kernels::Parallelism::Serial, out),
         #[cfg(feature = "parallel")]
-        Threads::Pool => grouped::grouped_nn_f32_par(q, nq, base, off, d, mode, Some(qg), false, out),
+        Threads::Pool => grouped::grouped_nn_f32(q, nq, base, off, d, mode, Some(qg), false, ac_kernels::Parallelism::Threads, out),
     }
     .expect("grouped_nn");
 }

@@ -1,7 +1,7 @@
 //! Linkage benchmark (std::time, no harness): ward/average/complete on random points (condensed matrix built
 //! outside the timed region), and Ward from vectors.
 //!
-//! `cargo bench -p ac-kernels --bench linkage` (add `--features parallel` for `ward_from_vectors_par`).
+//! `cargo bench -p ac-kernels --bench linkage` (add `--features parallel` for `ward_from_vectors` with `Parallelism::Threads`).
 //! Default sizes: n = 2000 and 5000 for the matrix methods, n = 5000, d = 256 for Ward from vectors;
 //! `AC_BENCH_FULL=1` adds n = 20000 (a 1.6 GB f64 working matrix; the f32 in-place variant is timed too)
 //! and Ward from vectors at n = 20000.
@@ -70,15 +70,15 @@ fn main() {
         let d = 256;
         let x = data(n * d, 7 + n as u64);
         let t = secs(|| {
-            ward_from_vectors(&x, n, d).unwrap();
+            ward_from_vectors(&x, n, d, None, ac_kernels::Parallelism::Serial).unwrap();
         });
         println!("ward_from_vectors n={n:<6} d={d}               {t:>9.3} s");
         #[cfg(feature = "parallel")]
         {
             let t = secs(|| {
-                ac_kernels::linkage::ward_from_vectors_par(&x, n, d).unwrap();
+                ac_kernels::linkage::ward_from_vectors(&x, n, d, None, ac_kernels::Parallelism::Threads).unwrap();
             });
-            println!("ward_from_vectors_par n={n:<6} d={d} ({} threads) {t:>9.3} s", rayon::current_num_threads());
+            println!("ward_from_vectors (threads) n={n:<6} d={d} ({} threads) {t:>9.3} s", rayon::current_num_threads());
         }
     }
 }

@@ -20,7 +20,8 @@ use std::borrow::Cow;
 
 use crate::simd::block::{self, Scratch, Tile, MC, QB};
 use crate::simd::{self, Kernels, NR};
-use crate::{Error, Result};
+use crate::output;
+use crate::{Error, Parallelism, Result};
 
 /// Pairs whose squared distance is below this fraction of `‖a‖² + ‖b‖²` (centred) are recomputed directly:
 /// there the cancellation error of the GEMM form would be a visible fraction of the result.
@@ -270,11 +271,13 @@ fn pdist_rows(ctx: &Ctx<'_>, n: usize, r0: usize, r1: usize, out: &mut [f32]) {
 ///
 /// Euclidean, or squared Euclidean when `squared`. Entry `(i, j)`, `i < j`, is at
 /// [`crate::condensed_index`]`(n, i, j)`, as in SciPy's `pdist`. `n = 0` and `n = 1` give an empty `out`.
+/// With [`Parallelism::Threads`] row blocks of equal pair counts go to the pool, each writing its own contiguous
+/// range of `out`; the results are the same.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] if `d == 0`; [`Error::ShapeMismatch`] if `x.len() != n*d` or
 /// `out.len() != n(n-1)/2`.
-pub fn pdist_f32(x: &[f32], n: usize, d: usize, squared: bool, out: &mut [f32]) -> Result<()> {
+pub fn pdist_f32(x: &[f32], n: usize, d: usize, squared: bool, par: Parallelism, out: &mut [f32]) -> Result<()> {
     pdist_check(x, n, d, out)?;
     if n < 2 {
         return Ok(());
@@ -282,9 +285,23 @@ pub fn pdist_f32(x: &[f32], n: usize, d: usize, squared: bool, out: &mut [f32]) 
     let sc = InputScale::of(d, &[x]);
     let x = sc.apply(x);
     let ctx = Ctx::new(&x, &x, d, squared);
-    pdist_rows(&ctx, n, 0, n, out);
+    if par.threads() {
+        #[cfg(feature = "parallel")]
+        pdist_threads(&ctx, n, out);
+    } else {
+        pdist_rows(&ctx, n, 0, n, out);
+    }
     sc.unscale(out, squared);
     Ok(())
+}
+
+/// [`pdist_f32`] into a new output of `n(n-1)/2` values.
+///
+/// # Errors
+/// As [`pdist_f32`]; [`Error::InvalidArgument`] if the output cannot be allocated.
+pub fn pdist(x: &[f32], n: usize, d: usize, squared: bool, par: Parallelism) -> Result<Vec<f32>> {
+    let len = output::rows_of(x.len(), n, d).and_then(|n| output::mul(n, n.saturating_sub(1))).map(|v| v / 2);
+    output::with_output("pdist", len, |out| pdist_f32(x, n, d, squared, par, out))
 }
 
 fn cdist_check(q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, out: &[f32]) -> Result<()> {
@@ -299,11 +316,22 @@ fn cdist_check(q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, out: &[f32]
 /// Distances between `nq` rows of `q` and `nb` rows of `b` (both `*d`) into `out` (`nq*nb`, row-major).
 ///
 /// `out[i*nb + j]` is the (squared when `squared`) Euclidean distance between `q` row `i` and `b` row `j`.
-/// `nq = 0` or `nb = 0` gives an empty `out`.
+/// `nq = 0` or `nb = 0` gives an empty `out`. With [`Parallelism::Threads`] blocks of query rows go to the pool;
+/// the results are the same.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] if `d == 0`; [`Error::ShapeMismatch`] if a slice length does not match.
-pub fn cdist_f32(q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, squared: bool, out: &mut [f32]) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+pub fn cdist_f32(
+    q: &[f32],
+    nq: usize,
+    b: &[f32],
+    nb: usize,
+    d: usize,
+    squared: bool,
+    par: Parallelism,
+    out: &mut [f32],
+) -> Result<()> {
     cdist_check(q, nq, b, nb, d, out)?;
     if nq == 0 || nb == 0 {
         return Ok(());
@@ -311,15 +339,31 @@ pub fn cdist_f32(q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, squared: 
     let sc = InputScale::of(d, &[q, b]);
     let (q, b) = (sc.apply(q), sc.apply(b));
     let ctx = Ctx::new(&q, &b, d, squared);
-    let mut q0 = 0;
-    while q0 < nq {
-        let q1 = (q0 + QB).min(nq);
-        let rows = &mut out[q0 * nb..q1 * nb];
-        ctx.block(q0, q1, 0, |_| 0, |i, j, v| rows[(i - q0) * nb + j] = v);
-        q0 = q1;
+    if par.threads() {
+        #[cfg(feature = "parallel")]
+        cdist_threads(&ctx, nq, nb, out);
+    } else {
+        let mut q0 = 0;
+        while q0 < nq {
+            let q1 = (q0 + QB).min(nq);
+            let rows = &mut out[q0 * nb..q1 * nb];
+            ctx.block(q0, q1, 0, |_| 0, |i, j, v| rows[(i - q0) * nb + j] = v);
+            q0 = q1;
+        }
     }
     sc.unscale(out, squared);
     Ok(())
+}
+
+/// [`cdist_f32`] into a new output of `nq*nb` values.
+///
+/// # Errors
+/// As [`cdist_f32`]; [`Error::InvalidArgument`] if the output cannot be allocated.
+pub fn cdist(q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, squared: bool, par: Parallelism) -> Result<Vec<f32>> {
+    let len = output::rows_of(q.len(), nq, d)
+        .zip(output::rows_of(b.len(), nb, d))
+        .and_then(|(nq, nb)| output::mul(nq, nb));
+    output::with_output("cdist", len, |out| cdist_f32(q, nq, b, nb, d, squared, par, out))
 }
 
 /// Split rows `0..n` of a pdist into about `parts` consecutive blocks of equal work (row `i` costs `n−1−i`
@@ -345,21 +389,10 @@ fn triangle_blocks(n: usize, parts: usize) -> Vec<usize> {
     bounds
 }
 
-/// Multi-threaded [`pdist_f32`] (rayon global pool): row blocks of equal pair counts, each writing its own
-/// contiguous range of `out`. Same results as [`pdist_f32`].
-///
-/// # Errors
-/// As [`pdist_f32`].
+/// The pool's share of [`pdist_f32`]: row blocks of equal pair counts, each writing its own range of `out`.
 #[cfg(feature = "parallel")]
-pub fn pdist_f32_par(x: &[f32], n: usize, d: usize, squared: bool, out: &mut [f32]) -> Result<()> {
+fn pdist_threads(ctx: &Ctx<'_>, n: usize, out: &mut [f32]) {
     use rayon::prelude::*;
-    pdist_check(x, n, d, out)?;
-    if n < 2 {
-        return Ok(());
-    }
-    let sc = InputScale::of(d, &[x]);
-    let x = sc.apply(x);
-    let ctx = Ctx::new(&x, &x, d, squared);
     let parts = (8 * rayon::current_num_threads()).max(n.div_ceil(QB)).min(n);
     let bounds = triangle_blocks(n, parts);
     let mut jobs = Vec::with_capacity(bounds.len());
@@ -371,41 +404,19 @@ pub fn pdist_f32_par(x: &[f32], n: usize, d: usize, squared: bool, out: &mut [f3
         rest = tail;
     }
     jobs.into_par_iter()
-        .for_each(|(r0, r1, o)| pdist_rows(&ctx, n, r0, r1, o));
-    sc.unscale(out, squared);
-    Ok(())
+        .for_each(|(r0, r1, o)| pdist_rows(ctx, n, r0, r1, o));
 }
 
-/// Multi-threaded [`cdist_f32`] (rayon global pool): blocks of query rows. Same results as [`cdist_f32`].
-///
-/// # Errors
-/// As [`cdist_f32`].
+/// The pool's share of [`cdist_f32`]: blocks of query rows.
 #[cfg(feature = "parallel")]
-pub fn cdist_f32_par(
-    q: &[f32],
-    nq: usize,
-    b: &[f32],
-    nb: usize,
-    d: usize,
-    squared: bool,
-    out: &mut [f32],
-) -> Result<()> {
+fn cdist_threads(ctx: &Ctx<'_>, nq: usize, nb: usize, out: &mut [f32]) {
     use rayon::prelude::*;
-    cdist_check(q, nq, b, nb, d, out)?;
-    if nq == 0 || nb == 0 {
-        return Ok(());
-    }
-    let sc = InputScale::of(d, &[q, b]);
-    let (q, b) = (sc.apply(q), sc.apply(b));
-    let ctx = Ctx::new(&q, &b, d, squared);
     let qb = query_block(nq, rayon::current_num_threads());
     out.par_chunks_mut(qb * nb).enumerate().for_each(|(bi, rows)| {
         let q0 = bi * qb;
         let q1 = (q0 + qb).min(nq);
         ctx.block(q0, q1, 0, |_| 0, |i, j, v| rows[(i - q0) * nb + j] = v);
     });
-    sc.unscale(out, squared);
-    Ok(())
 }
 
 /// Query rows per parallel task: [`QB`] at most, smaller (a multiple of 16) when that leaves fewer than

@@ -11,6 +11,7 @@
 //! cluster of observation 0 is 0, the next new cluster met is 1, …). SciPy's `cut_tree` numbers clusters the
 //! same way; `fcluster` numbers differently (1-based, in dendrogram order), which the TS layer reproduces.
 //! Everything is iterative (union-find, no recursion), so deep trees cannot overflow the stack.
+use crate::output;
 use crate::{Error, Result};
 
 /// Checks Z for `n` points: `n ≥ 1`, length `(n-1)·4`, finite, integer ids with `id < n + i` at row `i`,
@@ -152,4 +153,35 @@ pub fn cut_height(z: &[f64], n: usize, height: f64, out: &mut [i32]) -> Result<(
     }
     apply_rows(z, n, |i| max_dist[i] <= height, out);
     Ok(())
+}
+
+/// Output length `n` of the cuts: Z must hold the `(n-1) × 4` values of `n` points (checked before the `n` labels are
+/// allocated, as `z`); `n = 0` is left to the kernel.
+fn labels_len(z: &[f64], n: usize) -> Result<Option<usize>> {
+    if n == 0 {
+        return Ok(None);
+    }
+    let expected = output::mul(n - 1, 4).ok_or_else(|| Error::InvalidArgument(format!("z: {} × 4 overflows usize", n - 1)))?;
+    if z.len() != expected {
+        return Err(Error::ShapeMismatch { what: "z", expected, got: z.len() });
+    }
+    Ok(Some(n))
+}
+
+/// [`cut_k`] into a new output of `n` labels.
+///
+/// # Errors
+/// As [`cut_k`] (a wrong length of Z comes first, as `z`); [`Error::InvalidArgument`] if the output cannot be
+/// allocated.
+pub fn cut_k_vec(z: &[f64], n: usize, k: usize) -> Result<Vec<i32>> {
+    output::with_output("cutK", labels_len(z, n)?, |out| cut_k(z, n, k, out))
+}
+
+/// [`cut_height`] into a new output of `n` labels.
+///
+/// # Errors
+/// As [`cut_height`] (a wrong length of Z comes first, as `z`); [`Error::InvalidArgument`] if the output cannot be
+/// allocated.
+pub fn cut_height_vec(z: &[f64], n: usize, height: f64) -> Result<Vec<i32>> {
+    output::with_output("cutHeight", labels_len(z, n)?, |out| cut_height(z, n, height, out))
 }

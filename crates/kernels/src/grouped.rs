@@ -17,7 +17,8 @@
 use crate::distance::{check_matrix, InputScale};
 use crate::simd::block::{self, Scratch, MC, QB};
 use crate::simd::{self, Kernels, NR};
-use crate::{Error, Result};
+use crate::output;
+use crate::{Error, Parallelism, Result};
 
 /// What the per-group nearest distances `dmin[q][g]` are reduced to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,6 +291,10 @@ fn setup<'a>(
 ///
 /// With no groups (`offsets == [0]`, empty base), `PerGroup` gives an empty `out` and `MeanExcludingOwn` zeros.
 ///
+/// With [`Parallelism::Threads`] the query blocks are distributed over the pool; each reads the whole base, so the
+/// speed-up is close to the number of cores as long as there are a few blocks (of up to 256 queries) per thread.
+/// The results are the same.
+///
 /// # Errors
 /// [`Error::InvalidArgument`] if `d == 0`, `offsets` is empty, does not start at 0, is not strictly increasing
 /// or does not end at `base.len()/d`, or `query_groups` is missing for `MeanExcludingOwn`;
@@ -305,6 +310,7 @@ pub fn grouped_nn_f32(
     mode: GroupedMode,
     query_groups: Option<&[i32]>,
     squared: bool,
+    par: Parallelism,
     out: &mut [f32],
 ) -> Result<()> {
     let sc = InputScale::of(d, &[q, base]);
@@ -312,24 +318,40 @@ pub fn grouped_nn_f32(
     let Some((ctx, per)) = setup(&q, nq, &base, offsets, d, mode, query_groups, false, squared, out)? else {
         return Ok(());
     };
-    for (bi, o) in out.chunks_mut(QB * per).enumerate() {
-        let q0 = bi * QB;
-        ctx.block(q0, (q0 + QB).min(nq), o);
+    if par.threads() {
+        #[cfg(feature = "parallel")]
+        {
+            use rayon::prelude::*;
+            let qb = crate::distance::query_block(nq, rayon::current_num_threads());
+            out.par_chunks_mut(qb * per).enumerate().for_each(|(bi, o)| {
+                let q0 = bi * qb;
+                ctx.block(q0, (q0 + qb).min(nq), o);
+            });
+        }
+    } else {
+        for (bi, o) in out.chunks_mut(QB * per).enumerate() {
+            let q0 = bi * QB;
+            ctx.block(q0, (q0 + QB).min(nq), o);
+        }
     }
     sc.unscale(out, squared);
     Ok(())
 }
 
-/// Multi-threaded [`grouped_nn_f32`] (rayon global pool), same arguments and results.
-///
-/// Query blocks are distributed over the pool; each reads the whole base, so the speed-up is close to the
-/// number of cores as long as there are a few blocks (of up to 256 queries) per thread.
+/// Output length of the grouped search: `nq*ngroups` for `PerGroup`, else `nq`.
+fn grouped_len(nq: usize, offsets: &[u32], mode: GroupedMode) -> Option<usize> {
+    match mode {
+        GroupedMode::PerGroup => output::mul(nq, offsets.len().saturating_sub(1)),
+        GroupedMode::Min | GroupedMode::MeanExcludingOwn => Some(nq),
+    }
+}
+
+/// [`grouped_nn_f32`] into a new output (`nq*ngroups` values for `PerGroup`, else `nq`).
 ///
 /// # Errors
-/// As [`grouped_nn_f32`].
-#[cfg(feature = "parallel")]
+/// As [`grouped_nn_f32`]; [`Error::InvalidArgument`] if the output cannot be allocated.
 #[allow(clippy::too_many_arguments)]
-pub fn grouped_nn_f32_par(
+pub fn grouped_nn(
     q: &[f32],
     nq: usize,
     base: &[f32],
@@ -338,21 +360,12 @@ pub fn grouped_nn_f32_par(
     mode: GroupedMode,
     query_groups: Option<&[i32]>,
     squared: bool,
-    out: &mut [f32],
-) -> Result<()> {
-    use rayon::prelude::*;
-    let sc = InputScale::of(d, &[q, base]);
-    let (q, base) = (sc.apply(q), sc.apply(base));
-    let Some((ctx, per)) = setup(&q, nq, &base, offsets, d, mode, query_groups, false, squared, out)? else {
-        return Ok(());
-    };
-    let qb = crate::distance::query_block(nq, rayon::current_num_threads());
-    out.par_chunks_mut(qb * per).enumerate().for_each(|(bi, o)| {
-        let q0 = bi * qb;
-        ctx.block(q0, (q0 + qb).min(nq), o);
-    });
-    sc.unscale(out, squared);
-    Ok(())
+    par: Parallelism,
+) -> Result<Vec<f32>> {
+    let len = output::rows_of(q.len(), nq, d).and_then(|nq| grouped_len(nq, offsets, mode));
+    output::with_output("groupedNn", len, |out| {
+        grouped_nn_f32(q, nq, base, offsets, d, mode, query_groups, squared, par, out)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -656,6 +669,10 @@ fn setup_self<'a>(
 ///
 /// Memory: besides `out`, at most `64` f64 partial sums per row (`MeanExcludingOwn`) and small per-task buffers.
 ///
+/// With [`Parallelism::Threads`] the tasks (pairs of stripes of groups) go to the pool, largest first; the results
+/// are the same whatever the number of threads: the tasks are fixed by the number of groups alone and each output
+/// cell is written by one task (or min-combined, which is order independent).
+///
 /// # Errors
 /// As [`grouped_nn_f32`] (without the `query_groups` cases).
 pub fn grouped_nn_self_f32(
@@ -664,6 +681,7 @@ pub fn grouped_nn_self_f32(
     d: usize,
     mode: GroupedMode,
     squared: bool,
+    par: Parallelism,
     out: &mut [f32],
 ) -> Result<()> {
     let sc = InputScale::of(d, &[base]);
@@ -671,43 +689,41 @@ pub fn grouped_nn_self_f32(
     let Some(sj) = setup_self(&base, offsets, d, mode, squared, out)? else {
         return Ok(());
     };
-    sj.drive(out, |sinks| {
-        let mut w = Work::default();
-        for (a, b) in sj.tasks() {
-            sj.task(a, b, sinks, &mut w);
+    if par.threads() {
+        #[cfg(feature = "parallel")]
+        {
+            use rayon::prelude::*;
+            // Largest tasks first (off-diagonal stripe pairs), so the pool's tail is made of small ones.
+            let mut tasks = sj.tasks();
+            tasks.sort_by_key(|&(a, b)| a == b);
+            sj.drive(out, |sinks| {
+                tasks.par_iter().with_max_len(1).for_each_init(Work::default, |w, &(a, b)| sj.task(a, b, sinks, w))
+            });
         }
-    });
+    } else {
+        sj.drive(out, |sinks| {
+            let mut w = Work::default();
+            for (a, b) in sj.tasks() {
+                sj.task(a, b, sinks, &mut w);
+            }
+        });
+    }
     sc.unscale(out, squared);
     Ok(())
 }
 
-/// Multi-threaded [`grouped_nn_self_f32`] (rayon global pool), same arguments and the same results whatever the
-/// number of threads: the tasks (pairs of stripes of groups) are fixed by the number of groups alone and each
-/// output cell is written by one task (or min-combined, which is order independent).
+/// [`grouped_nn_self_f32`] into a new output (`nb*ngroups` values for `PerGroup`, else `nb`).
 ///
 /// # Errors
-/// As [`grouped_nn_self_f32`].
-#[cfg(feature = "parallel")]
-pub fn grouped_nn_self_f32_par(
+/// As [`grouped_nn_self_f32`]; [`Error::InvalidArgument`] if the output cannot be allocated.
+pub fn grouped_nn_self(
     base: &[f32],
     offsets: &[u32],
     d: usize,
     mode: GroupedMode,
     squared: bool,
-    out: &mut [f32],
-) -> Result<()> {
-    use rayon::prelude::*;
-    let sc = InputScale::of(d, &[base]);
-    let base = sc.apply(base);
-    let Some(sj) = setup_self(&base, offsets, d, mode, squared, out)? else {
-        return Ok(());
-    };
-    // Largest tasks first (off-diagonal stripe pairs), so the pool's tail is made of small ones.
-    let mut tasks = sj.tasks();
-    tasks.sort_by_key(|&(a, b)| a == b);
-    sj.drive(out, |sinks| {
-        tasks.par_iter().with_max_len(1).for_each_init(Work::default, |w, &(a, b)| sj.task(a, b, sinks, w))
-    });
-    sc.unscale(out, squared);
-    Ok(())
+    par: Parallelism,
+) -> Result<Vec<f32>> {
+    let len = base.len().checked_div(d).and_then(|nb| grouped_len(nb, offsets, mode));
+    output::with_output("groupedNnSelf", len, |out| grouped_nn_self_f32(base, offsets, d, mode, squared, par, out))
 }

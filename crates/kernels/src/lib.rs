@@ -4,7 +4,11 @@
 //! (`crates/wasm`) only marshal data into and out of these functions.
 //!
 //! Conventions:
-//! - Data are flat, row-major slices with explicit dimensions; outputs are caller-allocated `&mut [T]`.
+//! - Data are flat, row-major slices with explicit dimensions. Each kernel has one declaration that writes into a
+//!   caller-allocated `&mut [T]` (`pdist_f32`, `cdist_f32`, …) and, beside it, an allocating entry point of the
+//!   same arguments (`pdist`, `cdist`, …) that checks the shapes, sizes and allocates the output (fallibly: a size
+//!   that cannot be allocated is an [`Error::InvalidArgument`], never an abort) and calls it. The binding crates
+//!   call the allocating entry points and only convert arguments and errors.
 //! - Every function validates its shapes and returns [`Error`] instead of panicking.
 //! - Distances are Euclidean unless a `squared` flag says squared Euclidean.
 //! - The condensed distance vector is SciPy's: for `n` points, length `n(n-1)/2`, entry for `i < j` at
@@ -16,7 +20,9 @@
 //! [`simd::set_force_scalar`] forces the scalar path (the addon does it when `ANOMALY_CLUSTERING_ISA=scalar`).
 //! On wasm32 the choice is made at compile time (`simd128`).
 //!
-//! With the `parallel` feature, `*_par` variants split the work over the rayon thread pool.
+//! Parallelism: the heavy kernels take a [`Parallelism`] argument. With the `parallel` feature,
+//! [`Parallelism::Threads`] splits the work over the rayon global pool; without it (wasm32) it runs serially.
+//! Either way the results are the same, bit for bit.
 #![deny(missing_docs)]
 
 pub mod distance;
@@ -26,6 +32,7 @@ pub mod float;
 pub mod grouped;
 pub mod linear;
 pub mod linkage;
+mod output;
 pub mod pooling;
 pub mod simd;
 pub mod weights;
@@ -41,5 +48,26 @@ pub fn condensed_index(n: usize, i: usize, j: usize) -> usize {
     n * i - i * (i + 1) / 2 + (j - i - 1)
 }
 
-/// ABI version shared by the addon and the wasm module; `bindings/` refuses an artifact with another one.
+/// ABI version shared by the addon and the wasm module; `bindings/` refuses an artifact with another one. Bump it
+/// whenever an export's signature changes; `ABI_VERSION` in `bindings/abi.ts` must follow (a test reads this line
+/// and fails until it does).
 pub const ABI_VERSION: u32 = 5;
+
+/// How a kernel may spread its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Parallelism {
+    /// On the calling thread.
+    #[default]
+    Serial,
+    /// Over the rayon global pool when the crate is built with the `parallel` feature; serially without it.
+    /// The results are the same as [`Parallelism::Serial`]'s, bit for bit.
+    Threads,
+}
+
+impl Parallelism {
+    /// Whether the work really goes to the thread pool (`Threads` with the `parallel` feature).
+    #[inline]
+    pub(crate) fn threads(self) -> bool {
+        cfg!(feature = "parallel") && self == Parallelism::Threads
+    }
+}

@@ -5,7 +5,8 @@
 //! patches, d = 256), which is why it lives here and not in TypeScript.
 use crate::simd::block::{self, Scratch, Tile, MC, QB};
 use crate::simd::{self, NR};
-use crate::{Error, Result};
+use crate::output;
+use crate::{Error, Parallelism, Result};
 
 fn check(x: &[f32], n: usize, d_in: usize, w: &[f32], d_out: usize, out: &[f32]) -> Result<()> {
     if d_in == 0 {
@@ -81,34 +82,46 @@ fn check_result(out: &[f32]) -> Result<()> {
 
 /// `out[i·d_out + j] = Σ_k x[i·d_in + k] · w[j·d_in + k]`: each of the `n` rows of `x` (`n × d_in`) mapped by
 /// the `d_out × d_in` matrix `w` (row-major), i.e. `x · wᵀ`, accumulated in f32 with FMA where available.
-/// `n = 0` gives an empty `out`.
+/// `n = 0` gives an empty `out`. With [`Parallelism::Threads`] the rows are split over the pool (about 4 tasks
+/// per thread, whole `MC` chunks); the results are the same.
 ///
 /// # Errors
 /// [`Error::Empty`] if `d_in` or `d_out` is 0; [`Error::ShapeMismatch`] if a slice length does not match;
 /// [`Error::NonFinite`] for a NaN/±inf in `x` or `w`; [`Error::InvalidArgument`] if a result overflows f32.
-pub fn linear_map_f32(x: &[f32], n: usize, d_in: usize, w: &[f32], d_out: usize, out: &mut [f32]) -> Result<()> {
+pub fn linear_map_f32(
+    x: &[f32],
+    n: usize,
+    d_in: usize,
+    w: &[f32],
+    d_out: usize,
+    par: Parallelism,
+    out: &mut [f32],
+) -> Result<()> {
     check(x, n, d_in, w, d_out, out)?;
-    rows(x, d_in, w, d_out, 0, n, out);
+    if par.threads() {
+        #[cfg(feature = "parallel")]
+        if n > 0 {
+            use rayon::prelude::*;
+            let per = n.div_ceil(4 * rayon::current_num_threads().max(1)).div_ceil(MC).max(1) * MC;
+            out.par_chunks_mut(per * d_out).enumerate().for_each(|(bi, o)| {
+                let r0 = bi * per;
+                let r1 = (r0 + per).min(n);
+                rows(x, d_in, w, d_out, r0, r1, o);
+            });
+        }
+    } else {
+        rows(x, d_in, w, d_out, 0, n, out);
+    }
     check_result(out)
 }
 
-/// [`linear_map_f32`] with the rows split over the rayon thread pool.
+/// [`linear_map_f32`] into a new output of `n*d_out` values.
 ///
 /// # Errors
-/// As [`linear_map_f32`].
-#[cfg(feature = "parallel")]
-pub fn linear_map_f32_par(x: &[f32], n: usize, d_in: usize, w: &[f32], d_out: usize, out: &mut [f32]) -> Result<()> {
-    use rayon::prelude::*;
-    check(x, n, d_in, w, d_out, out)?;
-    if n == 0 {
-        return Ok(());
-    }
-    // about 4 tasks per thread, whole MC chunks
-    let per = n.div_ceil(4 * rayon::current_num_threads().max(1)).div_ceil(MC).max(1) * MC;
-    out.par_chunks_mut(per * d_out).enumerate().for_each(|(bi, o)| {
-        let r0 = bi * per;
-        let r1 = (r0 + per).min(n);
-        rows(x, d_in, w, d_out, r0, r1, o);
-    });
-    check_result(out)
+/// As [`linear_map_f32`]; [`Error::InvalidArgument`] if the output cannot be allocated.
+pub fn linear_map(x: &[f32], n: usize, d_in: usize, w: &[f32], d_out: usize, par: Parallelism) -> Result<Vec<f32>> {
+    let len = output::rows_of(x.len(), n, d_in)
+        .filter(|_| output::rows_of(w.len(), d_out, d_in).is_some())
+        .and_then(|n| output::mul(n, d_out));
+    output::with_output("linearMap", len, |out| linear_map_f32(x, n, d_in, w, d_out, par, out))
 }

@@ -3,6 +3,7 @@
 //! `rows` is `nrows × d` row-major; bag `b` owns rows `offsets[b]..offsets[b+1]` (see
 //! [`check_offsets`]); `out` is `nbags × d`.
 use crate::weights::check_offsets;
+use crate::output;
 use crate::{Error, Result};
 
 fn check_rows(rows: &[f32], offsets: &[u32], d: usize, out: &[f32]) -> Result<usize> {
@@ -99,4 +100,28 @@ pub fn max_pool_f32(rows: &[f32], offsets: &[u32], d: usize, out: &mut [f32]) ->
         }
     }
     Ok(())
+}
+
+/// Output length `nbags × d` of the pooling kernels, when `rows` holds whole rows of `d > 0` values and the offsets
+/// are valid for them (so the output is no larger than `rows`, whatever `d` says).
+fn pooled_len(rows: &[f32], offsets: &[u32], d: usize) -> Option<usize> {
+    let nrows = output::rows_of(rows.len(), rows.len() / d.max(1), d)?;
+    let nbags = check_offsets(offsets, nrows).ok()?;
+    output::mul(nbags, d)
+}
+
+/// [`weighted_mean_f32`] into a new output of `nbags × d` values.
+///
+/// # Errors
+/// As [`weighted_mean_f32`]; [`Error::InvalidArgument`] if the output cannot be allocated.
+pub fn weighted_mean(rows: &[f32], offsets: &[u32], d: usize, weights: &[f32]) -> Result<Vec<f32>> {
+    output::with_output("weightedMean", pooled_len(rows, offsets, d), |out| weighted_mean_f32(rows, offsets, d, weights, out))
+}
+
+/// [`max_pool_f32`] into a new output of `nbags × d` values.
+///
+/// # Errors
+/// As [`max_pool_f32`]; [`Error::InvalidArgument`] if the output cannot be allocated.
+pub fn max_pool(rows: &[f32], offsets: &[u32], d: usize) -> Result<Vec<f32>> {
+    output::with_output("maxPool", pooled_len(rows, offsets, d), |out| max_pool_f32(rows, offsets, d, out))
 }

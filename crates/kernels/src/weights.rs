@@ -1,6 +1,7 @@
 //! Patch weights: the softmax of each image's patch scores with a temperature (ALGORITHM §2).
 //!
 //! Bags (images) are given as CSR-style `offsets`: bag `b` owns `scores[offsets[b]..offsets[b+1]]`.
+use crate::output;
 use crate::{Error, Result};
 
 /// Checks bag offsets: at least one bag, `offsets[0] == 0`, strictly increasing (every bag non-empty), last
@@ -88,4 +89,12 @@ pub fn softmax_weights(scores: &[f32], offsets: &[u32], tau: f64, out: &mut [f32
         }
     }
     Ok(())
+}
+
+/// [`softmax_weights`] into a new output, one weight per score.
+///
+/// # Errors
+/// As [`softmax_weights`]; [`Error::InvalidArgument`] if the output cannot be allocated.
+pub fn softmax_weights_vec(scores: &[f32], offsets: &[u32], tau: f64) -> Result<Vec<f32>> {
+    output::with_output("softmaxWeights", Some(scores.len()), |out| softmax_weights(scores, offsets, tau, out))
 }

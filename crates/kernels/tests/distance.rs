@@ -1,4 +1,4 @@
-//! `pdist_f32` / `cdist_f32` (and `_par`) against a direct f64 oracle, every ISA against the scalar contract.
+//! `pdist_f32` / `cdist_f32` (serial and threaded) against a direct f64 oracle, every ISA against the scalar contract.
 #[path = "distance_common.rs"]
 mod common;
 use ac_kernels::distance::{cdist_f32, pdist_f32};
@@ -74,7 +74,7 @@ fn pdist_matches_oracle_on_every_isa() {
             for squared in [true, false] {
                 let (best, scalar) = both_isas(|isa| {
                     let mut out = vec![f32::NAN; n * (n - 1) / 2];
-                    pdist_f32(&x, n, d, squared, &mut out).unwrap();
+                    pdist_f32(&x, n, d, squared, ac_kernels::Parallelism::Serial, &mut out).unwrap();
                     check_pdist(&x, n, d, squared, &out, isa);
                     out
                 });
@@ -92,7 +92,7 @@ fn pdist_crosses_block_boundaries() {
     let (n, d) = (300, 300);
     let x = data(&mut rng, n, d, 1.0, 1.0);
     let mut out = vec![0.0; n * (n - 1) / 2];
-    pdist_f32(&x, n, d, false, &mut out).unwrap();
+    pdist_f32(&x, n, d, false, ac_kernels::Parallelism::Serial, &mut out).unwrap();
     check_pdist(&x, n, d, false, &out, simd::isa());
 }
 
@@ -107,7 +107,7 @@ fn cdist_matches_oracle_on_every_isa() {
             for squared in [true, false] {
                 let (best, scalar) = both_isas(|isa| {
                     let mut out = vec![f32::NAN; nq * nb];
-                    cdist_f32(&q, nq, &b, nb, d, squared, &mut out).unwrap();
+                    cdist_f32(&q, nq, &b, nb, d, squared, ac_kernels::Parallelism::Serial, &mut out).unwrap();
                     check_cdist(&q, nq, &b, nb, d, squared, &out, isa);
                     out
                 });
@@ -126,7 +126,7 @@ fn cdist_crosses_block_boundaries() {
     let q = data(&mut rng, nq, d, 0.0, 1.0);
     let b = data(&mut rng, nb, d, 0.0, 1.0);
     let mut out = vec![0.0; nq * nb];
-    cdist_f32(&q, nq, &b, nb, d, true, &mut out).unwrap();
+    cdist_f32(&q, nq, &b, nb, d, true, ac_kernels::Parallelism::Serial, &mut out).unwrap();
     check_cdist(&q, nq, &b, nb, d, true, &out, simd::isa());
 }
 
@@ -141,9 +141,9 @@ fn duplicates_are_exactly_zero() {
     let n = 5;
     let (best, scalar) = both_isas(|_| {
         let mut out = vec![1.0; n * (n - 1) / 2];
-        pdist_f32(&x, n, d, false, &mut out).unwrap();
+        pdist_f32(&x, n, d, false, ac_kernels::Parallelism::Serial, &mut out).unwrap();
         let mut c = vec![1.0; n];
-        cdist_f32(&row, 1, &x, n, d, true, &mut c).unwrap();
+        cdist_f32(&row, 1, &x, n, d, true, ac_kernels::Parallelism::Serial, &mut c).unwrap();
         (out[condensed_index(n, 0, 4)], c[0], c[4])
     });
     assert_eq!(best, (0.0, 0.0, 0.0));
@@ -154,10 +154,10 @@ fn duplicates_are_exactly_zero() {
 fn empty_inputs_give_empty_outputs() {
     let _g = lock();
     let mut out: Vec<f32> = vec![];
-    pdist_f32(&[], 0, 3, false, &mut out).unwrap();
-    pdist_f32(&[1.0, 2.0, 3.0], 1, 3, false, &mut out).unwrap();
-    cdist_f32(&[], 0, &[1.0, 2.0], 1, 2, false, &mut out).unwrap();
-    cdist_f32(&[1.0, 2.0], 1, &[], 0, 2, false, &mut out).unwrap();
+    pdist_f32(&[], 0, 3, false, ac_kernels::Parallelism::Serial, &mut out).unwrap();
+    pdist_f32(&[1.0, 2.0, 3.0], 1, 3, false, ac_kernels::Parallelism::Serial, &mut out).unwrap();
+    cdist_f32(&[], 0, &[1.0, 2.0], 1, 2, false, ac_kernels::Parallelism::Serial, &mut out).unwrap();
+    cdist_f32(&[1.0, 2.0], 1, &[], 0, 2, false, ac_kernels::Parallelism::Serial, &mut out).unwrap();
 }
 
 #[test]
@@ -166,44 +166,43 @@ fn bad_shapes_are_errors_not_panics() {
     let x = vec![0.0f32; 12];
     let mut out = vec![0.0f32; 6];
     assert!(matches!(
-        pdist_f32(&x, 4, 0, false, &mut out),
+        pdist_f32(&x, 4, 0, false, ac_kernels::Parallelism::Serial, &mut out),
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        pdist_f32(&x, 5, 3, false, &mut out),
+        pdist_f32(&x, 5, 3, false, ac_kernels::Parallelism::Serial, &mut out),
         Err(Error::ShapeMismatch { what: "x", .. })
     ));
     let mut short = vec![0.0f32; 5];
     assert!(matches!(
-        pdist_f32(&x, 4, 3, false, &mut short),
+        pdist_f32(&x, 4, 3, false, ac_kernels::Parallelism::Serial, &mut short),
         Err(Error::ShapeMismatch { what: "out", .. })
     ));
-    assert!(pdist_f32(&x, 4, 3, false, &mut out).is_ok());
-    assert!(pdist_f32(&x, usize::MAX, 2, false, &mut out).is_err());
+    assert!(pdist_f32(&x, 4, 3, false, ac_kernels::Parallelism::Serial, &mut out).is_ok());
+    assert!(pdist_f32(&x, usize::MAX, 2, false, ac_kernels::Parallelism::Serial, &mut out).is_err());
     let mut o2 = vec![0.0f32; 8];
     assert!(matches!(
-        cdist_f32(&x, 4, &x, 4, 3, false, &mut o2),
+        cdist_f32(&x, 4, &x, 4, 3, false, ac_kernels::Parallelism::Serial, &mut o2),
         Err(Error::ShapeMismatch { what: "out", .. })
     ));
     assert!(matches!(
-        cdist_f32(&x, 4, &x[..11], 4, 3, false, &mut o2),
+        cdist_f32(&x, 4, &x[..11], 4, 3, false, ac_kernels::Parallelism::Serial, &mut o2),
         Err(Error::ShapeMismatch { what: "b", .. })
     ));
     assert!(matches!(
-        cdist_f32(&x, 2, &x, 4, 3, false, &mut o2),
+        cdist_f32(&x, 2, &x, 4, 3, false, ac_kernels::Parallelism::Serial, &mut o2),
         Err(Error::ShapeMismatch { what: "q", .. })
     ));
     assert!(matches!(
-        cdist_f32(&x, 4, &x, 4, 0, false, &mut o2),
+        cdist_f32(&x, 4, &x, 4, 0, false, ac_kernels::Parallelism::Serial, &mut o2),
         Err(Error::InvalidArgument(_))
     ));
-    assert!(cdist_f32(&x, usize::MAX, &x, usize::MAX, 1, false, &mut o2).is_err());
+    assert!(cdist_f32(&x, usize::MAX, &x, usize::MAX, 1, false, ac_kernels::Parallelism::Serial, &mut o2).is_err());
 }
 
 #[cfg(feature = "parallel")]
 #[test]
 fn parallel_equals_serial() {
-    use ac_kernels::distance::{cdist_f32_par, pdist_f32_par};
     let _g = lock();
     let mut rng = Rng::new(6);
     for &(n, d) in &[(1usize, 3usize), (2, 9), (33, 31), (700, 40), (300, 513)] {
@@ -211,14 +210,14 @@ fn parallel_equals_serial() {
         for squared in [true, false] {
             let mut a = vec![0.0; n * (n - 1) / 2];
             let mut b = vec![1.0; n * (n - 1) / 2];
-            pdist_f32(&x, n, d, squared, &mut a).unwrap();
-            pdist_f32_par(&x, n, d, squared, &mut b).unwrap();
+            pdist_f32(&x, n, d, squared, ac_kernels::Parallelism::Serial, &mut a).unwrap();
+            pdist_f32(&x, n, d, squared, ac_kernels::Parallelism::Threads, &mut b).unwrap();
             assert_eq!(a, b, "pdist_par n={n} d={d}");
             let nb = n / 2 + 1;
             let mut a = vec![0.0; n * nb];
             let mut b = vec![1.0; n * nb];
-            cdist_f32(&x, n, &x[..nb * d], nb, d, squared, &mut a).unwrap();
-            cdist_f32_par(&x, n, &x[..nb * d], nb, d, squared, &mut b).unwrap();
+            cdist_f32(&x, n, &x[..nb * d], nb, d, squared, ac_kernels::Parallelism::Serial, &mut a).unwrap();
+            cdist_f32(&x, n, &x[..nb * d], nb, d, squared, ac_kernels::Parallelism::Threads, &mut b).unwrap();
             assert_eq!(a, b, "cdist_par n={n} d={d}");
         }
     }

@@ -1,4 +1,4 @@
-//! `grouped_nn_f32` (and `_par`) against a direct f64 oracle, every ISA against the scalar contract.
+//! `grouped_nn_f32` (serial and threaded) against a direct f64 oracle, every ISA against the scalar contract.
 #[path = "distance_common.rs"]
 mod common;
 use ac_kernels::grouped::grouped_nn_f32;
@@ -59,9 +59,8 @@ fn run(c: &Case, mode: GroupedMode, squared: bool) -> Vec<f32> {
         c.d,
         mode,
         Some(&c.qg),
-        squared,
-        &mut out,
-    )
+        squared, ac_kernels::Parallelism::Serial,
+        &mut out)
     .unwrap();
     out
 }
@@ -223,7 +222,7 @@ fn empty_base_and_no_queries() {
     let q = vec![1.0f32; 6];
     let qg = vec![0i32, -1];
     let mut none: Vec<f32> = vec![];
-    grouped_nn_f32(&q, 2, &[], &[0], 3, GroupedMode::PerGroup, None, false, &mut none).unwrap();
+    grouped_nn_f32(&q, 2, &[], &[0], 3, GroupedMode::PerGroup, None, false, ac_kernels::Parallelism::Serial, &mut none).unwrap();
     let mut two = vec![5.0f32; 2];
     grouped_nn_f32(
         &q,
@@ -233,17 +232,16 @@ fn empty_base_and_no_queries() {
         3,
         GroupedMode::MeanExcludingOwn,
         Some(&qg),
-        false,
-        &mut two,
-    )
+        false, ac_kernels::Parallelism::Serial,
+        &mut two)
     .unwrap();
     assert_eq!(two, vec![0.0, 0.0]);
     assert!(matches!(
-        grouped_nn_f32(&q, 2, &[], &[0], 3, GroupedMode::Min, None, false, &mut two),
+        grouped_nn_f32(&q, 2, &[], &[0], 3, GroupedMode::Min, None, false, ac_kernels::Parallelism::Serial, &mut two),
         Err(Error::Empty(_))
     ));
     // No queries: fine whatever the base.
-    grouped_nn_f32(&[], 0, &q, &[0, 2], 3, GroupedMode::Min, None, false, &mut none).unwrap();
+    grouped_nn_f32(&[], 0, &q, &[0, 2], 3, GroupedMode::Min, None, false, ac_kernels::Parallelism::Serial, &mut none).unwrap();
     grouped_nn_f32(
         &[],
         0,
@@ -252,9 +250,8 @@ fn empty_base_and_no_queries() {
         3,
         GroupedMode::MeanExcludingOwn,
         Some(&[]),
-        false,
-        &mut none,
-    )
+        false, ac_kernels::Parallelism::Serial,
+        &mut none)
     .unwrap();
     // One group, own excluded: mean over zero groups = 0.
     let mut one = vec![5.0f32; 1];
@@ -266,9 +263,8 @@ fn empty_base_and_no_queries() {
         3,
         GroupedMode::MeanExcludingOwn,
         Some(&[0]),
-        false,
-        &mut one,
-    )
+        false, ac_kernels::Parallelism::Serial,
+        &mut one)
     .unwrap();
     assert_eq!(one, vec![0.0]);
 }
@@ -281,7 +277,7 @@ fn bad_arguments_are_errors_not_panics() {
     let mut out = vec![0.0f32; 2];
     let m = GroupedMode::Min;
     let call = |q: &[f32], nq, b: &[f32], off: &[u32], d, mode, qg: Option<&[i32]>, out: &mut [f32]| {
-        grouped_nn_f32(q, nq, b, off, d, mode, qg, false, out)
+        grouped_nn_f32(q, nq, b, off, d, mode, qg, false, ac_kernels::Parallelism::Serial, out)
     };
     assert!(matches!(
         call(&q, 2, &base, &[0, 4], 0, m, None, &mut out),
@@ -346,7 +342,6 @@ fn bad_arguments_are_errors_not_panics() {
 #[cfg(feature = "parallel")]
 #[test]
 fn parallel_equals_serial() {
-    use ac_kernels::grouped::grouped_nn_f32_par;
     let _g = lock();
     let mut rng = Rng::new(14);
     for &(nq, ref sizes, d) in &[
@@ -360,8 +355,8 @@ fn parallel_equals_serial() {
             for squared in [true, false] {
                 let len = if mode == GroupedMode::PerGroup { nq * ng } else { nq };
                 let (mut a, mut b) = (vec![0.0; len], vec![1.0; len]);
-                grouped_nn_f32(&c.q, nq, &c.base, &c.offsets, d, mode, Some(&c.qg), squared, &mut a).unwrap();
-                grouped_nn_f32_par(&c.q, nq, &c.base, &c.offsets, d, mode, Some(&c.qg), squared, &mut b).unwrap();
+                grouped_nn_f32(&c.q, nq, &c.base, &c.offsets, d, mode, Some(&c.qg), squared, ac_kernels::Parallelism::Serial, &mut a).unwrap();
+                grouped_nn_f32(&c.q, nq, &c.base, &c.offsets, d, mode, Some(&c.qg), squared, ac_kernels::Parallelism::Threads, &mut b).unwrap();
                 assert_eq!(a, b, "{mode:?} nq={nq} d={d}");
             }
         }
@@ -396,9 +391,9 @@ fn run_self(c: &Case, mode: GroupedMode, squared: bool, par: bool) -> Vec<f32> {
     let mut out = vec![f32::NAN; len];
     if par {
         #[cfg(feature = "parallel")]
-        ac_kernels::grouped::grouped_nn_self_f32_par(&c.base, &c.offsets, c.d, mode, squared, &mut out).unwrap();
+        ac_kernels::grouped::grouped_nn_self_f32(&c.base, &c.offsets, c.d, mode, squared, ac_kernels::Parallelism::Threads, &mut out).unwrap();
     } else {
-        ac_kernels::grouped::grouped_nn_self_f32(&c.base, &c.offsets, c.d, mode, squared, &mut out).unwrap();
+        ac_kernels::grouped::grouped_nn_self_f32(&c.base, &c.offsets, c.d, mode, squared, ac_kernels::Parallelism::Serial, &mut out).unwrap();
     }
     out
 }
@@ -446,23 +441,23 @@ fn self_join_empty_and_bad_arguments() {
     use ac_kernels::grouped::grouped_nn_self_f32;
     let _g = lock();
     let mut out = vec![0.0f32; 0];
-    assert!(grouped_nn_self_f32(&[], &[0], 3, GroupedMode::MeanExcludingOwn, false, &mut out).is_ok());
-    assert!(grouped_nn_self_f32(&[], &[0], 3, GroupedMode::PerGroup, false, &mut out).is_ok());
+    assert!(grouped_nn_self_f32(&[], &[0], 3, GroupedMode::MeanExcludingOwn, false, ac_kernels::Parallelism::Serial, &mut out).is_ok());
+    assert!(grouped_nn_self_f32(&[], &[0], 3, GroupedMode::PerGroup, false, ac_kernels::Parallelism::Serial, &mut out).is_ok());
     let base = [0.0f32; 12];
     assert!(matches!(
-        grouped_nn_self_f32(&base, &[0, 2, 4], 0, GroupedMode::Min, false, &mut [0.0; 4]),
+        grouped_nn_self_f32(&base, &[0, 2, 4], 0, GroupedMode::Min, false, ac_kernels::Parallelism::Serial, &mut [0.0; 4]),
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        grouped_nn_self_f32(&base, &[0, 2, 3], 3, GroupedMode::Min, false, &mut [0.0; 4]),
+        grouped_nn_self_f32(&base, &[0, 2, 3], 3, GroupedMode::Min, false, ac_kernels::Parallelism::Serial, &mut [0.0; 4]),
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        grouped_nn_self_f32(&base, &[0, 2, 4], 3, GroupedMode::PerGroup, false, &mut [0.0; 4]),
+        grouped_nn_self_f32(&base, &[0, 2, 4], 3, GroupedMode::PerGroup, false, ac_kernels::Parallelism::Serial, &mut [0.0; 4]),
         Err(Error::ShapeMismatch { what: "out", .. })
     ));
     // One group: the mean over no other group is 0.
     let mut one = [9.0f32; 4];
-    grouped_nn_self_f32(&base, &[0, 4], 3, GroupedMode::MeanExcludingOwn, false, &mut one).unwrap();
+    grouped_nn_self_f32(&base, &[0, 4], 3, GroupedMode::MeanExcludingOwn, false, ac_kernels::Parallelism::Serial, &mut one).unwrap();
     assert_eq!(one, [0.0; 4]);
 }

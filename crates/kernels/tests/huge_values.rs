@@ -49,7 +49,7 @@ fn pdist_cdist_of_huge_finite_rows_are_finite_and_accurate_on_every_isa() {
         for squared in [false, true] {
             let (best, scalar) = both_isas(|isa| {
                 let mut out = vec![0.0f32; n * (n - 1) / 2];
-                pdist_f32(x, n, d, squared, &mut out).unwrap();
+                pdist_f32(x, n, d, squared, ac_kernels::Parallelism::Serial, &mut out).unwrap();
                 for i in 0..n {
                     for j in i + 1..n {
                         let (a, b) = (&x[i * d..][..d], &x[j * d..][..d]);
@@ -58,7 +58,7 @@ fn pdist_cdist_of_huge_finite_rows_are_finite_and_accurate_on_every_isa() {
                 }
                 let nb = n / 2 + 1;
                 let mut c = vec![0.0f32; n * nb];
-                cdist_f32(x, n, &x[..nb * d], nb, d, squared, &mut c).unwrap();
+                cdist_f32(x, n, &x[..nb * d], nb, d, squared, ac_kernels::Parallelism::Serial, &mut c).unwrap();
                 for i in 0..n {
                     for j in 0..nb {
                         let (a, b) = (&x[i * d..][..d], &x[j * d..][..d]);
@@ -84,8 +84,8 @@ fn scaling_is_exact_a_power_of_two_times_the_moderate_result() {
     both_isas(|isa| {
         let mut a = vec![0.0f32; n * (n - 1) / 2];
         let mut b = vec![0.0f32; n * (n - 1) / 2];
-        pdist_f32(&x, n, d, false, &mut a).unwrap();
-        pdist_f32(&xb, n, d, false, &mut b).unwrap();
+        pdist_f32(&x, n, d, false, ac_kernels::Parallelism::Serial, &mut a).unwrap();
+        pdist_f32(&xb, n, d, false, ac_kernels::Parallelism::Serial, &mut b).unwrap();
         for (k, (&u, &v)) in a.iter().zip(&b).enumerate() {
             assert_eq!(u * f, v, "{isa} pair {k}");
         }
@@ -107,7 +107,7 @@ fn grouped_nn_of_huge_finite_rows_is_finite_and_accurate() {
     for squared in [false, true] {
         both_isas(|isa| {
             let mut out = vec![0.0f32; 10 * ng];
-            grouped_nn_f32(&q, 10, &base, &offsets, d, GroupedMode::PerGroup, None, squared, &mut out).unwrap();
+            grouped_nn_f32(&q, 10, &base, &offsets, d, GroupedMode::PerGroup, None, squared, ac_kernels::Parallelism::Serial, &mut out).unwrap();
             for i in 0..10 {
                 for g in 0..ng {
                     let a = &q[i * d..][..d];
@@ -119,10 +119,10 @@ fn grouped_nn_of_huge_finite_rows_is_finite_and_accurate() {
             }
             // The self-join gives the general search's results, bit for bit.
             let mut s = vec![0.0f32; nb * ng];
-            grouped_nn_self_f32(&base, &offsets, d, GroupedMode::PerGroup, squared, &mut s).unwrap();
+            grouped_nn_self_f32(&base, &offsets, d, GroupedMode::PerGroup, squared, ac_kernels::Parallelism::Serial, &mut s).unwrap();
             let rg: Vec<i32> = (0..nb).map(|r| offsets.iter().rposition(|&o| o as usize <= r).unwrap() as i32).collect();
             let mut g2 = vec![0.0f32; nb * ng];
-            grouped_nn_f32(&base, nb, &base, &offsets, d, GroupedMode::PerGroup, Some(&rg), squared, &mut g2).unwrap();
+            grouped_nn_f32(&base, nb, &base, &offsets, d, GroupedMode::PerGroup, Some(&rg), squared, ac_kernels::Parallelism::Serial, &mut g2).unwrap();
             assert_eq!(s, g2, "self-join {isa} sq={squared}");
         });
     }
@@ -131,8 +131,6 @@ fn grouped_nn_of_huge_finite_rows_is_finite_and_accurate() {
 #[cfg(feature = "parallel")]
 #[test]
 fn parallel_equals_serial_on_huge_rows() {
-    use ac_kernels::distance::{cdist_f32_par, pdist_f32_par};
-    use ac_kernels::grouped::{grouped_nn_f32_par, grouped_nn_self_f32_par};
     let _g = lock();
     let mut rng = Rng::new(11);
     let (n, d) = (300usize, 33usize);
@@ -140,22 +138,22 @@ fn parallel_equals_serial_on_huge_rows() {
     for squared in [false, true] {
         let mut a = vec![0.0; n * (n - 1) / 2];
         let mut b = vec![1.0; n * (n - 1) / 2];
-        pdist_f32(&x, n, d, squared, &mut a).unwrap();
-        pdist_f32_par(&x, n, d, squared, &mut b).unwrap();
+        pdist_f32(&x, n, d, squared, ac_kernels::Parallelism::Serial, &mut a).unwrap();
+        pdist_f32(&x, n, d, squared, ac_kernels::Parallelism::Threads, &mut b).unwrap();
         assert_eq!(a, b);
         let mut a = vec![0.0; n * 50];
         let mut b = vec![1.0; n * 50];
-        cdist_f32(&x, n, &x[..50 * d], 50, d, squared, &mut a).unwrap();
-        cdist_f32_par(&x, n, &x[..50 * d], 50, d, squared, &mut b).unwrap();
+        cdist_f32(&x, n, &x[..50 * d], 50, d, squared, ac_kernels::Parallelism::Serial, &mut a).unwrap();
+        cdist_f32(&x, n, &x[..50 * d], 50, d, squared, ac_kernels::Parallelism::Threads, &mut b).unwrap();
         assert_eq!(a, b);
         let offsets = [0u32, 100, 180, 300];
         let mut a = vec![0.0; n];
         let mut b = vec![1.0; n];
-        grouped_nn_f32(&x, n, &x, &offsets, d, GroupedMode::Min, None, squared, &mut a).unwrap();
-        grouped_nn_f32_par(&x, n, &x, &offsets, d, GroupedMode::Min, None, squared, &mut b).unwrap();
+        grouped_nn_f32(&x, n, &x, &offsets, d, GroupedMode::Min, None, squared, ac_kernels::Parallelism::Serial, &mut a).unwrap();
+        grouped_nn_f32(&x, n, &x, &offsets, d, GroupedMode::Min, None, squared, ac_kernels::Parallelism::Threads, &mut b).unwrap();
         assert_eq!(a, b);
         let mut c = vec![1.0; n];
-        grouped_nn_self_f32_par(&x, &offsets, d, GroupedMode::Min, squared, &mut c).unwrap();
+        grouped_nn_self_f32(&x, &offsets, d, GroupedMode::Min, squared, ac_kernels::Parallelism::Threads, &mut c).unwrap();
         assert_eq!(a, c);
     }
 }

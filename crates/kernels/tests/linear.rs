@@ -28,7 +28,7 @@ fn matches_direct_product_on_awkward_shapes() {
         let x: Vec<f32> = (0..n * d_in).map(|_| r()).collect();
         let w: Vec<f32> = (0..d_out * d_in).map(|_| r()).collect();
         let mut out = vec![f32::NAN; n * d_out];
-        linear_map_f32(&x, n, d_in, &w, d_out, &mut out).unwrap();
+        linear_map_f32(&x, n, d_in, &w, d_out, ac_kernels::Parallelism::Serial, &mut out).unwrap();
         let want = direct(&x, n, d_in, &w, d_out);
         for (i, (&a, &b)) in out.iter().zip(&want).enumerate() {
             assert!((a as f64 - b).abs() <= 1e-5 * (d_in as f64).sqrt() * 4.0, "n={n} d_in={d_in} d_out={d_out} [{i}]: {a} vs {b}");
@@ -36,7 +36,7 @@ fn matches_direct_product_on_awkward_shapes() {
         #[cfg(feature = "parallel")]
         {
             let mut par = vec![f32::NAN; n * d_out];
-            ac_kernels::linear::linear_map_f32_par(&x, n, d_in, &w, d_out, &mut par).unwrap();
+            ac_kernels::linear::linear_map_f32(&x, n, d_in, &w, d_out, ac_kernels::Parallelism::Threads, &mut par).unwrap();
             assert_eq!(par, out, "parallel differs from sequential for n={n} d_in={d_in} d_out={d_out}");
         }
     }
@@ -47,10 +47,10 @@ fn identity_and_empty() {
     let x = [1.5f32, -2.0, 0.25, 4.0, 5.0, -6.0];
     let w = [1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
     let mut out = [0.0f32; 6];
-    linear_map_f32(&x, 2, 3, &w, 3, &mut out).unwrap();
+    linear_map_f32(&x, 2, 3, &w, 3, ac_kernels::Parallelism::Serial, &mut out).unwrap();
     assert_eq!(out, x);
     let mut none: [f32; 0] = [];
-    linear_map_f32(&[], 0, 3, &w, 3, &mut none).unwrap();
+    linear_map_f32(&[], 0, 3, &w, 3, ac_kernels::Parallelism::Serial, &mut none).unwrap();
 }
 
 #[test]
@@ -58,17 +58,17 @@ fn errors() {
     let x = [1.0f32; 6];
     let w = [1.0f32; 6];
     let mut out = [0.0f32; 4];
-    assert!(matches!(linear_map_f32(&x, 2, 0, &w, 2, &mut out), Err(Error::Empty(_))));
-    assert!(matches!(linear_map_f32(&x, 2, 3, &w, 0, &mut out), Err(Error::Empty(_))));
-    assert!(matches!(linear_map_f32(&x[..5], 2, 3, &w, 2, &mut out), Err(Error::ShapeMismatch { what: "x", .. })));
-    assert!(matches!(linear_map_f32(&x, 2, 3, &w[..5], 2, &mut out), Err(Error::ShapeMismatch { what: "w", .. })));
-    assert!(matches!(linear_map_f32(&x, 2, 3, &w, 2, &mut out[..3]), Err(Error::ShapeMismatch { what: "out", .. })));
+    assert!(matches!(linear_map_f32(&x, 2, 0, &w, 2, ac_kernels::Parallelism::Serial, &mut out), Err(Error::Empty(_))));
+    assert!(matches!(linear_map_f32(&x, 2, 3, &w, 0, ac_kernels::Parallelism::Serial, &mut out), Err(Error::Empty(_))));
+    assert!(matches!(linear_map_f32(&x[..5], 2, 3, &w, 2, ac_kernels::Parallelism::Serial, &mut out), Err(Error::ShapeMismatch { what: "x", .. })));
+    assert!(matches!(linear_map_f32(&x, 2, 3, &w[..5], 2, ac_kernels::Parallelism::Serial, &mut out), Err(Error::ShapeMismatch { what: "w", .. })));
+    assert!(matches!(linear_map_f32(&x, 2, 3, &w, 2, ac_kernels::Parallelism::Serial, &mut out[..3]), Err(Error::ShapeMismatch { what: "out", .. })));
     let mut bad = x;
     bad[4] = f32::NAN;
-    assert_eq!(linear_map_f32(&bad, 2, 3, &w, 2, &mut out), Err(Error::NonFinite { what: "x", index: 4 }));
+    assert_eq!(linear_map_f32(&bad, 2, 3, &w, 2, ac_kernels::Parallelism::Serial, &mut out), Err(Error::NonFinite { what: "x", index: 4 }));
     let mut badw = w;
     badw[1] = f32::INFINITY;
-    assert_eq!(linear_map_f32(&x, 2, 3, &badw, 2, &mut out), Err(Error::NonFinite { what: "w", index: 1 }));
+    assert_eq!(linear_map_f32(&x, 2, 3, &badw, 2, ac_kernels::Parallelism::Serial, &mut out), Err(Error::NonFinite { what: "w", index: 1 }));
     let big = [3e38f32; 6];
-    assert!(matches!(linear_map_f32(&big, 2, 3, &w, 2, &mut out), Err(Error::InvalidArgument(_))));
+    assert!(matches!(linear_map_f32(&big, 2, 3, &w, 2, ac_kernels::Parallelism::Serial, &mut out), Err(Error::InvalidArgument(_))));
 }

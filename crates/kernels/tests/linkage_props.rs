@@ -170,10 +170,10 @@ fn ward_from_vectors_matches_ward_on_pdist() {
             let x: Vec<f32> = gaussian_points(n, d, 77 + seed + n as u64).iter().map(|&v| v as f32).collect();
             let xf: Vec<f64> = x.iter().map(|&v| v as f64).collect();
             let want = linkage(&pdist(&xf, n, d), n, Method::Ward).unwrap();
-            let got = ward_from_vectors(&x, n, d).unwrap();
+            let got = ward_from_vectors(&x, n, d, None, ac_kernels::Parallelism::Serial).unwrap();
             assert!(eq_with_epsilon(&got, &want, 1e-9), "n={n} d={d} seed={seed}\n{got:?}\n{want:?}");
             #[cfg(feature = "parallel")]
-            assert_eq!(ac_kernels::linkage::ward_from_vectors_par(&x, n, d).unwrap(), got);
+            assert_eq!(ac_kernels::linkage::ward_from_vectors(&x, n, d, None, ac_kernels::Parallelism::Threads).unwrap(), got);
         }
     }
 }
@@ -211,11 +211,11 @@ fn ward_from_vectors_screen_is_exact() {
         cases.push((format!("integer grid n={n} d={d}"), n, d, grid));
     }
     for (name, n, d, x) in &cases {
-        let want = ward_from_vectors_unscreened(x, *n, *d).unwrap();
-        let got = ward_from_vectors(x, *n, *d).unwrap();
+        let want = ward_from_vectors_unscreened(x, *n, *d, None).unwrap();
+        let got = ward_from_vectors(x, *n, *d, None, ac_kernels::Parallelism::Serial).unwrap();
         assert!(got == want, "{name}: screened Z differs from the unscreened scan");
         #[cfg(feature = "parallel")]
-        assert!(ac_kernels::linkage::ward_from_vectors_par(x, *n, *d).unwrap() == want, "{name}: parallel");
+        assert!(ac_kernels::linkage::ward_from_vectors(x, *n, *d, None, ac_kernels::Parallelism::Threads).unwrap() == want, "{name}: parallel");
     }
 }
 
@@ -226,7 +226,7 @@ fn ward_from_vectors_with_ties_is_valid() {
     let mut r = Rng(5);
     let (n, d) = (50, 2);
     let x: Vec<f32> = (0..n * d).map(|_| (r.next_u64() % 4) as f32).collect();
-    let z = ward_from_vectors(&x, n, d).unwrap();
+    let z = ward_from_vectors(&x, n, d, None, ac_kernels::Parallelism::Serial).unwrap();
     check_linkage_matrix(&z, n).unwrap();
     assert!(z.chunks_exact(4).zip(z.chunks_exact(4).skip(1)).all(|(a, b)| a[2] <= b[2]));
     let xf: Vec<f64> = x.iter().map(|&v| v as f64).collect();
@@ -239,12 +239,12 @@ fn ward_from_vectors_with_ties_is_valid() {
 
 #[test]
 fn ward_from_vectors_validates() {
-    assert_eq!(ward_from_vectors(&[], 0, 3), Err(Error::Empty("n (number of observations)")));
-    assert_eq!(ward_from_vectors(&[1.0; 5], 2, 3), Err(Error::ShapeMismatch { what: "x", expected: 6, got: 5 }));
-    assert_eq!(ward_from_vectors(&[1.0, f32::NAN, 0.0, 0.0], 2, 2), Err(Error::NonFinite { what: "x", index: 1 }));
-    assert_eq!(ward_from_vectors(&[1.0, 2.0], 1, 2), Ok(vec![]));
+    assert_eq!(ward_from_vectors(&[], 0, 3, None, ac_kernels::Parallelism::Serial), Err(Error::Empty("n (number of observations)")));
+    assert_eq!(ward_from_vectors(&[1.0; 5], 2, 3, None, ac_kernels::Parallelism::Serial), Err(Error::ShapeMismatch { what: "x", expected: 6, got: 5 }));
+    assert_eq!(ward_from_vectors(&[1.0, f32::NAN, 0.0, 0.0], 2, 2, None, ac_kernels::Parallelism::Serial), Err(Error::NonFinite { what: "x", index: 1 }));
+    assert_eq!(ward_from_vectors(&[1.0, 2.0], 1, 2, None, ac_kernels::Parallelism::Serial), Ok(vec![]));
     // d = 0 is refused like an empty input (as the other backends and the public API do).
-    assert_eq!(ward_from_vectors(&[], 4, 0), Err(Error::Empty("d (dimension)")));
+    assert_eq!(ward_from_vectors(&[], 4, 0, None, ac_kernels::Parallelism::Serial), Err(Error::Empty("d (dimension)")));
 }
 
 #[test]
@@ -301,20 +301,20 @@ fn never_panics_on_hostile_finite_input() {
 /// sizes are bit for bit the unweighted Z; the screen (n ≥ 256) and the parallel scan never change the result.
 #[test]
 fn ward_from_vectors_weighted_matches_expanded_observations() {
-    use ac_kernels::linkage::{ward_from_vectors_weighted, ward_from_vectors_weighted_unscreened};
+    use ac_kernels::linkage::ward_from_vectors_unscreened;
     let mut r = Rng(0x5eed);
     for &(n, d) in &[(2usize, 3usize), (17, 5), (60, 8), (300, 40)] {
         let x: Vec<f32> = (0..n * d).map(|_| r.normal() as f32).collect();
         let sizes: Vec<u32> = (0..n).map(|_| 1 + (r.next_u64() % 4) as u32).collect();
         let ones = vec![1u32; n];
-        assert_eq!(ward_from_vectors_weighted(&x, n, d, Some(&ones)).unwrap(), ward_from_vectors(&x, n, d).unwrap());
-        let got = ward_from_vectors_weighted(&x, n, d, Some(&sizes)).unwrap();
+        assert_eq!(ward_from_vectors(&x, n, d, Some(&ones), ac_kernels::Parallelism::Serial).unwrap(), ward_from_vectors(&x, n, d, None, ac_kernels::Parallelism::Serial).unwrap());
+        let got = ward_from_vectors(&x, n, d, Some(&sizes), ac_kernels::Parallelism::Serial).unwrap();
         check_linkage_matrix(&got, n).unwrap();
-        assert!(got == ward_from_vectors_weighted_unscreened(&x, n, d, Some(&sizes)).unwrap(), "n={n}: screen");
-        assert!(got == ac_kernels::linkage::ward_from_vectors_weighted_par(&x, n, d, Some(&sizes)).unwrap(), "n={n}: parallel");
+        assert!(got == ward_from_vectors_unscreened(&x, n, d, Some(&sizes)).unwrap(), "n={n}: screen");
+        assert!(got == ac_kernels::linkage::ward_from_vectors(&x, n, d, Some(&sizes), ac_kernels::Parallelism::Threads).unwrap(), "n={n}: parallel");
         // A weighted Z differs from the unweighted one (the sizes matter).
         if n > 2 {
-            assert!(got != ward_from_vectors(&x, n, d).unwrap(), "n={n}: sizes ignored");
+            assert!(got != ward_from_vectors(&x, n, d, None, ac_kernels::Parallelism::Serial).unwrap(), "n={n}: sizes ignored");
         }
         let mut big = Vec::new();
         for i in 0..n {
@@ -323,7 +323,7 @@ fn ward_from_vectors_weighted_matches_expanded_observations() {
             }
         }
         let nb = big.len() / d;
-        let zb = ward_from_vectors(&big, nb, d).unwrap();
+        let zb = ward_from_vectors(&big, nb, d, None, ac_kernels::Parallelism::Serial).unwrap();
         let hb: Vec<f64> = zb.chunks_exact(4).map(|row| row[2]).filter(|&h| h > 0.0).collect();
         let hw: Vec<f64> = got.chunks_exact(4).map(|row| row[2]).collect();
         assert_eq!(hb.len(), hw.len(), "n={n}: merges above height 0");
@@ -333,6 +333,6 @@ fn ward_from_vectors_weighted_matches_expanded_observations() {
         // The last merge joins everything: column 3 counts rows (SciPy's convention over n leaves).
         assert_eq!(got[4 * (n - 2) + 3], n as f64);
     }
-    assert!(matches!(ward_from_vectors_weighted(&[0.0; 6], 2, 3, Some(&[1])), Err(Error::ShapeMismatch { what: "sizes", .. })));
-    assert!(matches!(ward_from_vectors_weighted(&[0.0; 6], 2, 3, Some(&[1, 0])), Err(Error::InvalidArgument(_))));
+    assert!(matches!(ward_from_vectors(&[0.0; 6], 2, 3, Some(&[1]), ac_kernels::Parallelism::Serial), Err(Error::ShapeMismatch { what: "sizes", .. })));
+    assert!(matches!(ward_from_vectors(&[0.0; 6], 2, 3, Some(&[1, 0]), ac_kernels::Parallelism::Serial), Err(Error::InvalidArgument(_))));
 }

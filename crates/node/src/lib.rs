@@ -1,13 +1,18 @@
 //! # ac-node: the Node-API addon of anomaly-clustering
 //!
-//! This crate **marshals and nothing else**: each export borrows its typed-array inputs, allocates its output,
-//! calls one `ac_kernels` function and turns the result into JS values. There is no maths here.
+//! This crate **marshals and nothing else**: each export borrows its typed-array inputs, converts its dimensions
+//! (JS numbers) to `usize`, calls one allocating `ac_kernels` entry point and hands the output `Vec` to JS. There
+//! is no maths here, and no sizes: the kernels crate checks the shapes and allocates (fallibly).
+//!
+//! Each kernel is declared once, in the [`kernels!`] table at the bottom: its JS name, its async twin's name, its
+//! arguments and the kernel call. The table expands to the sync `#[napi]` export and the `…Async` one (on the
+//! libuv thread pool), so napi-rs generates both and their typings from that one line.
 //!
 //! Error contract (what `bindings/native.ts` relies on):
 //! - a kernel error becomes a JS `Error` whose `code` is [`ac_kernels::Error::code`] (`ERR_SHAPE_MISMATCH`, …)
 //!   and whose message is the error's `Display`;
-//! - a dimension that is not a non-negative integer, or an output too large to allocate, is
-//!   `ERR_INVALID_ARGUMENT`;
+//! - a dimension that is not a non-negative integer is `ERR_INVALID_ARGUMENT`, and so is an output too large to
+//!   allocate (the kernels crate's error);
 //! - **no panic crosses into JS**: every export runs its work inside [`std::panic::catch_unwind`] (neon's
 //!   failure boundary) and a panic becomes `ERR_INTERNAL`. The release profile keeps `panic = "unwind"` for this;
 //!   the `#[napi(catch_unwind)]` attribute adds a second guard around napi-rs' own argument conversion;
@@ -36,7 +41,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::str::FromStr;
 use std::sync::Once;
 
-use ac_kernels::{GroupedMode, Method};
+use ac_kernels::{self as k, GroupedMode, Method, Parallelism};
 use napi::bindgen_prelude::{
     AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice, Int32Array, Int32ArraySlice,
     JsError, ToNapiValue, TypeName, Uint32ArraySlice,
@@ -159,8 +164,8 @@ fn init() {
 // Marshalling helpers
 // ---------------------------------------------------------------------------------------------------------------
 
-/// Largest length of a JS typed array (V8: 2^32 elements); a larger output could not be returned anyway.
-const MAX_OUT_LEN: usize = 1 << 32;
+/// The heavy kernels run on the addon's rayon pool.
+const PAR: Parallelism = Parallelism::Threads;
 
 /// A dimension from JS (a double): must be a non-negative integer that fits.
 fn dim(name: &str, v: f64) -> KResult<usize> {
@@ -172,156 +177,99 @@ fn dim(name: &str, v: f64) -> KResult<usize> {
     }
 }
 
-fn mul(name: &str, a: usize, b: usize) -> KResult<usize> {
-    a.checked_mul(b).ok_or_else(|| Fail::invalid(format!("{name}: {a} × {b} overflows")))
+fn grouped_mode(mode: &str) -> KResult<GroupedMode> {
+    Ok(GroupedMode::from_str(mode)?)
 }
 
-/// `got == expected`, else the kernels' own `ShapeMismatch` (same code and message as if the kernel had seen it).
-/// Checked here only where a wrong length would make us allocate an output sized by garbage dimensions.
-fn expect_len(what: &'static str, got: usize, expected: usize) -> KResult<()> {
-    if got == expected {
-        Ok(())
-    } else {
-        Err(ac_kernels::Error::ShapeMismatch { what, expected, got }.into())
+fn method(method: &str) -> KResult<Method> {
+    Ok(Method::from_str(method)?)
+}
+
+/// An argument of an `…Async` export, copied before the work leaves the JS thread: JS keeps running meanwhile and
+/// could write to, transfer or detach the input buffers (see the crate docs). The copy ([`working_copy`]) derefs
+/// like the borrowed argument, so one kernel call serves the sync and the async export.
+pub trait Owned {
+    /// The owned copy.
+    type Owned: Send + 'static;
+    /// Copies (typed arrays) or moves (numbers, strings) the argument.
+    fn owned(self) -> Self::Owned;
+}
+
+macro_rules! owned_by_copy {
+    ($($slice:ident => $elem:ty),*) => {$(
+        impl Owned for $slice<'_> {
+            type Owned = Vec<$elem>;
+            fn owned(self) -> Vec<$elem> {
+                working_copy(&self)
+            }
+        }
+        impl Owned for Option<$slice<'_>> {
+            type Owned = Option<Vec<$elem>>;
+            fn owned(self) -> Option<Vec<$elem>> {
+                self.map(|s| working_copy(&s))
+            }
+        }
+    )*};
+}
+owned_by_copy!(Float32ArraySlice => f32, Float64ArraySlice => f64, Uint32ArraySlice => u32, Int32ArraySlice => i32);
+
+macro_rules! owned_by_move {
+    ($($t:ty),*) => {$(
+        impl Owned for $t {
+            type Owned = $t;
+            fn owned(self) -> $t {
+                self
+            }
+        }
+    )*};
+}
+owned_by_move!(f64, bool, String);
+
+/// A condensed matrix for [`linkage_of`]: borrowed (sync export) or already an owned copy (async export).
+pub trait Condensed<T: Copy> {
+    /// The values, read in place (single linkage only reads them).
+    fn values(&self) -> &[T];
+    /// The kernel's working matrix: a [`working_copy`] of a borrowed matrix, the owned copy itself otherwise (so a
+    /// big matrix is held once, not twice).
+    fn into_working(self) -> Vec<T>;
+}
+
+impl Condensed<f64> for Float64ArraySlice<'_> {
+    fn values(&self) -> &[f64] {
+        self
+    }
+    fn into_working(self) -> Vec<f64> {
+        working_copy(&self)
     }
 }
 
-/// A zeroed output of `len` elements; a size JS cannot hold or the allocator refuses is an error, not an abort.
-fn alloc<T: Copy + Default>(what: &str, len: usize) -> KResult<Vec<T>> {
-    let too_big = || Fail::invalid(format!("{what}: cannot allocate an output of {len} elements"));
-    if len > MAX_OUT_LEN {
-        return Err(too_big());
+impl Condensed<f32> for Float32ArraySlice<'_> {
+    fn values(&self) -> &[f32] {
+        self
     }
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| too_big())?;
-    v.resize(len, T::default());
-    Ok(v)
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Kernel calls shared by the sync and async exports (plain slices in, owned Vec out)
-// ---------------------------------------------------------------------------------------------------------------
-
-fn pdist_impl(x: &[f32], n: f64, d: f64, squared: bool) -> KResult<Vec<f32>> {
-    let (n, d) = (dim("n", n)?, dim("d", d)?);
-    expect_len("x", x.len(), mul("n*d", n, d)?)?;
-    // n(n−1)/2 without overflowing in the intermediate product: halve the even factor first.
-    let pairs = if n % 2 == 0 { mul("n(n-1)/2", n / 2, n.saturating_sub(1))? } else { mul("n(n-1)/2", n, (n - 1) / 2)? };
-    let mut out = alloc("pdist", pairs)?;
-    ac_kernels::distance::pdist_f32_par(x, n, d, squared, &mut out)?;
-    Ok(out)
-}
-
-fn cdist_impl(q: &[f32], nq: f64, b: &[f32], nb: f64, d: f64, squared: bool) -> KResult<Vec<f32>> {
-    let (nq, nb, d) = (dim("nq", nq)?, dim("nb", nb)?, dim("d", d)?);
-    expect_len("q", q.len(), mul("nq*d", nq, d)?)?;
-    expect_len("b", b.len(), mul("nb*d", nb, d)?)?;
-    let mut out = alloc("cdist", mul("nq*nb", nq, nb)?)?;
-    ac_kernels::distance::cdist_f32_par(q, nq, b, nb, d, squared, &mut out)?;
-    Ok(out)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn grouped_nn_impl(
-    q: &[f32],
-    nq: f64,
-    base: &[f32],
-    offsets: &[u32],
-    d: f64,
-    mode: &str,
-    query_groups: Option<&[i32]>,
-    squared: bool,
-) -> KResult<Vec<f32>> {
-    let (nq, d) = (dim("nq", nq)?, dim("d", d)?);
-    let mode = GroupedMode::from_str(mode)?;
-    expect_len("queries", q.len(), mul("nq*d", nq, d)?)?;
-    let ngroups = offsets.len().saturating_sub(1);
-    let len = if mode == GroupedMode::PerGroup { mul("nq*ngroups", nq, ngroups)? } else { nq };
-    let mut out = alloc("groupedNn", len)?;
-    ac_kernels::grouped::grouped_nn_f32_par(q, nq, base, offsets, d, mode, query_groups, squared, &mut out)?;
-    Ok(out)
-}
-
-/// The symmetric self-join (`queries = base`, each row's query group = its own group): about half the work.
-fn grouped_nn_self_impl(base: &[f32], offsets: &[u32], d: f64, mode: &str, squared: bool) -> KResult<Vec<f32>> {
-    let d = dim("d", d)?;
-    let mode = GroupedMode::from_str(mode)?;
-    let nq = base.len().checked_div(d).unwrap_or(0);
-    let ngroups = offsets.len().saturating_sub(1);
-    let len = if mode == GroupedMode::PerGroup { mul("nq*ngroups", nq, ngroups)? } else { nq };
-    let mut out = alloc("groupedNnSelf", len)?;
-    ac_kernels::grouped::grouped_nn_self_f32_par(base, offsets, d, mode, squared, &mut out)?;
-    Ok(out)
-}
-
-fn linear_map_impl(x: &[f32], n: f64, d_in: f64, w: &[f32], d_out: f64) -> KResult<Vec<f32>> {
-    let (n, d_in, d_out) = (dim("n", n)?, dim("dIn", d_in)?, dim("dOut", d_out)?);
-    // zero dimensions first (ERR_EMPTY, as the kernel and the TS reference report them), then the lengths
-    if d_in == 0 {
-        return Err(ac_kernels::Error::Empty("dIn (input dimension)").into());
+    fn into_working(self) -> Vec<f32> {
+        working_copy(&self)
     }
-    if d_out == 0 {
-        return Err(ac_kernels::Error::Empty("dOut (output dimension)").into());
+}
+
+impl<T: Copy> Condensed<T> for Vec<T> {
+    fn values(&self) -> &[T] {
+        self
     }
-    expect_len("x", x.len(), mul("n*dIn", n, d_in)?)?;
-    expect_len("w", w.len(), mul("dOut*dIn", d_out, d_in)?)?;
-    let mut out = alloc("linearMap", mul("n*dOut", n, d_out)?)?;
-    ac_kernels::linear::linear_map_f32_par(x, n, d_in, w, d_out, &mut out)?;
-    Ok(out)
-}
-
-fn softmax_weights_impl(scores: &[f32], offsets: &[u32], tau: f64) -> KResult<Vec<f32>> {
-    let mut out = alloc("softmaxWeights", scores.len())?;
-    ac_kernels::weights::softmax_weights(scores, offsets, tau, &mut out)?;
-    Ok(out)
-}
-
-/// Output `nbags × d` of the pooling kernels; `rows` must be `offsets[last] × d` (checked before allocating).
-fn pooled_out(what: &str, rows: &[f32], offsets: &[u32], d: usize) -> KResult<Vec<f32>> {
-    // Offsets are checked against the rows actually given (same codes as the kernels and the TS reference),
-    // before the output is sized from them.
-    if d == 0 {
-        return Err(ac_kernels::Error::InvalidArgument(format!("{what}: d must be ≥ 1, got 0")).into());
+    fn into_working(self) -> Vec<T> {
+        self
     }
-    if rows.len() % d != 0 {
-        return Err(ac_kernels::Error::ShapeMismatch { what: "rows", expected: (rows.len() / d + 1) * d, got: rows.len() }.into());
-    }
-    ac_kernels::weights::check_offsets(offsets, rows.len() / d)?;
-    alloc(what, mul("nbags*d", offsets.len().saturating_sub(1), d)?)
 }
 
-fn weighted_mean_impl(rows: &[f32], offsets: &[u32], d: f64, weights: &[f32]) -> KResult<Vec<f32>> {
-    let d = dim("d", d)?;
-    let mut out = pooled_out("weightedMean", rows, offsets, d)?;
-    ac_kernels::pooling::weighted_mean_f32(rows, offsets, d, weights, &mut out)?;
-    Ok(out)
-}
-
-fn max_pool_impl(rows: &[f32], offsets: &[u32], d: f64) -> KResult<Vec<f32>> {
-    let d = dim("d", d)?;
-    let mut out = pooled_out("maxPool", rows, offsets, d)?;
-    ac_kernels::pooling::max_pool_f32(rows, offsets, d, &mut out)?;
-    Ok(out)
-}
-
-/// Linkage of a borrowed condensed matrix: single linkage only reads it; the other methods work in place on a
-/// copy of the same float type ([`working_copy`]): for f64 this is exactly `linkage` (SciPy's Z bit for bit);
-/// for f32 it halves the memory, every updated distance being rounded to f32 (Z equal up to that rounding).
-fn linkage_impl<T: ac_kernels::float::Float>(y: &[T], n: f64, method: &str) -> KResult<Vec<f64>> {
-    let nn = dim("n", n)?;
-    let m = Method::from_str(method)?;
+/// Linkage of a condensed matrix: single linkage only reads it; the other methods work in place on a copy of the
+/// same float type: for f64 this is exactly `linkage` (SciPy's Z bit for bit); for f32 it halves the memory, every
+/// updated distance being rounded to f32 (Z equal up to that rounding).
+fn linkage_of<T: ac_kernels::float::Float>(y: impl Condensed<T>, n: f64, m: &str) -> KResult<Vec<f64>> {
+    let (n, m) = (dim("n", n)?, method(m)?);
     if m == Method::Single {
-        return Ok(ac_kernels::linkage::linkage(y, nn, m)?);
+        return Ok(k::linkage::linkage(y.values(), n, m)?);
     }
-    linkage_owned_impl(working_copy(y), n, method)
-}
-
-/// Linkage of an owned copy (the async paths, and [`linkage_impl`]): the copy itself is the kernel's working
-/// matrix, so a big `y` is held once instead of twice.
-fn linkage_owned_impl<T: ac_kernels::float::Float>(mut y: Vec<T>, n: f64, method: &str) -> KResult<Vec<f64>> {
-    let n = dim("n", n)?;
-    let method = Method::from_str(method)?;
-    Ok(ac_kernels::linkage::linkage_in_place(&mut y, n, method)?)
+    Ok(k::linkage::linkage_in_place(&mut y.into_working(), n, m)?)
 }
 
 /// A copy of `src` in memory advised for transparent huge pages (Linux, ≥ 64 MiB). The linkage's nearest-
@@ -353,35 +301,6 @@ fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
 
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
-
-/// Ward linkage straight from the `n × d` rows `x` ([`ac_kernels::linkage::ward_from_vectors_par`]): `O(n·d)`
-/// memory instead of the condensed matrix, each nearest-neighbour scan split over the rayon pool.
-/// `sizes` (`None` = all 1): row `i` is the centroid of `sizes[i]` observations (size-weighted Ward).
-fn ward_from_vectors_impl(x: &[f32], n: f64, d: f64, sizes: Option<&[u32]>) -> KResult<Vec<f64>> {
-    let (n, d) = (dim("n", n)?, dim("d", d)?);
-    expect_len("x", x.len(), mul("n*d", n, d)?)?;
-    Ok(ac_kernels::linkage::ward_from_vectors_weighted_par(x, n, d, sizes)?)
-}
-
-/// Labels output of the cut kernels; `z` must be `(n−1) × 4` (checked before allocating `n` labels).
-fn labels_out(what: &str, z: &[f64], n: usize) -> KResult<Vec<i32>> {
-    expect_len("z", z.len(), mul("(n-1)*4", n.saturating_sub(1), 4)?)?;
-    alloc(what, n)
-}
-
-fn cut_k_impl(z: &[f64], n: f64, k: f64) -> KResult<Vec<i32>> {
-    let (n, k) = (dim("n", n)?, dim("k", k)?);
-    let mut out = labels_out("cutK", z, n)?;
-    ac_kernels::fcluster::cut_k(z, n, k, &mut out)?;
-    Ok(out)
-}
-
-fn cut_height_impl(z: &[f64], n: f64, height: f64) -> KResult<Vec<i32>> {
-    let n = dim("n", n)?;
-    let mut out = labels_out("cutHeight", z, n)?;
-    ac_kernels::fcluster::cut_height(z, n, height, &mut out)?;
-    Ok(out)
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Async machinery: one Task type for every async export
@@ -463,192 +382,107 @@ pub fn threads() -> napi::Result<u32, Code> {
     run(|| Ok(u32::try_from(rayon::current_num_threads()).unwrap_or(u32::MAX)))
 }
 
-/// Condensed pairwise distances of `n` rows of `x` (`n*d`): `n(n−1)/2` values, SciPy's layout.
-#[napi(catch_unwind)]
-pub fn pdist(x: Float32ArraySlice, n: f64, d: f64, squared: bool) -> napi::Result<Float32Array, Code> {
-    run(|| pdist_impl(&x, n, d, squared).map(Float32Array::new))
+/// One declaration per kernel: `name [/ name_async: "Promise<…>"] (arguments) -> JsArray(element) = kernel call;`
+/// expands to the sync export and, when named, its `…Async` twin. The call is written once and serves both: in
+/// the sync export the typed arrays are borrowed, in the async one they are owned copies ([`Owned`]); both deref
+/// to slices.
+macro_rules! kernel {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident / $name_async:ident : $promise:tt ($($arg:ident : $ty:ty),* $(,)?) -> $js:ident($elem:ty) = $call:expr;
+    ) => {
+        kernel! { $(#[doc = $doc])* $name ($($arg: $ty),*) -> $js($elem) = $call; }
+
+        /// The same on the libuv thread pool (inputs copied first); failures reject the promise.
+        #[napi(catch_unwind, ts_return_type = $promise)]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name_async($($arg: $ty),*) -> AsyncTask<Job<Vec<$elem>>> {
+            $(let $arg = Owned::owned($arg);)*
+            Job::spawn(move || -> KResult<Vec<$elem>> { Ok($call?) })
+        }
+    };
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident ($($arg:ident : $ty:ty),* $(,)?) -> $js:ident($elem:ty) = $call:expr;
+    ) => {
+        $(#[doc = $doc])*
+        #[napi(catch_unwind)]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name($($arg: $ty),*) -> napi::Result<$js, Code> {
+            run(|| -> KResult<Vec<$elem>> { Ok($call?) }).map($js::new)
+        }
+    };
 }
 
-/// [`pdist`] on the libuv thread pool; resolves to the same array.
-#[napi(catch_unwind, ts_return_type = "Promise<Float32Array>")]
-pub fn pdist_async(x: Float32ArraySlice, n: f64, d: f64, squared: bool) -> AsyncTask<Job<Vec<f32>>> {
-    let x = x.to_vec();
-    Job::spawn(move || pdist_impl(&x, n, d, squared))
+kernel! {
+    /// Condensed pairwise distances of `n` rows of `x` (`n*d`): `n(n−1)/2` values, SciPy's layout.
+    pdist / pdist_async: "Promise<Float32Array>" (x: Float32ArraySlice, n: f64, d: f64, squared: bool) -> Float32Array(f32)
+        = k::distance::pdist(&x, dim("n", n)?, dim("d", d)?, squared, PAR);
 }
-
-/// Distances between `nq` rows of `q` and `nb` rows of `b` (both `*d`): `nq × nb`, row-major.
-#[napi(catch_unwind)]
-pub fn cdist(q: Float32ArraySlice, nq: f64, b: Float32ArraySlice, nb: f64, d: f64, squared: bool) -> napi::Result<Float32Array, Code> {
-    run(|| cdist_impl(&q, nq, &b, nb, d, squared).map(Float32Array::new))
+kernel! {
+    /// Distances between `nq` rows of `q` and `nb` rows of `b` (both `*d`): `nq × nb`, row-major.
+    cdist / cdist_async: "Promise<Float32Array>" (q: Float32ArraySlice, nq: f64, b: Float32ArraySlice, nb: f64, d: f64, squared: bool) -> Float32Array(f32)
+        = k::distance::cdist(&q, dim("nq", nq)?, &b, dim("nb", nb)?, dim("d", d)?, squared, PAR);
 }
-
-/// [`cdist`] on the libuv thread pool.
-#[napi(catch_unwind, ts_return_type = "Promise<Float32Array>")]
-pub fn cdist_async(
-    q: Float32ArraySlice,
-    nq: f64,
-    b: Float32ArraySlice,
-    nb: f64,
-    d: f64,
-    squared: bool,
-) -> AsyncTask<Job<Vec<f32>>> {
-    let (q, b) = (q.to_vec(), b.to_vec());
-    Job::spawn(move || cdist_impl(&q, nq, &b, nb, d, squared))
+kernel! {
+    /// Grouped nearest-neighbour search (`mode`: `per-group` | `min` | `mean-excluding-own`).
+    grouped_nn / grouped_nn_async: "Promise<Float32Array>" (queries: Float32ArraySlice, nq: f64, base: Float32ArraySlice, group_offsets: Uint32ArraySlice, d: f64, mode: String, query_groups: Option<Int32ArraySlice>, squared: bool) -> Float32Array(f32)
+        = k::grouped::grouped_nn(&queries, dim("nq", nq)?, &base, &group_offsets, dim("d", d)?, grouped_mode(&mode)?, query_groups.as_deref(), squared, PAR);
 }
-
-/// `n` rows of `x` (`n*dIn`) mapped by the `dOut × dIn` matrix `w`: `x · wᵀ`, `n × dOut`.
-#[napi(catch_unwind)]
-pub fn linear_map(x: Float32ArraySlice, n: f64, d_in: f64, w: Float32ArraySlice, d_out: f64) -> napi::Result<Float32Array, Code> {
-    run(|| linear_map_impl(&x, n, d_in, &w, d_out).map(Float32Array::new))
+kernel! {
+    /// Grouped nearest-neighbour search of the base against itself, each row's own group being the group it
+    /// belongs to: the same result as `groupedNn(base, nb, base, groupOffsets, d, mode, rowGroups, squared)` in about
+    /// half the work (each pair of groups is multiplied once).
+    grouped_nn_self / grouped_nn_self_async: "Promise<Float32Array>" (base: Float32ArraySlice, group_offsets: Uint32ArraySlice, d: f64, mode: String, squared: bool) -> Float32Array(f32)
+        = k::grouped::grouped_nn_self(&base, &group_offsets, dim("d", d)?, grouped_mode(&mode)?, squared, PAR);
 }
-
-/// [`linear_map`] on the libuv thread pool.
-#[napi(catch_unwind, ts_return_type = "Promise<Float32Array>")]
-pub fn linear_map_async(x: Float32ArraySlice, n: f64, d_in: f64, w: Float32ArraySlice, d_out: f64) -> AsyncTask<Job<Vec<f32>>> {
-    let (x, w) = (x.to_vec(), w.to_vec());
-    Job::spawn(move || linear_map_impl(&x, n, d_in, &w, d_out))
+kernel! {
+    /// Softmax of `scores / tau` within each bag (`bagOffsets`, length nbags+1).
+    softmax_weights (scores: Float32ArraySlice, bag_offsets: Uint32ArraySlice, tau: f64) -> Float32Array(f32)
+        = k::weights::softmax_weights_vec(&scores, &bag_offsets, tau);
 }
-
-/// Grouped nearest-neighbour search (`mode`: `per-group` | `min` | `mean-excluding-own`).
-#[napi(catch_unwind)]
-#[allow(clippy::too_many_arguments)]
-pub fn grouped_nn(
-    queries: Float32ArraySlice,
-    nq: f64,
-    base: Float32ArraySlice,
-    group_offsets: Uint32ArraySlice,
-    d: f64,
-    mode: String,
-    query_groups: Option<Int32ArraySlice>,
-    squared: bool,
-) -> napi::Result<Float32Array, Code> {
-    run(|| {
-        let qg = query_groups.as_deref();
-        grouped_nn_impl(&queries, nq, &base, &group_offsets, d, &mode, qg, squared).map(Float32Array::new)
-    })
+kernel! {
+    /// Weighted mean of each bag's rows: `nbags × d`.
+    weighted_mean (rows: Float32ArraySlice, bag_offsets: Uint32ArraySlice, d: f64, weights: Float32ArraySlice) -> Float32Array(f32)
+        = k::pooling::weighted_mean(&rows, &bag_offsets, dim("d", d)?, &weights);
 }
-
-/// [`grouped_nn`] on the libuv thread pool.
-#[napi(catch_unwind, ts_return_type = "Promise<Float32Array>")]
-#[allow(clippy::too_many_arguments)]
-pub fn grouped_nn_async(
-    queries: Float32ArraySlice,
-    nq: f64,
-    base: Float32ArraySlice,
-    group_offsets: Uint32ArraySlice,
-    d: f64,
-    mode: String,
-    query_groups: Option<Int32ArraySlice>,
-    squared: bool,
-) -> AsyncTask<Job<Vec<f32>>> {
-    let (q, base, offsets) = (queries.to_vec(), base.to_vec(), group_offsets.to_vec());
-    let qg = query_groups.map(|g| g.to_vec());
-    Job::spawn(move || grouped_nn_impl(&q, nq, &base, &offsets, d, &mode, qg.as_deref(), squared))
+kernel! {
+    /// Per-dimension max of each bag's rows: `nbags × d`.
+    max_pool (rows: Float32ArraySlice, bag_offsets: Uint32ArraySlice, d: f64) -> Float32Array(f32)
+        = k::pooling::max_pool(&rows, &bag_offsets, dim("d", d)?);
 }
-
-/// Grouped nearest-neighbour search of the base against itself, each row's own group being the group it
-/// belongs to: the same result as `groupedNn(base, nb, base, groupOffsets, d, mode, rowGroups, squared)` in about
-/// half the work (each pair of groups is multiplied once).
-#[napi(catch_unwind)]
-pub fn grouped_nn_self(
-    base: Float32ArraySlice,
-    group_offsets: Uint32ArraySlice,
-    d: f64,
-    mode: String,
-    squared: bool,
-) -> napi::Result<Float32Array, Code> {
-    run(|| grouped_nn_self_impl(&base, &group_offsets, d, &mode, squared).map(Float32Array::new))
+kernel! {
+    /// `n` rows of `x` (`n*dIn`) mapped by the `dOut × dIn` matrix `w`: `x · wᵀ`, `n × dOut`.
+    linear_map / linear_map_async: "Promise<Float32Array>" (x: Float32ArraySlice, n: f64, d_in: f64, w: Float32ArraySlice, d_out: f64) -> Float32Array(f32)
+        = k::linear::linear_map(&x, dim("n", n)?, dim("dIn", d_in)?, &w, dim("dOut", d_out)?, PAR);
 }
-
-/// [`grouped_nn_self`] on the libuv thread pool.
-#[napi(catch_unwind, ts_return_type = "Promise<Float32Array>")]
-pub fn grouped_nn_self_async(
-    base: Float32ArraySlice,
-    group_offsets: Uint32ArraySlice,
-    d: f64,
-    mode: String,
-    squared: bool,
-) -> AsyncTask<Job<Vec<f32>>> {
-    let (base, offsets) = (base.to_vec(), group_offsets.to_vec());
-    Job::spawn(move || grouped_nn_self_impl(&base, &offsets, d, &mode, squared))
+kernel! {
+    /// Linkage of an f64 condensed matrix of `n` points: SciPy's Z, `(n−1) × 4`.
+    linkage_f64 / linkage_f64_async: "Promise<Float64Array>" (y: Float64ArraySlice, n: f64, method: String) -> Float64Array(f64)
+        = linkage_of::<f64>(y, n, &method);
 }
-
-/// Softmax of `scores / tau` within each bag (`bagOffsets`, length nbags+1).
-#[napi(catch_unwind)]
-pub fn softmax_weights(scores: Float32ArraySlice, bag_offsets: Uint32ArraySlice, tau: f64) -> napi::Result<Float32Array, Code> {
-    run(|| softmax_weights_impl(&scores, &bag_offsets, tau).map(Float32Array::new))
+kernel! {
+    /// Linkage of an f32 condensed matrix, in place on an f32 copy (half the memory of an f64 one; Z equal to the
+    /// f64 computation's up to f32 rounding of the intermediate distances).
+    linkage_f32 / linkage_f32_async: "Promise<Float64Array>" (y: Float32ArraySlice, n: f64, method: String) -> Float64Array(f64)
+        = linkage_of::<f32>(y, n, &method);
 }
-
-/// Weighted mean of each bag's rows: `nbags × d`.
-#[napi(catch_unwind)]
-pub fn weighted_mean(
-    rows: Float32ArraySlice,
-    bag_offsets: Uint32ArraySlice,
-    d: f64,
-    weights: Float32ArraySlice,
-) -> napi::Result<Float32Array, Code> {
-    run(|| weighted_mean_impl(&rows, &bag_offsets, d, &weights).map(Float32Array::new))
+kernel! {
+    /// Ward linkage of the `n × d` rows `x` without the condensed matrix: SciPy's Z, `(n−1) × 4`, equal to
+    /// `linkageF32(pdist(x), n, "ward")` up to floating-point rounding (`O(n·d)` memory, `O(n²·d)` time). With
+    /// `sizes`, row `i` is the centroid of `sizes[i]` observations (size-weighted Ward).
+    ward_from_vectors / ward_from_vectors_async: "Promise<Float64Array>" (x: Float32ArraySlice, n: f64, d: f64, sizes: Option<Uint32ArraySlice>) -> Float64Array(f64)
+        = k::linkage::ward_from_vectors(&x, dim("n", n)?, dim("d", d)?, sizes.as_deref(), PAR);
 }
-
-/// Per-dimension max of each bag's rows: `nbags × d`.
-#[napi(catch_unwind)]
-pub fn max_pool(rows: Float32ArraySlice, bag_offsets: Uint32ArraySlice, d: f64) -> napi::Result<Float32Array, Code> {
-    run(|| max_pool_impl(&rows, &bag_offsets, d).map(Float32Array::new))
+kernel! {
+    /// Cut Z into exactly `k` clusters: `n` 0-based labels in order of first appearance.
+    cut_k (z: Float64ArraySlice, n: f64, k: f64) -> Int32Array(i32)
+        = k::fcluster::cut_k_vec(&z, dim("n", n)?, dim("k", k)?);
 }
-
-/// Linkage of an f64 condensed matrix of `n` points: SciPy's Z, `(n−1) × 4`.
-#[napi(catch_unwind)]
-pub fn linkage_f64(y: Float64ArraySlice, n: f64, method: String) -> napi::Result<Float64Array, Code> {
-    run(|| linkage_impl(&y[..], n, &method).map(Float64Array::new))
-}
-
-/// Linkage of an f32 condensed matrix, in place on an f32 copy (half the memory of an f64 one; Z equal to the
-/// f64 computation's up to f32 rounding of the intermediate distances).
-#[napi(catch_unwind)]
-pub fn linkage_f32(y: Float32ArraySlice, n: f64, method: String) -> napi::Result<Float64Array, Code> {
-    run(|| linkage_impl(&y[..], n, &method).map(Float64Array::new))
-}
-
-/// [`linkage_f64`] on the libuv thread pool.
-#[napi(catch_unwind, ts_return_type = "Promise<Float64Array>")]
-pub fn linkage_f64_async(y: Float64ArraySlice, n: f64, method: String) -> AsyncTask<Job<Vec<f64>>> {
-    let y = working_copy(&y);
-    Job::spawn(move || linkage_owned_impl(y, n, &method))
-}
-
-/// [`linkage_f32`] on the libuv thread pool.
-#[napi(catch_unwind, ts_return_type = "Promise<Float64Array>")]
-pub fn linkage_f32_async(y: Float32ArraySlice, n: f64, method: String) -> AsyncTask<Job<Vec<f64>>> {
-    let y = working_copy(&y);
-    Job::spawn(move || linkage_owned_impl(y, n, &method))
-}
-
-/// Ward linkage of the `n × d` rows `x` without the condensed matrix: SciPy's Z, `(n−1) × 4`, equal to
-/// `linkageF32(pdist(x), n, "ward")` up to floating-point rounding (`O(n·d)` memory, `O(n²·d)` time). With
-/// `sizes`, row `i` is the centroid of `sizes[i]` observations (size-weighted Ward).
-#[napi(catch_unwind)]
-pub fn ward_from_vectors(x: Float32ArraySlice, n: f64, d: f64, sizes: Option<Uint32ArraySlice>) -> napi::Result<Float64Array, Code> {
-    run(|| ward_from_vectors_impl(&x, n, d, sizes.as_deref()).map(Float64Array::new))
-}
-
-/// [`ward_from_vectors`] on the libuv thread pool (the scans still use the rayon pool).
-#[napi(catch_unwind, ts_return_type = "Promise<Float64Array>")]
-pub fn ward_from_vectors_async(x: Float32ArraySlice, n: f64, d: f64, sizes: Option<Uint32ArraySlice>) -> AsyncTask<Job<Vec<f64>>> {
-    let x = x.to_vec();
-    let sizes = sizes.map(|s| s.to_vec());
-    Job::spawn(move || ward_from_vectors_impl(&x, n, d, sizes.as_deref()))
-}
-
-/// Cut Z into exactly `k` clusters: `n` 0-based labels in order of first appearance.
-#[napi(catch_unwind)]
-pub fn cut_k(z: Float64ArraySlice, n: f64, k: f64) -> napi::Result<Int32Array, Code> {
-    run(|| cut_k_impl(&z, n, k).map(Int32Array::new))
-}
-
-/// Cut Z keeping merges of height ≤ `height`: `n` 0-based labels in order of first appearance.
-#[napi(catch_unwind)]
-pub fn cut_height(z: Float64ArraySlice, n: f64, height: f64) -> napi::Result<Int32Array, Code> {
-    run(|| cut_height_impl(&z, n, height).map(Int32Array::new))
+kernel! {
+    /// Cut Z keeping merges of height ≤ `height`: `n` 0-based labels in order of first appearance.
+    cut_height (z: Float64ArraySlice, n: f64, height: f64) -> Int32Array(i32)
+        = k::fcluster::cut_height_vec(&z, dim("n", n)?, height);
 }
 
 /// Test hook of the failure boundary: panics inside a rayon job (as a kernel bug would) and must come back as a

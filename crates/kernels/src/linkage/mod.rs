@@ -46,11 +46,9 @@ mod union_find;
 mod ward_vectors;
 
 pub use method::Method;
-pub use ward_vectors::{ward_from_vectors, ward_from_vectors_weighted};
+pub use ward_vectors::ward_from_vectors;
 #[doc(hidden)]
-pub use ward_vectors::{ward_from_vectors_unscreened, ward_from_vectors_weighted_unscreened};
-#[cfg(feature = "parallel")]
-pub use ward_vectors::{ward_from_vectors_par, ward_from_vectors_weighted_par};
+pub use ward_vectors::ward_from_vectors_unscreened;
 
 /// Condensed index of the pair `{i, j}`, `i != j`, in either order.
 #[inline]

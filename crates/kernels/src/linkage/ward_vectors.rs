@@ -12,12 +12,12 @@
 //! `linkage(pdist(x), Ward)`, up to floating-point rounding: the heights agree to ~1e-12 relative, and the
 //! merge order agrees except between merges whose heights tie up to that rounding.
 //!
-//! [`ward_from_vectors_weighted`] starts from clusters of given sizes instead of singletons (row `i` is the centroid
+//! With `sizes`, [`ward_from_vectors`] starts from clusters of given sizes instead of singletons (row `i` is the centroid
 //! of `sizes[i]` observations): exact Ward on the centroids of micro-clusters, the second half of the approximate
 //! Ward of large sets (`src/pipeline/micro.ts`).
 //!
 //! Cost: each chain step scans all live centroids, `O(n·d)`, and a run takes about `2n`–`3n` steps, so
-//! `O(n²·d)` time; the `parallel` feature's [`ward_from_vectors_par`] splits each scan over the rayon pool. The
+//! `O(n²·d)` time; with [`crate::Parallelism::Threads`] (and the `parallel` feature) each scan is split over the rayon pool. The
 //! scans prune (partial distance search, exact): a candidate is dropped as soon as the first `32·j` dimensions of
 //! its distance already reach the best so far, which starts at the previous chain element's distance.
 //!
@@ -32,7 +32,7 @@
 //! from cache; the f64 centroids are read only for the candidates the screen keeps (on clustered data, about
 //! the members of the nearest clusters).
 use super::union_find::{label, sort_rows_by_height};
-use crate::{Error, Result};
+use crate::{Error, Parallelism, Result};
 
 /// Squared Euclidean distance in f64 with 4 independent accumulators (lets the compiler vectorise).
 #[inline]
@@ -406,61 +406,39 @@ fn check(x: &[f32], n: usize, d: usize) -> Result<()> {
 /// Tie-breaking follows SciPy's NN-chain (previous chain element first, then the lowest slot; merged cluster
 /// in the higher slot; stable sort by height; union-find labels).
 ///
-/// # Errors
-/// [`Error::Empty`] if `n == 0` or `d == 0`; [`Error::ShapeMismatch`] if `x.len() != n·d`; [`Error::NonFinite`] with the
-/// index of the first NaN/±inf in `x`.
-pub fn ward_from_vectors(x: &[f32], n: usize, d: usize) -> Result<Vec<f64>> {
-    check(x, n, d)?;
-    ward_chain(x, n, d, None, scan_serial, true)
-}
-
-/// [`ward_from_vectors`] where row `i` of `x` is the centroid of a cluster of `sizes[i]` observations (e.g. the
+/// `sizes` (`None`: all 1): row `i` of `x` is the centroid of a cluster of `sizes[i]` observations (e.g. the
 /// micro-clusters of a large set): the size-weighted Ward linkage, the same Z as running Ward on the
 /// observations with each of those clusters merged first (when they are the first merges), i.e. the Ward
-/// distance `sqrt(2·a·b/(a+b))·‖c_a − c_b‖` between clusters of `a` and `b` observations. `sizes: None` is
-/// [`ward_from_vectors`]. Column 3 of Z counts rows of `x` (SciPy's convention for a Z over `n` leaves), not
-/// observations.
+/// distance `sqrt(2·a·b/(a+b))·‖c_a − c_b‖` between clusters of `a` and `b` observations. Column 3 of Z counts
+/// rows of `x` (SciPy's convention for a Z over `n` leaves), not observations.
+///
+/// With [`Parallelism::Threads`] each nearest-neighbour scan is split over the pool; the result is the same.
 ///
 /// # Errors
-/// As [`ward_from_vectors`], plus [`Error::ShapeMismatch`] if `sizes.len() != n` and
+/// [`Error::Empty`] if `n == 0` or `d == 0`; [`Error::ShapeMismatch`] if `x.len() != n·d` or
+/// `sizes.len() != n`; [`Error::NonFinite`] with the index of the first NaN/±inf in `x`;
 /// [`Error::InvalidArgument`] for a zero size.
-pub fn ward_from_vectors_weighted(x: &[f32], n: usize, d: usize, sizes: Option<&[u32]>) -> Result<Vec<f64>> {
+pub fn ward_from_vectors(x: &[f32], n: usize, d: usize, sizes: Option<&[u32]>, par: Parallelism) -> Result<Vec<f64>> {
     check(x, n, d)?;
     check_sizes(sizes, n)?;
-    ward_chain(x, n, d, sizes, scan_serial, true)
+    let scanner: Scanner = if par.threads() {
+        #[cfg(feature = "parallel")]
+        {
+            scan_parallel
+        }
+        #[cfg(not(feature = "parallel"))]
+        {
+            scan_serial
+        }
+    } else {
+        scan_serial
+    };
+    ward_chain(x, n, d, sizes, scanner, true)
 }
 
-/// [`ward_from_vectors_weighted`] with each scan split over the rayon pool; same result.
-///
-/// # Errors
-/// As [`ward_from_vectors_weighted`].
-#[cfg(feature = "parallel")]
-pub fn ward_from_vectors_weighted_par(x: &[f32], n: usize, d: usize, sizes: Option<&[u32]>) -> Result<Vec<f64>> {
-    check(x, n, d)?;
-    check_sizes(sizes, n)?;
-    ward_chain(x, n, d, sizes, scan_parallel, true)
-}
-
-/// [`ward_from_vectors`] with each nearest-neighbour scan split over the rayon thread pool; same result.
-///
-/// # Errors
-/// As [`ward_from_vectors`].
-#[cfg(feature = "parallel")]
-pub fn ward_from_vectors_par(x: &[f32], n: usize, d: usize) -> Result<Vec<f64>> {
-    check(x, n, d)?;
-    ward_chain(x, n, d, None, scan_parallel, true)
-}
-
-/// [`ward_from_vectors`] without the f32 screen (the definition the screened scan is tested against).
+/// [`ward_from_vectors`] (serial) without the f32 screen (the definition the screened scan is tested against).
 #[doc(hidden)]
-pub fn ward_from_vectors_unscreened(x: &[f32], n: usize, d: usize) -> Result<Vec<f64>> {
-    check(x, n, d)?;
-    ward_chain(x, n, d, None, scan_serial, false)
-}
-
-/// [`ward_from_vectors_weighted`] without the f32 screen (for tests).
-#[doc(hidden)]
-pub fn ward_from_vectors_weighted_unscreened(x: &[f32], n: usize, d: usize, sizes: Option<&[u32]>) -> Result<Vec<f64>> {
+pub fn ward_from_vectors_unscreened(x: &[f32], n: usize, d: usize, sizes: Option<&[u32]>) -> Result<Vec<f64>> {
     check(x, n, d)?;
     check_sizes(sizes, n)?;
     ward_chain(x, n, d, sizes, scan_serial, false)

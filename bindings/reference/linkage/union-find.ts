@@ -2,7 +2,7 @@
  * @file SciPy's `label()` step: after MST / NN-chain produce merges in an arbitrary order with point indices as
  * stand-ins for clusters, the merges are stably sorted by height and relabelled with a union-find so that the
  * cluster made at row i gets id n+i and each row reads [min id, max id, height, size].
- * @module reference/linkage/union-find
+ * @module bindings/reference/linkage/union-find
  */
 
 /** Union-find over the 2n−1 cluster ids, merging into a fresh label each time (SciPy's `LinkageUnionFind`). */

@@ -9,7 +9,7 @@
  * centroids, squared distance summed in 4 interleaved accumulators, the same tie-breaking: the previous chain
  * element wins a tie, then the lowest slot; merged cluster in the higher slot), so all three backends return the
  * **same Z bit for bit**.
- * @module reference/linkage/ward-vectors
+ * @module bindings/reference/linkage/ward-vectors
  */
 import { sortAndLabel } from './union-find.js';
 

@@ -2,7 +2,7 @@
  * @file Reference Euclidean distances. Each distance is Σ(a−b)² accumulated in f64 straight from the
  * coordinates (no ‖a‖²+‖b‖²−2a·b expansion), then square-rooted unless `squared`, then stored as f32. This is
  * the most accurate form; the SIMD backends are compared against it with a tolerance relative to the norms.
- * @module reference/distance
+ * @module bindings/reference/distance
  */
 
 /** Squared Euclidean distance between row `i` of `a` and row `j` of `b` (both of dimension `d`), in f64. */

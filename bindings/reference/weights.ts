@@ -1,7 +1,7 @@
 /**
  * @file Reference patch weights: softmax of `scores / tau` within each bag, max-subtracted, in f64.
  * `tau = 0` → hard arg-max (tied maxima share the weight equally); `tau = Infinity` → uniform.
- * @module reference/weights
+ * @module bindings/reference/weights
  */
 
 /** Softmax weights per bag; inputs trusted (finite scores, non-empty bags, tau ≥ 0). */

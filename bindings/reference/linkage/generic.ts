@@ -3,9 +3,9 @@
  * dendrograms may contain inversions so neither MST nor NN-chain applies. Nearest-neighbour candidates among
  * higher indices are kept with lazily-updated lower bounds in a binary heap; the heap replicates SciPy's
  * `Heap` (same sift rules), so ties resolve exactly as in SciPy. Z rows come out in merge order (not sorted).
- * @module reference/linkage/generic
+ * @module bindings/reference/linkage/generic
  */
-import type { LinkageMethod } from '../../../bindings/backend.js';
+import type { LinkageMethod } from '../../backend.js';
 import { condensedIndex } from '../condensed.js';
 import { degenerateLinkage, UPDATES } from './methods.js';
 

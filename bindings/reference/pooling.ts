@@ -1,7 +1,7 @@
 /**
  * @file Reference bag pooling: weighted mean (f64 accumulation, divided by the bag's weight sum) and
  * per-dimension max.
- * @module reference/pooling
+ * @module bindings/reference/pooling
  */
 
 /** Weighted mean of each bag's rows → `nbags × d`; inputs trusted (each bag's weight sum > 0). */

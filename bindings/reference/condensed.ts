@@ -1,6 +1,6 @@
 /**
  * @file SciPy's condensed distance layout: for `n` points, the upper triangle row by row, length n(n−1)/2.
- * @module reference/condensed
+ * @module bindings/reference/condensed
  */
 
 /** Index of the pair (i, j), i ≠ j, both < n, in a condensed vector of `n` points (symmetric: order does not matter). */

@@ -13,10 +13,10 @@
  * median    sqrt(dxi²/2 + dyi²/2 − dxy²/4)
  * ward      sqrt(((si+sx)·dxi² + (si+sy)·dyi² − si·dxy²) / (sx+sy+si))
  * ```
- * @module reference/linkage/methods
+ * @module bindings/reference/linkage/methods
  */
 import { KernelError } from '../../errors.js';
-import type { LinkageMethod } from '../../../bindings/backend.js';
+import type { LinkageMethod } from '../../backend.js';
 
 /** A Lance–Williams update. */
 export type DistanceUpdate = (dxi: number, dyi: number, dxy: number, sx: number, sy: number, si: number) => number;

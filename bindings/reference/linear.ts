@@ -1,6 +1,6 @@
 /**
  * @file Reference linear map of rows: `out = x · wᵀ` (f64 accumulation, rounded once to f32).
- * @module reference/linear
+ * @module bindings/reference/linear
  */
 
 /** `n` rows of `x` (`n × dIn`) through the `dOut × dIn` matrix `w` → `n × dOut`; inputs trusted. */

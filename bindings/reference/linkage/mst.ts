@@ -2,7 +2,7 @@
  * @file Single linkage via Prim's minimum spanning tree, O(n²) time, O(n) extra memory: SciPy's
  * `mst_single_linkage`, including its tie-breaking (the first unmerged point with the strictly smallest
  * distance wins), followed by the stable sort + union-find relabelling.
- * @module reference/linkage/mst
+ * @module bindings/reference/linkage/mst
  */
 import { condensedIndex } from '../condensed.js';
 import { sortAndLabel } from './union-find.js';

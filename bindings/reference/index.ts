@@ -5,11 +5,11 @@
  *
  * Like every backend, it re-checks its inputs and throws a `KernelError` with the documented code rather than
  * crash or return garbage (the public API in `src/kernels.ts` has already validated them).
- * @module reference
+ * @module bindings/reference
  */
-import type { GroupedNNArgs, KernelBackend, LinkageMethod } from '../../bindings/backend.js';
+import type { GroupedNNArgs, KernelBackend, LinkageMethod } from '../backend.js';
+import { isSelfJoin } from '../selfjoin.js';
 import { KernelError } from '../errors.js';
-import { ARG_KINDS, expectFlag, expectGroupedArgs, expectString, expectTypedArray } from '../../bindings/guard.js';
 import { pdistRef, cdistRef } from './distance.js';
 import { groupedNNRef, groupedNNSelfRef } from './grouped.js';
 import { softmaxWeightsRef } from './weights.js';
@@ -18,6 +18,11 @@ import { linearMapRef } from './linear.js';
 import { linkageRef, wardFromVectorsRef } from './linkage/index.js';
 import { cutKRef, cutHeightRef } from './fcluster.js';
 import {
+  ARG_KINDS,
+  expectFlag,
+  expectGroupedArgs,
+  expectString,
+  expectTypedArray,
   expectCondensed,
   expectCount,
   expectFinite,
@@ -27,7 +32,7 @@ import {
   expectLinkageMethod,
   expectNonEmpty,
   expectOffsets,
-} from './validate.js';
+} from '../validate.js';
 
 export { pdistRef, cdistRef, sqDist } from './distance.js';
 export { groupedNNRef, groupedNNSelfRef } from './grouped.js';
@@ -62,18 +67,6 @@ function checkPdist(x: Float32Array, n: number, d: number): void {
 function checkCdist(q: Float32Array, nq: number, b: Float32Array, nb: number, d: number): void {
   rows('queries', q, nq, d);
   rows('base', b, nb, d);
-}
-
-/** The conditions of `GroupedNNArgs.selfJoin` (same memory; row groups), re-checked before trusting the flag. */
-function selfJoinHolds(a: GroupedNNArgs): boolean {
-  const { queries: q, base: b, groupOffsets: off } = a;
-  if (q.buffer !== b.buffer || q.byteOffset !== b.byteOffset || q.length !== b.length) return false;
-  if (off[off.length - 1] !== a.nq) return false;
-  if (a.mode !== 'mean-excluding-own') return true;
-  for (let g = 0; g + 1 < off.length; g++) {
-    for (let r = off[g]!; r < off[g + 1]!; r++) if (a.queryGroups?.[r] !== g) return false;
-  }
-  return true;
 }
 
 function checkGrouped(a: GroupedNNArgs): void {
@@ -207,7 +200,7 @@ export function createJsBackend(): KernelBackend {
   };
   const groupedNN = (a: GroupedNNArgs): Float32Array => {
     checkGrouped(a);
-    if (a.selfJoin && selfJoinHolds(a)) return groupedNNSelfRef(a.base, a.groupOffsets, a.d, a.mode, a.squared ?? false);
+    if (a.selfJoin && isSelfJoin(a)) return groupedNNSelfRef(a.base, a.groupOffsets, a.d, a.mode, a.squared ?? false);
     return groupedNNRef(a.queries, a.nq, a.base, a.groupOffsets, a.d, a.mode, a.queryGroups, a.squared ?? false);
   };
   const linkage = (y: Float64Array | Float32Array, n: number, method: LinkageMethod): Float64Array => {

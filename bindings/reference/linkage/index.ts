@@ -2,9 +2,9 @@
  * @file Linkage dispatch, as in SciPy and kodama: single → MST; complete/average/weighted/ward → NN-chain;
  * centroid/median → generic. All run in f64; Z is SciPy's `(n−1) × 4` matrix. On f64 input the result is
  * bit-identical to `scipy.cluster.hierarchy.linkage(y, method)`, ties included.
- * @module reference/linkage
+ * @module bindings/reference/linkage
  */
-import type { LinkageMethod } from '../../../bindings/backend.js';
+import type { LinkageMethod } from '../../backend.js';
 import { mstSingleLinkage } from './mst.js';
 import { nnChainLinkage } from './nn-chain.js';
 import { genericLinkage } from './generic.js';

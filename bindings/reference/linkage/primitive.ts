@@ -2,9 +2,9 @@
  * @file The slow, obviously-correct O(n³) oracle (SciPy's original `linkage`): at each step scan the whole
  * matrix for the lexicographically smallest pair (x, y), x < y, at the minimum distance, merge y into x's slot…
  * precisely: drop x, replace y by the new cluster. Kept public so the fast algorithms can be tested against it.
- * @module reference/linkage/primitive
+ * @module bindings/reference/linkage/primitive
  */
-import type { LinkageMethod } from '../../../bindings/backend.js';
+import type { LinkageMethod } from '../../backend.js';
 import { condensedIndex } from '../condensed.js';
 import { UPDATES } from './methods.js';
 

@@ -3,9 +3,9 @@
  * weighted, ward), with its tie-breaking: the previous chain element is preferred as the minimum (so the chain
  * cannot cycle), otherwise the first cluster with a strictly smaller distance wins. The merges are then stably
  * sorted by height and relabelled with union-find.
- * @module reference/linkage/nn-chain
+ * @module bindings/reference/linkage/nn-chain
  */
-import type { LinkageMethod } from '../../../bindings/backend.js';
+import type { LinkageMethod } from '../../backend.js';
 import { condensedIndex } from '../condensed.js';
 import { degenerateLinkage, UPDATES } from './methods.js';
 import { sortAndLabel } from './union-find.js';

@@ -2,9 +2,9 @@
  * @file Reference grouped nearest-neighbour search (see `GroupedMode` in `bindings/backend.ts`).
  * `dmin[q][g]` = min over rows r of group g of ‖q − r‖ (f64 accumulation, min taken on squared distances, then
  * square-rooted unless `squared`). Reductions over groups are done in f64 and stored as f32.
- * @module reference/grouped
+ * @module bindings/reference/grouped
  */
-import type { GroupedMode } from '../../bindings/backend.js';
+import type { GroupedMode } from '../backend.js';
 import { sqDist } from './distance.js';
 
 /**

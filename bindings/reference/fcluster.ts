@@ -9,7 +9,7 @@
  * Both return 0-based labels numbered in order of first appearance over the observations.
  * {@link scipyLabelOrder} and {@link maxclustThreshold} let the public `fcluster` reproduce SciPy's own 1-based
  * numbering and its `maxclust` threshold search.
- * @module reference/fcluster
+ * @module bindings/reference/fcluster
  */
 
 /** Union-find with path halving over `m` elements. */
