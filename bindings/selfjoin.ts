@@ -18,7 +18,7 @@ export function isSelfJoin(a: GroupedNNArgs): boolean {
   if (off.length === 0 || off[0] !== 0 || off[off.length - 1] !== a.nq) return false;
   if (a.mode !== 'mean-excluding-own') return true;
   const qg = a.queryGroups;
-  if (qg === undefined || qg.length !== a.nq) return false;
+  if (qg === undefined || qg === null || qg.length !== a.nq) return false;
   for (let g = 0; g + 1 < off.length; g++) {
     for (let r = off[g]!; r < off[g + 1]!; r++) if (qg[r] !== g) return false;
   }

@@ -134,6 +134,27 @@ describe.runIf(has('wasm'))('wasm boundary regressions', () => {
     expect([...b.linkage(Y, 9, 'ward')]).toEqual([...getBackend('js').linkage(Y, 9, 'ward')]);
     expect([...b.pdist(X, 3, 4, false)]).toEqual([...before]);
   });
+  // Found by the fuzzer (seed 998025709): the raw glue itself took `mode` / `method` as a wasm-bindgen `&str`, whose
+  // marshalling trusts the value to be a string; a typed array there wrote past the buffer it sized and the whole
+  // process died with SIGSEGV. The exports now take a JS value and read the string themselves.
+  it('the raw glue answers a non-string mode / method with ERR_INVALID_ARGUMENT instead of crashing', () => {
+    const raw = loadWasmExports();
+    const off = new Uint32Array([0, 3]);
+    for (const bad of [new Int32Array(7), new Float32Array(64), {}, 3, null]) {
+      const calls = [
+        () => raw.hc_grouped_nn_self(X, off, 4, bad as never, false),
+        () => raw.hc_grouped_nn(X, 3, X, off, 4, bad as never, undefined, false),
+        () => raw.hc_linkage_f64(Y, 9, bad as never),
+        () => raw.hc_linkage_f32(new Float32Array(Y), 9, bad as never),
+      ];
+      for (const f of calls) expect(f, String(bad)).toThrow(/^ERR_INVALID_ARGUMENT: (mode|method): expected a string/);
+    }
+    expect([...raw.hc_linkage_f64(Y, 9, 'ward')]).toEqual([...getBackend('js').linkage(Y, 9, 'ward')]);
+  });
+  it('a self-join with queryGroups = null is ERR_INVALID_ARGUMENT on every backend, not ERR_INTERNAL (the check read null.length)', () => {
+    const args = { queries: X, nq: 3, base: X, groupOffsets: new Uint32Array([0, 1, 3]), d: 4, mode: 'mean-excluding-own' as const, queryGroups: null as never, selfJoin: true };
+    for (const b of BACKENDS) expect(codeOf(() => getBackend(b).groupedNN(args)), b).toBe('ERR_INVALID_ARGUMENT');
+  });
 });
 
 describe.runIf(has('native'))('native boundary regressions', () => {

@@ -27,6 +27,13 @@ use wasm_bindgen::prelude::*;
 /// One thread: wasm32 is built without the `parallel` feature.
 const PAR: Parallelism = Parallelism::Serial;
 
+/// A string argument (`mode`, `method`) taken as a `JsValue` and read here: wasm-bindgen's `&str` marshalling
+/// trusts the JS value to be a string, and a typed array or object passed there writes past the buffer it
+/// sized (seen by the boundary fuzzer as a crash of the whole process). A non-string is `ERR_INVALID_ARGUMENT`.
+fn string_arg(v: &JsValue, what: &str) -> Result<String, Error> {
+    v.as_string().ok_or_else(|| Error::InvalidArgument(format!("{what}: expected a string")))
+}
+
 /// `"<CODE>: <message>"`, parsed back into `KernelError(code, message)` by `bindings/wasm.ts`.
 fn js_err(e: Error) -> JsError {
     JsError::new(&format!("{}: {}", e.code(), e))
@@ -105,12 +112,12 @@ pub fn hc_grouped_nn(
     base: &[f32],
     offsets: &[u32],
     d: usize,
-    mode: &str,
+    mode: JsValue,
     query_groups: Option<Vec<i32>>,
     squared: bool,
 ) -> Result<Vec<f32>, JsError> {
     (|| {
-        let mode: GroupedMode = mode.parse()?;
+        let mode: GroupedMode = string_arg(&mode, "mode")?.parse()?;
         k::grouped::grouped_nn(q, nq, base, offsets, d, mode, query_groups.as_deref(), squared, PAR)
     })()
     .map_err(js_err)
@@ -119,8 +126,8 @@ pub fn hc_grouped_nn(
 /// Grouped nearest-neighbour search of `base` against itself (each row's own group = the group it belongs to):
 /// `hc_grouped_nn(base, nb, base, offsets, d, mode, row groups, squared)` in about half the work.
 #[wasm_bindgen]
-pub fn hc_grouped_nn_self(base: &[f32], offsets: &[u32], d: usize, mode: &str, squared: bool) -> Result<Vec<f32>, JsError> {
-    (|| k::grouped::grouped_nn_self(base, offsets, d, mode.parse()?, squared, PAR))().map_err(js_err)
+pub fn hc_grouped_nn_self(base: &[f32], offsets: &[u32], d: usize, mode: JsValue, squared: bool) -> Result<Vec<f32>, JsError> {
+    (|| k::grouped::grouped_nn_self(base, offsets, d, string_arg(&mode, "mode")?.parse()?, squared, PAR))().map_err(js_err)
 }
 
 /// Softmax of `scores / tau` within each bag (`offsets`, nbags+1): one weight per score.
@@ -143,14 +150,14 @@ pub fn hc_max_pool(rows: &[f32], offsets: &[u32], d: usize) -> Result<Vec<f32>, 
 
 /// Linkage matrix Z (`(n-1)*4` f64) of an f64 condensed matrix; `method` is one of SciPy's names.
 #[wasm_bindgen]
-pub fn hc_linkage_f64(y: &[f64], n: usize, method: &str) -> Result<Vec<f64>, JsError> {
-    (|| k::linkage::linkage(y, n, method.parse::<Method>()?))().map_err(js_err)
+pub fn hc_linkage_f64(y: &[f64], n: usize, method: JsValue) -> Result<Vec<f64>, JsError> {
+    (|| k::linkage::linkage(y, n, string_arg(&method, "method")?.parse::<Method>()?))().map_err(js_err)
 }
 
 /// Linkage matrix Z (`(n-1)*4` f64) of an f32 condensed matrix; `method` is one of SciPy's names.
 #[wasm_bindgen]
-pub fn hc_linkage_f32(y: &[f32], n: usize, method: &str) -> Result<Vec<f64>, JsError> {
-    (|| k::linkage::linkage(y, n, method.parse::<Method>()?))().map_err(js_err)
+pub fn hc_linkage_f32(y: &[f32], n: usize, method: JsValue) -> Result<Vec<f64>, JsError> {
+    (|| k::linkage::linkage(y, n, string_arg(&method, "method")?.parse::<Method>()?))().map_err(js_err)
 }
 
 /// Ward linkage matrix Z (`(n-1)*4` f64) of the `n × d` rows `x`, without the condensed matrix (`O(n·d)` memory).
