@@ -85,14 +85,11 @@ for (const [name, set] of sets) {
   const runOurs = async (tag, backbone) => {
     await release();
     const t0 = performance.now();
-    const r = await clusterImages(files, {
-      k, references: refOpt, cacheDir: opt.cache ? path.join(root, '.cache', 'anomaly-clustering') /* cache root */ : false, backbone,
-      onProgress: (() => { let last = ''; return (p) => {
+    const r = await clusterImages(files, { k, onProgress: (() => { let last = ''; return (p) => {
         const line = `${p.stage}${p.message ? ` (${p.message})` : ''}`;
         if (line !== last) process.stderr.write(`  [${name} ${tag}] ${((performance.now() - t0) / 1000).toFixed(1)} s: ${line}\n`);
         last = line;
-      }; })(),
-    });
+      }; })(), features: { cacheDir: opt.cache ? path.join(root, '.cache', 'anomaly-clustering') /* cache root */ : false, backbone }, weights: { references: refOpt } });
     const wall = (performance.now() - t0) / 1000;
     return { r, wall, t: Object.fromEntries(['decode', 'features', 'weights', 'clustering'].map((s) => [s, (r.timings[s] ?? 0) / 1000])), m: evaluate(r.labels, truth) };
   };

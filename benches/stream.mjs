@@ -33,10 +33,7 @@ if (opt.child) {
   const { clusterImages } = await import(path.join(root, 'dist', 'src', 'pipeline', 'run.js'));
   const { files, normals } = mtd();
   const t0 = performance.now();
-  const r = await clusterImages(files, {
-    k: 6, weighting, normals: weighting === 'semi-supervised' ? normals : undefined, cacheDir: opt.cache, threads: 2,
-    memoryLimit: memoryLimit ?? Infinity,
-  });
+  const r = await clusterImages(files, { k: 6, weighting, normals: weighting === 'semi-supervised' ? normals : undefined, features: { cacheDir: opt.cache, threads: 2 }, resources: { memoryLimit: memoryLimit ?? Infinity } });
   process.send({
     wall: performance.now() - t0, timings: r.timings, featureBank: r.featureBank, linkageFrom: r.linkageFrom,
     labels: [...r.labels], approximations: r.approximations, maxRssMiB: process.resourceUsage().maxRSS / 1024, m: r.gridH * r.gridW,
