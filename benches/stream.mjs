@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Streamed feature banks (issue 6, bounded memory): `clusterImages` on the MTD images (../shared/data, read in
+// Streamed feature banks (bounded memory, docs/performance.md): `clusterImages` on the MTD images (../shared/data, read in
 // place) with the feature bank held in memory vs streamed from disk (a `memoryLimit` under twice the bank), one
 // child process per run so each peak RSS is its own. Prints wall time per stage, peak RSS, the bank's size and
 // whether both runs gave the same labels. Not a test. Features come from the feature cache when present (run

@@ -1,5 +1,5 @@
 /**
- * Approximate Ward for large sets (issue 17 part 3, `pipeline/micro.ts`): size-weighted Ward from the vectors on
+ * Approximate Ward for large sets (`pipeline/micro.ts`): size-weighted Ward from the vectors on
  * every backend (bit-identical Z; equal to Ward on the expanded observations; input errors), the deterministic
  * k-means micro-clusters (backend-independent, a real k-means fixed point when converged), the agreement of the
  * approximation with exact Ward on clustered data, and its wiring into `clusterImages` (`clustering`,

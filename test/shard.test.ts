@@ -1,5 +1,5 @@
 /**
- * Sharded feature extraction (issue 17 part 4, `pipeline/shard.ts`): the partition, and the real thing with
+ * Sharded feature extraction (`pipeline/shard.ts`, docs/sharding.md): the partition, and the real thing with
  * **parallel local processes**: two `anomaly-clustering features <dir> --shard i/2` processes (the built CLI)
  * fill a shared cache at the same time, then the cluster step (`clusterImages` with `fromCache`, CLI `cluster`)
  * gives the same labels as one process that extracts everything itself, and fails clearly, without computing

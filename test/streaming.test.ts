@@ -1,5 +1,5 @@
 /**
- * Streamed feature banks (issue 6, bounded memory): a bank over `streamAbove` bytes (in `clusterImages`: over half
+ * Streamed feature banks (bounded memory): a bank over `streamAbove` bytes (in `clusterImages`: over half
  * of `memoryLimit`) is read from disk chunk by chunk — from the feature-cache entries, or a spill file when the
  * cache is off — and every weighting gives **bit-identical** scores, weights and embeddings to the in-memory bank.
  * What a streamed bank cannot do (exact unsupervised weights; a normal bank over the budget) fails with

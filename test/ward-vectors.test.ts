@@ -1,5 +1,5 @@
 /**
- * Ward linkage from the vectors (`wardFromVectors`, issue 6): conformance of the three backends with each other
+ * Ward linkage from the vectors (`wardFromVectors`): conformance of the three backends with each other
  * and with `linkage(pdist(x), {method: 'ward'})`, tie handling, input errors; and the memory planning of the
  * clustering stage (`memoryLimit`, `ERR_MEMORY_LIMIT`, automatic switch of `'ward'` to the vectors).
  *

@@ -6,14 +6,14 @@
  * @module cli/main
  */
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { availableParallelism, constants as osc } from 'node:os';
+import { constants as osc } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, LINKAGE_METHODS, type BackendName, type LinkageMethod } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
-import { EMBEDDED_BACKBONES, cacheRoot, embeddedBackbone } from '../models/index.js';
+import { EMBEDDED_BACKBONES, embeddedBackbone } from '../models/index.js';
 import { evaluate, type Metrics } from '../pipeline/metrics.js';
 import { InputError } from '../errors.js';
 import { clusterImages, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
@@ -500,7 +500,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     // ---- option values
     const preset = oneOf<PresetName>('preset', v.preset, PRESET_NAMES);
     const weighting = oneOf<Weighting>('weighting', v.weighting, WEIGHTINGS);
-    const linkage = oneOf<LinkageMethod>('linkage', v.linkage, LINKAGE_METHODS) ?? 'ward';
+    const linkage = oneOf<LinkageMethod>('linkage', v.linkage, LINKAGE_METHODS);
     const embeddingNorm = oneOf<EmbeddingNorm>('embedding-norm', v['embedding-norm'], EMBEDDING_NORMS);
     const backend = oneOf<BackendName>('backend', v.backend, BACKEND_NAMES);
     const tau = v.tau !== undefined ? parseTau(v.tau) : undefined;
@@ -665,7 +665,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     } else {
       const sizes = new Array<number>(result.k).fill(0);
       for (const l of result.labels) sizes[l]! += 1;
-      stdout.write(`Clustered ${result.n} images into ${result.k} clusters (${method.members.length > 1 ? `consensus of ${method.members.map(describeMethod).join(', ')}` : describeMethod(method.members[0]!)}, ${linkage}; ${result.backend.name}/${result.backend.isa}) in ${formatDuration(result.timings.total)}\n`);
+      stdout.write(`Clustered ${result.n} images into ${result.k} clusters (${method.members.length > 1 ? `consensus of ${method.members.map(describeMethod).join(', ')}` : describeMethod(method.members[0]!)}, ${result.linkage}; ${result.backend.name}/${result.backend.isa}) in ${formatDuration(result.timings.total)}\n`);
       if (result.kAuto) stdout.write(`  ${describeKAuto(result.kAuto)}\n`);
       stdout.write(`  sizes: ${sizes.map((s, c) => `${c}:${s}`).join('  ')}\n`);
       if (result.skipped.length) stdout.write(`  skipped ${result.skipped.length} unreadable image(s): see result.json\n`);

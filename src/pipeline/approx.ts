@@ -1,5 +1,5 @@
 /**
- * @file Approximate patch weighting (ALGORITHM.md §2 "Cost"; issue 6, large image sets): the knobs that trade
+ * @file Approximate patch weighting (large image sets; the cost model in docs/performance.md): the knobs that trade
  * exactness for time or memory, each with a setting that gives back the exact result.
  *
  * - **f16 banks** ({@link f32ToF16}, {@link f16ToF32}): a look-up bank (the normal images of the semi-supervised

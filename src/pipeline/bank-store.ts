@@ -185,6 +185,16 @@ export function streamChunk(bank: FeatureBank): number {
   return Math.max(1, Math.floor(STREAM_CHUNK_BYTES / (bank.m * bank.d * 4)));
 }
 
+/**
+ * The most images a stage may take per chunk of `bank`: {@link streamChunk} for a streamed bank, no cap in memory;
+ * and a buffer of that many bags to read them into (streamed) or none (in memory: {@link bags} gives views).
+ */
+export function chunkOf(bank: FeatureBank, want: number): { images: number; buffer: Float32Array | undefined } {
+  if (!bank.store) return { images: want, buffer: undefined };
+  const images = Math.min(want, streamChunk(bank));
+  return { images, buffer: new Float32Array(Math.min(images, bank.n) * bank.m * bank.d) };
+}
+
 /** Bytes of bags a streamed bank reads per chunk (pooling, semi-supervised queries, whitening). */
 export const STREAM_CHUNK_BYTES = 64 * 2 ** 20;
 

@@ -1,5 +1,5 @@
 /**
- * @file Approximate Ward for large image sets (issue 17, "100k images on one machine"): the n embeddings are
+ * @file Approximate Ward for large image sets (100k images on one machine; docs/performance.md): the n embeddings are
  * first summarised by m ≪ n **micro-clusters** (k-means, deterministic), then **size-weighted Ward** runs exactly
  * on the m centroids (`KernelBackend.wardFromVectors` with `sizes`), and every image takes its micro-cluster's
  * label. Exact Ward on the embeddings costs O(n²·d) time (≈1 h at n = 100 000); this costs O(n·m·d·iterations)

@@ -3,11 +3,11 @@
  * one validation ({@link resolveClusterOptions}) and the effective options a result carries
  * ({@link EffectiveOptions}, JSON-ready through {@link serialiseOptions}).
  *
- * Kinds of mistake and their errors (the same kind always gives the same class): a value of the wrong type, an
- * unknown option or an option outside its group → `TypeError`; a value out of its range or not in its list →
- * `RangeError`; the three kinds with a stable `code` of their own → `KernelError` (`k` outside 1..n:
- * `ERR_K_OUT_OF_RANGE`; an unknown `linkage`: `ERR_INVALID_METHOD`, as the kernels say it) or `InputError`
- * (`normals` missing for semi-supervised weights).
+ * Kinds of mistake and their errors, as the kernels throw them: a value of the wrong type, an unknown option or an
+ * option outside its group, and an unknown `resources.backend` name (as `getBackend` says it) → `TypeError`; a
+ * value out of its range or not in its list → `RangeError`; the mistakes with a stable `code` of their own →
+ * `KernelError` (`k` outside 1..n: `ERR_K_OUT_OF_RANGE`; an unknown `linkage`: `ERR_INVALID_METHOD`, as the
+ * kernels say it) or `InputError` (`normals` missing for semi-supervised weights: `ERR_INVALID_ARGUMENT`).
  * @module pipeline/options
  */
 import { availableParallelism } from 'node:os';

@@ -1,5 +1,5 @@
 /**
- * @file Sharded feature extraction (issue 17, "past one machine"): the CNN features, the part that outgrows one
+ * @file Sharded feature extraction (past one machine; docs/sharding.md): the CNN features, the part that outgrows one
  * machine, are computed by `n` independent workers, each on its **shard** of the sorted image list, into a shared
  * feature cache (`cache.ts`, the `.npy` entries are the exchange format); one **cluster** step then reads every
  * image's features from the cache and runs the rest of the pipeline without ever running the CNN.

@@ -33,9 +33,8 @@ import type { FeatureBank, PooledFeatures, Progress } from './types.js';
 import { mulberry32 } from '../random.js';
 import { argmaxShare } from './aggregate.js';
 import { checkWhiten, DEFAULT_WHITEN, fitWhitening, whitenBank } from './whiten.js';
-import { bags, forChunks, streamChunk } from './bank-store.js';
+import { bags, chunkOf, forChunks } from './bank-store.js';
 
-export { bags, STREAM_CHUNK_BYTES } from './bank-store.js';
 
 /** How patches are weighted into an image embedding. */
 export type Weighting = 'unsupervised' | 'semi-supervised' | 'uniform' | 'max';
@@ -82,10 +81,11 @@ export interface WeightingOptions {
   /**
    * Approximate unsupervised scores: compare each image with this many other images instead of all N−1 (cost
    * N·R·M²·D instead of N²·M²·D), evenly spaced over the others ({@link referenceImages}; no seed).
-   * `undefined` or ≥ N−1 = exact.
-   * @default undefined (exact)
+   * `'exact'` (or `undefined`, or ≥ N−1) = all of them; the same meaning as `ClusterOptions.weights.references`,
+   * whose `'auto'` `clusterImages` resolves to one of these before the weights (memory.ts `planReferences`).
+   * @default 'exact'
    */
-  references?: number;
+  references?: number | 'exact';
   /** Seed of the coreset selection's first centre (the reference images take none). @default 0 */
   seed?: number;
   /**
@@ -259,7 +259,7 @@ type ScoreOption = 'normals' | 'backend' | 'chunkWork' | 'selfJoinWork' | 'onPro
 
 /** Throws a RangeError for a malformed approximation knob (whether or not the weighting uses it). */
 function checkApproxOptions(o: Pick<WeightingOptions, ScoreOption>): void {
-  if (o.references !== undefined && (!Number.isSafeInteger(o.references) || o.references < 1)) {
+  if (o.references !== undefined && o.references !== 'exact' && (!Number.isSafeInteger(o.references) || o.references < 1)) {
     throw new RangeError(`references: expected an integer ≥ 1, got ${o.references}`);
   }
   if (o.coreset !== undefined) coresetSize(o.coreset, 1);
@@ -281,8 +281,9 @@ export async function scorePatches(
   mode: 'unsupervised' | 'semi-supervised',
   options: Pick<WeightingOptions, ScoreOption>,
 ): Promise<{ scores: Float32Array; approximations: string[] }> {
-  const { normals, chunkWork = DEFAULT_CHUNK_WORK, onProgress, signal, references, seed = 0, coreset, bankPrecision = 'f32', selfJoinWork = DEFAULT_SELF_JOIN_WORK } = options;
+  const { normals, chunkWork = DEFAULT_CHUNK_WORK, onProgress, signal, seed = 0, coreset, bankPrecision = 'f32', selfJoinWork = DEFAULT_SELF_JOIN_WORK } = options;
   checkApproxOptions(options);
+  const references = options.references === 'exact' ? undefined : options.references;
   const approximations: string[] = [];
   const be = resolveBackend(options.backend);
   const { n, m, d } = bank;
@@ -329,7 +330,7 @@ export async function scorePatches(
     if (normals.d !== d) {
       throw new KernelError('ERR_SHAPE_MISMATCH', `normals: expected patches of d=${d} dims (as the clustered images), got d=${normals.d}`);
     }
-    base = normals.store ? normals.store.read(0, normals.n) : normals.data; // the normal bank is searched whole
+    base = bags(normals, 0, normals.n); // the normal bank is searched whole
     let rows = normals.n * normals.m;
     if (coreset !== undefined && coresetSize(coreset, rows) < rows) {
       const k = coresetSize(coreset, rows);
@@ -353,9 +354,7 @@ export async function scorePatches(
     groupedMode = 'min';
   }
   const nb = base.length / d;
-  let imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * nb * d)));
-  if (bank.store) imagesPerChunk = Math.min(imagesPerChunk, streamChunk(bank));
-  const qbuf = bank.store ? new Float32Array(Math.min(imagesPerChunk, n) * m * d) : undefined;
+  const { images: imagesPerChunk, buffer: qbuf } = chunkOf(bank, Math.max(1, Math.floor(chunkWork / Math.max(1, m * nb * d))));
   const out = new Float32Array(total);
   onProgress?.({ stage: 'weights', done: 0, total, message: `${mode} patch scores` });
   for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
@@ -398,8 +397,7 @@ async function minScoresF16(
     const base = buf.subarray(0, (r1 - r0) * d);
     f16ToF32(base16.subarray(r0 * d, r1 * d), base);
     const groupOffsets = new Uint32Array([0, r1 - r0]);
-    let imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * (r1 - r0) * d)));
-    if (bank.store) imagesPerChunk = Math.min(imagesPerChunk, streamChunk(bank));
+    const { images: imagesPerChunk } = chunkOf(bank, Math.max(1, Math.floor(chunkWork / Math.max(1, m * (r1 - r0) * d))));
     for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
       throwIfAborted(signal, 'weights');
       const i1 = Math.min(n, i0 + imagesPerChunk);
@@ -431,7 +429,7 @@ async function subsetScores(
   const total = n * m;
   const out = new Float32Array(total);
   const base = new Float32Array(r * m * d);
-  const query = bank.store ? new Float32Array(m * d) : undefined;
+  const { buffer: query } = chunkOf(bank, 1);
   const groupOffsets = bagOffsets(r, m);
   const queryGroups = new Int32Array(m).fill(-1); // the image itself is never among its references
   const others = new Int32Array(n - 1);
