@@ -198,8 +198,8 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
     const tc = performance.now();
     const embedded = embedMembers(run, weighed, banks.bank.n);
     const tree = await buildTree(run, embedded);
-    const k = await resolveK(run, embedded, tree);
-    const { labels, Z, kAuto, memberLabels, microClusters, approximations } = await cutClusters(run, embedded, tree, k);
+    const chosen = await resolveK(run, embedded, tree);
+    const { labels, Z, k, kAuto, memberLabels, microClusters, approximations } = await cutClusters(run, embedded, tree, chosen);
     const tEnd = performance.now();
     const { bank } = banks;
     const { members } = run.method;
@@ -207,7 +207,7 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
     const w = weighed.runs[run.primary]!.w;
     const be = run.backend;
     return {
-      files: bank.files, labels, k: k.k, n: bank.n, embeddings: embedded.primary, embeddingNorm: primary.embeddingNorm, d: embedded.d,
+      files: bank.files, labels, k, n: bank.n, embeddings: embedded.primary, embeddingNorm: primary.embeddingNorm, d: embedded.d,
       weights: w.maps, gridH: w.gridH, gridW: w.gridW, method: { ...run.method, ...(memberLabels ? { memberLabels } : {}) },
       scores: w.scores, Z, linkageFrom: microClusters ? 'micro-clusters' : run.memory.linkageFrom, weighting: primary.weighting, tau: w.tau,
       whitened: w.whitened, linkage: run.options.linkage,
@@ -376,7 +376,7 @@ export function embedMembers(run: RunPlan, weighed: Weighed, n: number): Embedde
 /** The tree of the primary member: exact (with the condensed distances when computed), approximate, or none (n = 1). */
 export type Tree =
   | { kind: 'exact'; Z: Float64Array; y?: Float32Array }
-  | { kind: 'micro'; Z: Float64Array; micro: Awaited<ReturnType<typeof approximateWard>>; message: string }
+  | { kind: 'micro'; Z: Float64Array; micro: Awaited<ReturnType<typeof approximateWard>> }
   | { kind: 'single' };
 
 /** The tree of one member's embeddings (and the condensed distances, when computed), as the memory plan says. */
@@ -409,7 +409,7 @@ export async function buildTree(run: RunPlan, emb: Embedded): Promise<Tree> {
       onProgress: (pass, passes, moved) => onProgress?.({ stage: 'clustering', done: 0, total: 3, message: `micro-clusters: pass ${pass}/${passes}, ${moved} images moved` }),
     });
     onProgress?.({ stage: 'clustering', done: 1, total: 3, message: `size-weighted ward linkage of ${aw.m} micro-clusters` });
-    return { kind: 'micro', Z: aw.Z, micro: aw, message: '' };
+    return { kind: 'micro', Z: aw.Z, micro: aw };
   }
   if (n === 1) return { kind: 'single' };
   return { kind: 'exact', ...(await treeOf(run, emb.primary, n, d)) };
