@@ -7,7 +7,7 @@
 //   node benches/e2e.mjs [--sets mtd,bottle] [--n N] [--references auto|exact|R] [--no-peer] [--fast] [--cache]
 // Sets: mtd = the 583 MTD images (392 defects + 191 MT_Free, K = 6); bottle = MVTec bottle test (83, K = 4).
 // `--n N` keeps N images of each set (evenly spaced over the sorted list, so every class stays; quick runs).
-// `--references` as ClusterOptions.references (default auto, the library's default; the peer gets the R it chose).
+// `--references` as ClusterOptions.weights.references (default auto, the library's default; the peer gets the R it chose).
 // `--fast` also runs ours with the int8 backbone (`backbone: {precision: 'int8'}`, CLI --fast), as a third column.
 // `--cache` uses the feature cache for ours (features then cost ~nothing; the peer always computes them).
 // The peer's Python packages come from scripts/bench-deps.sh (a venv under target/, created on first use).
@@ -86,7 +86,8 @@ for (const [name, set] of sets) {
     await release();
     const t0 = performance.now();
     const r = await clusterImages(files, {
-      k, references: refOpt, cacheDir: opt.cache ? path.join(root, '.cache', 'anomaly-clustering') /* cache root */ : false, backbone,
+      k, weights: { references: refOpt },
+      features: { cacheDir: opt.cache ? path.join(root, '.cache', 'anomaly-clustering') /* cache root */ : false, backbone },
       onProgress: (() => { let last = ''; return (p) => {
         const line = `${p.stage}${p.message ? ` (${p.message})` : ''}`;
         if (line !== last) process.stderr.write(`  [${name} ${tag}] ${((performance.now() - t0) / 1000).toFixed(1)} s: ${line}\n`);

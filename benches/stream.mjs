@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Streamed feature banks (issue 6, bounded memory): `clusterImages` on the MTD images (../shared/data, read in
+// Streamed feature banks (bounded memory, docs/performance.md): `clusterImages` on the MTD images (../shared/data, read in
 // place) with the feature bank held in memory vs streamed from disk (a `memoryLimit` under twice the bank), one
 // child process per run so each peak RSS is its own. Prints wall time per stage, peak RSS, the bank's size and
 // whether both runs gave the same labels. Not a test. Features come from the feature cache when present (run
@@ -33,10 +33,7 @@ if (opt.child) {
   const { clusterImages } = await import(path.join(root, 'dist', 'src', 'pipeline', 'run.js'));
   const { files, normals } = mtd();
   const t0 = performance.now();
-  const r = await clusterImages(files, {
-    k: 6, weighting, normals: weighting === 'semi-supervised' ? normals : undefined, cacheDir: opt.cache, threads: 2,
-    memoryLimit: memoryLimit ?? Infinity,
-  });
+  const r = await clusterImages(files, { k: 6, weighting, normals: weighting === 'semi-supervised' ? normals : undefined, features: { cacheDir: opt.cache, threads: 2 }, resources: { memoryLimit: memoryLimit ?? Infinity } });
   process.send({
     wall: performance.now() - t0, timings: r.timings, featureBank: r.featureBank, linkageFrom: r.linkageFrom,
     labels: [...r.labels], approximations: r.approximations, maxRssMiB: process.resourceUsage().maxRSS / 1024, m: r.gridH * r.gridW,

@@ -1,39 +1,34 @@
 /**
- * @file Public entry point of anomaly-clustering: re-exports only.
+ * @file Public entry point of anomaly-clustering: the task API (cluster a folder of images, and what that needs),
+ * the validated kernels and the errors. Re-exports only. The stages of the pipeline and their knobs are the
+ * `anomaly-clustering/stages` subpath (src/stages.ts).
  * @module anomaly-clustering
  */
 // Kernels (validated; SciPy layouts) and the error contract.
 export * from './kernels.js';
-export * from './errors.js';
+export { KernelError, InputError, ERROR_CODES, type ErrorCode, type InputProblem } from './errors.js';
 export type { BackendName, Isa, LinkageMethod, GroupedMode, KernelBackend } from '../bindings/backend.js';
 export { getBackend, availableBackends, loadErrors } from '../bindings/select.js';
-// Pipeline: images → patch bags → weights → embeddings → clusters.
-export type { ImageInput, Stage, Progress, BackboneSpec, FeatureOptions, FeatureBank, BankPlan } from './pipeline/types.js';
-export type { BagStore } from './pipeline/bank-store.js';
-export { extractFeatures, IMAGENET_MEAN, IMAGENET_STD } from './pipeline/features.js';
-export { loadImage, decodeImage, DEFAULT_FIT, FITS, type Fit } from './pipeline/image.js';
-export { DEFAULT_BACKBONE, EMBEDDED_BACKBONES, prepareModel } from './models/index.js';
-export { computeWeights, patchScores, WEIGHTINGS, DEFAULT_TAU } from './pipeline/weighting.js';
-export type { Tau, TauSpread, Weighting } from './pipeline/weighting.js';
-export {
-  f32ToF16, f16ToF32, kCenterGreedy, kCenterGreedyAsync, coresetSize, autoReferences, BANK_PRECISIONS, DEFAULT_CORESET_DIM, DEFAULT_AUTO_REFERENCES,
-  DEFAULT_EXACT_WORK_LIMIT,
-} from './pipeline/approx.js';
-export type { BankPrecision, KCenterOptions, KCenterResult, AutoReferences } from './pipeline/approx.js';
-export { clusterImages, listImages, InputError } from './pipeline/run.js';
-export { approximateWard, microClusters, labelsOf, CLUSTERING_MODES, DEFAULT_APPROX_ABOVE, DEFAULT_MICRO_CLUSTERS, DEFAULT_MICRO_ITERATIONS } from './pipeline/micro.js';
-export type { ApproximateWard, ClusteringMode, MicroClusters, MicroClusterOptions } from './pipeline/micro.js';
-export { extractShard, readCachedBank, parseShard, shardRange, shardOf, featureRequestKey, MissingFeaturesError, SHARD_MANIFEST_FORMAT } from './pipeline/shard.js';
-export type { Shard, ShardOptions, ShardResult, ShardManifest, CachedBankOptions, FeatureRequest } from './pipeline/shard.js';
-export { normaliseEmbeddings, checkEmbeddingNorm, EMBEDDING_NORMS, DEFAULT_EMBEDDING_NORM } from './pipeline/embedding-norm.js';
+// The task: images → clusters, with its options (groups, defaults, effective options) and result.
+export { clusterImages, listImages } from './pipeline/run.js';
+export type { ClusterResult } from './pipeline/run.js';
+export { CLUSTER_DEFAULTS, IMAGE_EXTENSIONS, serialiseOptions } from './pipeline/options.js';
+export type { ClusterOptions, EffectiveOptions, FeaturesGroup, WeightsGroup, ResourcesGroup } from './pipeline/options.js';
+export { WEIGHTINGS, type Tau, type TauSpread, type Weighting } from './pipeline/weighting.js';
+export { PRESET_NAMES, type PresetName, type ResolvedMethod, type MethodConfig } from './pipeline/presets.js';
+export { AUTO_K_CRITERIA, type AutoK, type AutoKCriterion, type KCandidate } from './pipeline/autok.js';
 export type { EmbeddingNorm } from './pipeline/embedding-norm.js';
-export { fitWhitening, whitenBank, checkWhiten, DEFAULT_WHITEN, WHITEN_SAMPLE } from './pipeline/whiten.js';
-export type { Whitening } from './pipeline/whiten.js';
-export { checkBankPlan } from './pipeline/memory.js';
-export type { ClusterOptions, ClusterResult } from './pipeline/run.js';
-export { chooseK, chooseKAsync, checkAutoKOptions, AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX } from './pipeline/autok.js';
-export type { AutoK, AutoKCriterion, AutoKInput, AutoKOptions, KCandidate } from './pipeline/autok.js';
-export { evaluate, hungarian } from './pipeline/metrics.js';
+export type { ClusteringMode } from './pipeline/micro.js';
+export type { BankPrecision } from './pipeline/approx.js';
+// Images and features, a model, a sharded extraction.
+export type { ImageInput, Stage, Progress, BackboneSpec, FeatureOptions, FeatureBank, BankPlan, BagStore } from './pipeline/types.js';
+export { extractFeatures } from './pipeline/features.js';
+export { loadImage, type Fit } from './pipeline/image.js';
+export { EMBEDDED_BACKBONES, prepareModel } from './models/index.js';
+export { extractShard, MissingFeaturesError } from './pipeline/shard.js';
+export type { Shard, ShardOptions, ShardResult } from './pipeline/shard.js';
+// Scoring a clustering against known classes, the HTML report, a synthetic sample.
+export { evaluate } from './pipeline/metrics.js';
 export type { Metrics } from './pipeline/metrics.js';
 export { renderReport, writeReport } from './report/index.js';
 export { generateSample } from './sample/index.js';

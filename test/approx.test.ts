@@ -14,7 +14,8 @@ import {
   roundToF16,
 } from '../src/pipeline/approx.js';
 import { computeWeights, patchScores, referenceImages } from '../src/pipeline/weighting.js';
-import { checkClusterOptions, clusterImages } from '../src/pipeline/run.js';
+import { clusterImages } from '../src/pipeline/run.js';
+import { resolveClusterOptions } from '../src/pipeline/options.js';
 import { generateSample, type Sample } from '../src/sample/index.js';
 import type { FeatureBank, Progress } from '../src/pipeline/types.js';
 import { mulberry32 as rng } from '../src/random.js';
@@ -238,10 +239,10 @@ describe('invalid knob values', () => {
     expect(() => kCenterGreedy(b.data, 4, 4, 0)).toThrow(RangeError);
     expect(() => kCenterGreedy(b.data, 4, 4, 5)).toThrow(RangeError);
     for (const o of [{ references: 'fast' }, { references: 0 }, { exactWorkLimit: -1 }, { exactWorkLimit: NaN }]) {
-      expect(() => checkClusterOptions({ k: 2, ...o } as never)).toThrow(RangeError);
+      expect(() => resolveClusterOptions({ k: 2, weights: o } as never)).toThrow(RangeError);
     }
-    expect(() => checkClusterOptions({ k: 2, references: 'exact' })).not.toThrow();
-    expect(() => checkClusterOptions({ k: 2, references: 'auto' })).not.toThrow();
+    expect(() => resolveClusterOptions({ k: 2, weights: { references: 'exact' } })).not.toThrow();
+    expect(() => resolveClusterOptions({ k: 2, weights: { references: 'auto' } })).not.toThrow();
   });
 });
 
@@ -273,14 +274,14 @@ describe('automatic switch to R references', () => {
     it('approximates above exactWorkLimit (progress message + result.approximations); references: exact overrides', async () => {
       const cacheDir = path.join(tmp, 'cache');
       const events: Progress[] = [];
-      const r = await clusterImages(sample.testDir, { k: 5, cacheDir, threads: 2, projectDim: 64, exactWorkLimit: 0, onProgress: (p) => events.push(p) });
+      const r = await clusterImages(sample.testDir, { k: 5, onProgress: (p) => events.push(p), features: { cacheDir, threads: 2, projectDim: 64 }, weights: { exactWorkLimit: 0 } });
       expect(r.n).toBe(35);
       expect(r.approximations.length).toBe(2);
       expect(r.approximations[0]).toMatch(/32 reference images per image instead of all 34/);
       expect(events.some((e) => e.stage === 'weights' && /approximated/.test(e.message ?? ''))).toBe(true);
-      const exact = await clusterImages(sample.testDir, { k: 5, cacheDir, threads: 2, projectDim: 64, exactWorkLimit: 0, references: 'exact' });
+      const exact = await clusterImages(sample.testDir, { k: 5, features: { cacheDir, threads: 2, projectDim: 64 }, weights: { exactWorkLimit: 0, references: 'exact' } });
       expect(exact.approximations).toEqual([]);
-      const explicit = await clusterImages(sample.testDir, { k: 5, cacheDir, threads: 2, projectDim: 64, references: 8 });
+      const explicit = await clusterImages(sample.testDir, { k: 5, features: { cacheDir, threads: 2, projectDim: 64 }, weights: { references: 8 } });
       expect(explicit.approximations).toEqual(['unsupervised scores against 8 reference images per image (of 34, evenly spaced)']);
     }, 300_000);
   });

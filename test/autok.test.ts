@@ -8,7 +8,7 @@ import {
   AUTO_K_CRITERIA, chooseK, chooseKAsync, calinskiHarabaszScores, heightGapScores, pcaScores, silhouetteScores, type AutoKCriterion,
 } from '../src/pipeline/autok.js';
 import { clusterImages } from '../src/pipeline/run.js';
-import * as api from '../src/index.js';
+import * as api from '../src/stages.js';
 import { gauss, randomRows, rng } from './helpers.js';
 
 const be = getBackend();
@@ -225,9 +225,9 @@ describe('chooseK edge cases', () => {
     try {
       const sample = await generateSample(path.join(tmp, 's'), { perClass: 3, trainNormals: 0, seed: 4 });
       // no projection: under memoryLimit 1 the unprojected pooled vectors of max pooling would not be kept
-      const base = { weighting: 'max' as const, projectDim: false as const, cacheDir: path.join(tmp, 'cache'), threads: 2, autoK: { criterion: 'silhouette' as const } };
+      const base = { weighting: 'max' as const, features: { projectDim: false as const, cacheDir: path.join(tmp, 'cache'), threads: 2 }, autoK: { criterion: 'silhouette' as const } };
       const a = await clusterImages(sample.testDir, base);
-      const b = await clusterImages(sample.testDir, { ...base, memoryLimit: 1 });
+      const b = await clusterImages(sample.testDir, { ...base, resources: { memoryLimit: 1 } });
       expect(a.linkageFrom).toBe('condensed');
       expect(b.linkageFrom).toBe('vectors');
       expect(a.kAuto!.criterion).toBe('silhouette');

@@ -1,5 +1,5 @@
 /**
- * Approximate Ward for large sets (issue 17 part 3, `pipeline/micro.ts`): size-weighted Ward from the vectors on
+ * Approximate Ward for large sets (`pipeline/micro.ts`): size-weighted Ward from the vectors on
  * every backend (bit-identical Z; equal to Ward on the expanded observations; input errors), the deterministic
  * k-means micro-clusters (backend-independent, a real k-means fixed point when converged), the agreement of the
  * approximation with exact Ward on clustered data, and its wiring into `clusterImages` (`clustering`,
@@ -163,14 +163,14 @@ describe('clusterImages: clustering auto / exact / approximate', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('approximate: Z over the micro-clusters, every image labelled through its micro-cluster, listed in approximations', async () => {
-    const base = { k: 4, cacheDir: path.join(tmp, 'cache'), threads: 2, weighting: 'uniform', projectDim: false } as const;
+    const base = { k: 4, features: { cacheDir: path.join(tmp, 'cache'), threads: 2, projectDim: false }, weighting: 'uniform' } as const;
     const exact = await clusterImages(testDir, base);
     expect(exact.microClusters).toBeUndefined();
     expect(exact.approximations.some((a) => a.includes('micro-clusters'))).toBe(false);
     // 'auto' below the threshold is exact; above it, approximate
-    const autoLow = await clusterImages(testDir, { ...base, clustering: 'auto' });
+    const autoLow = await clusterImages(testDir, { ...base, resources: { clustering: 'auto' } });
     expect(arr(autoLow.labels)).toEqual(arr(exact.labels));
-    const r = await clusterImages(testDir, { ...base, approxAbove: 5, microClusters: 8 });
+    const r = await clusterImages(testDir, { ...base, resources: { approxAbove: 5, microClusters: 8 } });
     expect(r.linkageFrom).toBe('micro-clusters');
     const mc = r.microClusters!;
     expect(mc.m).toBeLessThanOrEqual(8);
@@ -180,12 +180,12 @@ describe('clusterImages: clustering auto / exact / approximate', () => {
     expect(arr(r.labels)).toEqual(arr(labelsOf(getBackend(r.backend.name).cutK(r.Z, mc.m, 4), mc.assign)));
     expect(r.approximations.some((a) => a.startsWith('ward approximated') && a.includes(`${mc.m} deterministic k-means micro-clusters`))).toBe(true);
     // forcing it gives the same; forcing exact ignores the threshold
-    const forced = await clusterImages(testDir, { ...base, clustering: 'approximate', microClusters: 8 });
+    const forced = await clusterImages(testDir, { ...base, resources: { clustering: 'approximate', microClusters: 8 } });
     expect(arr(forced.labels)).toEqual(arr(r.labels));
-    const noApprox = await clusterImages(testDir, { ...base, clustering: 'exact', approxAbove: 5, microClusters: 8 });
+    const noApprox = await clusterImages(testDir, { ...base, resources: { clustering: 'exact', approxAbove: 5, microClusters: 8 } });
     expect(arr(noApprox.labels)).toEqual(arr(exact.labels));
     // automatic K on the micro-clusters
-    const auto = await clusterImages(testDir, { ...base, k: 'auto', clustering: 'approximate', microClusters: 8 });
+    const auto = await clusterImages(testDir, { ...base, k: 'auto', resources: { clustering: 'approximate', microClusters: 8 } });
     expect(auto.kAuto?.chosen).toBe(auto.k);
     expect(auto.approximations.some((a) => a.includes('automatic K scored on the micro-cluster centroids'))).toBe(true);
   });
@@ -214,11 +214,11 @@ describe('clusterImages: clustering auto / exact / approximate', () => {
   });
 
   it('rejects bad options before any work', async () => {
-    await expect(clusterImages(testDir, { clustering: 'fast' as never })).rejects.toThrow(/clustering: expected one of auto, exact, approximate/);
-    await expect(clusterImages(testDir, { clustering: 'approximate', linkage: 'average' })).rejects.toThrow(/needs linkage 'ward'/);
-    await expect(clusterImages(testDir, { microClusters: 1 })).rejects.toThrow(/microClusters: expected an integer ≥ 2/);
-    await expect(clusterImages(testDir, { approxAbove: -1 })).rejects.toThrow(/approxAbove/);
-    await expect(clusterImages(testDir, { k: 9, clustering: 'approximate', microClusters: 8, cacheDir: path.join(tmp, 'cache'), weighting: 'uniform', projectDim: false }))
+    await expect(clusterImages(testDir, { resources: { clustering: 'fast' as never } })).rejects.toThrow(/clustering: expected one of auto, exact, approximate/);
+    await expect(clusterImages(testDir, { linkage: 'average', resources: { clustering: 'approximate' } })).rejects.toThrow(/needs linkage 'ward'/);
+    await expect(clusterImages(testDir, { resources: { microClusters: 1 } })).rejects.toThrow(/microClusters: expected an integer ≥ 2/);
+    await expect(clusterImages(testDir, { resources: { approxAbove: -1 } })).rejects.toThrow(/approxAbove/);
+    await expect(clusterImages(testDir, { k: 9, weighting: 'uniform', features: { cacheDir: path.join(tmp, 'cache'), projectDim: false }, resources: { clustering: 'approximate', microClusters: 8 } }))
       .rejects.toMatchObject({ code: 'ERR_K_OUT_OF_RANGE' });
   });
 });

@@ -95,6 +95,25 @@ describe.runIf(built)('npm package installed from the packed tarballs', () => {
     expect(esm.stderr + cjs.stderr).not.toMatch(/Warning/); // no fallback warning, no experimental require(esm) warning
   });
 
+  it('the stages subpath (anomaly-clustering/stages) loads from ESM and CJS and type-checks', () => {
+    writeFileSync(path.join(app, 'stages.mjs'), `import * as st from 'anomaly-clustering/stages';
+      console.log(JSON.stringify({ w: typeof st.computeWeights, p: typeof st.planRun, k: typeof st.chooseK }));`);
+    writeFileSync(path.join(app, 'stages.cjs'), `const st = require('anomaly-clustering/stages');
+      console.log(JSON.stringify({ w: typeof st.computeWeights, p: typeof st.planRun, k: typeof st.chooseK }));`);
+    const want = { w: 'function', p: 'function', k: 'function' };
+    expect(JSON.parse(sh(process.execPath, [path.join(app, 'stages.mjs')]).stdout)).toEqual(want);
+    expect(JSON.parse(sh(process.execPath, [path.join(app, 'stages.cjs')]).stdout)).toEqual(want);
+    writeFileSync(path.join(app, 'stages-consumer.mts'), `import { computeWeights, type WeightingResult } from 'anomaly-clustering/stages';
+      import type { FeatureBank } from 'anomaly-clustering';
+      export async function weigh(bank: FeatureBank): Promise<number> {
+        const w: WeightingResult = await computeWeights(bank, { weighting: 'uniform' });
+        return w.embeddings.length;
+      }\n`);
+    const common = { strict: true, noEmit: true, target: 'es2022', types: [], skipLibCheck: false, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true };
+    writeFileSync(path.join(app, 'tsconfig.stages.json'), JSON.stringify({ compilerOptions: { ...common, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['stages-consumer.mts'] }));
+    sh(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(app, 'tsconfig.stages.json')], { cwd: app });
+  }, 120_000);
+
   it('type-checks in a strict TypeScript consumer (nodenext .mts/.cts, bundler) without @types/node', () => {
     const body = `const opts: ClusterOptions = {};
       export async function run(dir: string): Promise<number> {

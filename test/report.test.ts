@@ -28,12 +28,12 @@ function chromium(...args: string[]): { status: number | null; stdout: string; s
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'ac-report-'));
   sample = await generateSample(path.join(tmp, 'sample'), { perClass: 4, trainNormals: 0, seed: 3 });
-  result = await clusterImages(sample.testDir, { k: 5, cacheDir: path.join(tmp, 'cache'), threads: 2 });
+  result = await clusterImages(sample.testDir, { k: 5, features: { cacheDir: path.join(tmp, 'cache'), threads: 2 } });
   truth = result.files.map((f) => path.basename(path.dirname(f)));
   file = path.join(tmp, 'report.html');
   await writeReport(file, result, { truth, metrics: evaluate(result.labels, truth), title: 'Report test' });
   // automatic K (no k given): the report gets the candidates panel
-  autoResult = await clusterImages(sample.testDir, { cacheDir: path.join(tmp, 'cache'), threads: 2, weighting: 'max' });
+  autoResult = await clusterImages(sample.testDir, { weighting: 'max', features: { cacheDir: path.join(tmp, 'cache'), threads: 2 } });
   autoFile = path.join(tmp, 'report-auto.html');
   await writeReport(autoFile, autoResult, { truth, title: 'Report test (automatic K)' });
 });

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { clusterImages, listImages, InputError, type ClusterOptions } from '../src/pipeline/run.js';
+import { clusterImages, listImages, type ClusterOptions } from '../src/pipeline/run.js';
+import { InputError } from '../src/errors.js';
 import { evaluate } from '../src/pipeline/metrics.js';
 import { normaliseEmbeddings } from '../src/pipeline/embedding-norm.js';
 import { PAPER_METHOD, PRESETS } from '../src/pipeline/presets.js';
@@ -13,7 +14,7 @@ import type { Progress } from '../src/pipeline/types.js';
 let tmp: string;
 let sample: Sample;
 let cacheDir: string;
-const small: Partial<ClusterOptions> = { threads: 2 };
+const small: Partial<ClusterOptions> = { features: { threads: 2 } };
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'ac-run-'));
@@ -55,7 +56,7 @@ describe('listImages', () => {
 describe('clusterImages', () => {
   it('returns labels, embeddings, weight maps, Z, timings and the backend', async () => {
     const events: Progress[] = [];
-    const r = await clusterImages(sample.testDir, { k: 5, weighting: 'max', cacheDir, onProgress: (p) => events.push(p), threads: 2 });
+    const r = await clusterImages(sample.testDir, { k: 5, weighting: 'max', onProgress: (p) => events.push(p), features: { cacheDir, threads: 2 } });
     expect(r.files).toEqual(sample.files.map((f) => f.file));
     expect(r.n).toBe(15);
     expect(r.labels).toBeInstanceOf(Int32Array);
@@ -79,11 +80,11 @@ describe('clusterImages', () => {
   });
 
   it('is deterministic, and accepts buffers as well as paths', async () => {
-    const a = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2 });
-    const b = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir: false, threads: 2 });
+    const a = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', features: { cacheDir, threads: 2 } });
+    const b = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', features: { cacheDir: false, threads: 2 } });
     expect([...b.labels]).toEqual([...a.labels]);
     const bufs = a.files.map((f) => ({ name: path.basename(f), data: new Uint8Array(readFileSync(f)) }));
-    const c = await clusterImages(bufs, { k: 5, weighting: 'uniform', cacheDir: false, threads: 2 });
+    const c = await clusterImages(bufs, { k: 5, weighting: 'uniform', features: { cacheDir: false, threads: 2 } });
     expect(c.files).toEqual(a.files.map((f) => path.basename(f)));
     expect([...c.labels]).toEqual([...a.labels]);
     for (let i = 0; i < a.embeddings.length; i += 97) expect(c.embeddings[i]).toBeCloseTo(a.embeddings[i]!, 5);
@@ -91,7 +92,7 @@ describe('clusterImages', () => {
 
   it('unsupervised and semi-supervised weighting cluster the sample well', async () => {
     // the default preset: a consensus of six configurations; the primary (reported) member is the paper's
-    const u = await clusterImages(sample.testDir, { k: 5, cacheDir, ...small });
+    const u = await clusterImages(sample.testDir, { k: 5, ...small, features: { ...small.features, cacheDir } });
     expect(u.method.preset).toBe('default');
     expect(u.method.members).toEqual(PRESETS.default.members);
     expect(u.method.memberLabels).toHaveLength(PRESETS.default.members.length);
@@ -102,17 +103,17 @@ describe('clusterImages', () => {
     expect(u.Z.length).toBe(4 * (u.n - 1));
     expect([...getBackend(u.backend.name).cutK(u.Z, u.n, 5)]).toEqual([...u.labels]); // Z is the consensus tree
     expect(evaluate(u.labels, truthOf(u.files)).nmi).toBeGreaterThan(0.6);
-    const again = await clusterImages(sample.testDir, { k: 5, cacheDir, ...small });
+    const again = await clusterImages(sample.testDir, { k: 5, ...small, features: { ...small.features, cacheDir } });
     expect([...again.labels]).toEqual([...u.labels]);
     // one configuration: the paper preset, or explicit fields (whitened here)
-    const paper = await clusterImages(sample.testDir, { k: 5, cacheDir, preset: 'paper', ...small });
+    const paper = await clusterImages(sample.testDir, { k: 5, preset: 'paper', ...small, features: { ...small.features, cacheDir } });
     expect(paper.method).toEqual({ preset: 'paper', members: [PAPER_METHOD], kSpread: 0 });
     expect(paper.embeddingNorm).toBe('none');
     expect([...paper.labels]).toEqual([...u.method.memberLabels![2]!]); // the consensus's paper member, cut at K
-    const wh = await clusterImages(sample.testDir, { k: 5, cacheDir, whiten: 1, ...small });
+    const wh = await clusterImages(sample.testDir, { k: 5, ...small, features: { ...small.features, cacheDir }, weights: { whiten: 1 } });
     expect(wh.whitened).toEqual({ shrinkage: 1, sampled: 15 * wh.gridH * wh.gridW }); // every patch of 15 images
     expect(wh.method.preset).toBe('custom');
-    const s = await clusterImages(sample.testDir, { k: 5, weighting: 'semi-supervised', normals: sample.normalsDir, cacheDir, ...small });
+    const s = await clusterImages(sample.testDir, { k: 5, weighting: 'semi-supervised', normals: sample.normalsDir, ...small, features: { ...small.features, cacheDir } });
     expect(s.normals).toBe(4);
     expect(evaluate(s.labels, truthOf(s.files)).nmi).toBeGreaterThan(0.6);
     // the defect patch dominates: for spots, the weight map's peak lies on a dark pixel area (scores > mean)
@@ -120,8 +121,8 @@ describe('clusterImages', () => {
   });
 
   it('normalises the embeddings (embeddingNorm; none for a single configuration by default) before clustering them, and returns what it clustered', async () => {
-    const def = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2, embeddingNorm: 'l2-center-l2' });
-    const raw = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2 });
+    const def = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', embeddingNorm: 'l2-center-l2', features: { cacheDir, threads: 2 } });
+    const raw = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', features: { cacheDir, threads: 2 } });
     expect(def.embeddingNorm).toBe('l2-center-l2');
     expect(raw.embeddingNorm).toBe('none');
     for (let i = 0; i < def.n; i++) {
@@ -129,7 +130,7 @@ describe('clusterImages', () => {
       expect(Math.hypot(...row)).toBeCloseTo(1, 5);
     }
     expect(def.embeddings).toEqual(normaliseEmbeddings(raw.embeddings, raw.n, raw.d, 'l2-center-l2'));
-    const c = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', cacheDir, threads: 2, embeddingNorm: 'center-l2' });
+    const c = await clusterImages(sample.testDir, { k: 5, weighting: 'uniform', embeddingNorm: 'center-l2', features: { cacheDir, threads: 2 } });
     expect(c.embeddings).toEqual(normaliseEmbeddings(raw.embeddings, raw.n, raw.d, 'center-l2'));
     expect(c.embeddings).not.toEqual(def.embeddings);
     expect(def.embeddings).not.toEqual(raw.embeddings);
@@ -137,7 +138,7 @@ describe('clusterImages', () => {
     const be = getBackend(def.backend.name);
     expect(def.Z).toEqual(be.linkage(be.pdist(def.embeddings, def.n, def.d, false), def.n, 'ward'));
     await expect(clusterImages(sample.testDir, { k: 2, embeddingNorm: 'cosine' as never })).rejects.toThrow(RangeError);
-    await expect(clusterImages(sample.testDir, { k: 2, whiten: -1 })).rejects.toThrow(/whiten: expected a shrinkage > 0/);
+    await expect(clusterImages(sample.testDir, { k: 2, weights: { whiten: -1 } })).rejects.toThrow(/whiten: expected a shrinkage > 0/);
   });
 
   it('rejects bad input with clear errors', async () => {
@@ -154,8 +155,8 @@ describe('clusterImages', () => {
     await expect(clusterImages(sample.testDir, { k: 2, weighting: 'semi-supervised', normals: path.join(tmp, 'nope') })).rejects.toMatchObject({ problem: 'normals-not-found' });
     await expect(clusterImages(sample.testDir, { k: 2, weighting: 'fancy' as never })).rejects.toThrow(RangeError);
     await expect(clusterImages(sample.testDir, { k: 2, linkage: 'nearest' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_METHOD' });
-    await expect(clusterImages(sample.testDir, { k: 2, tau: -1 })).rejects.toThrow(RangeError);
-    await expect(clusterImages(sample.testDir, { k: 2, backend: 'gpu' as never })).rejects.toThrow(TypeError);
+    await expect(clusterImages(sample.testDir, { k: 2, weights: { tau: -1 } })).rejects.toThrow(RangeError);
+    await expect(clusterImages(sample.testDir, { k: 2, resources: { backend: 'gpu' as never } })).rejects.toThrow(TypeError);
   });
 
   it('skips unreadable images with skipBad and fails without it', async () => {
@@ -163,34 +164,31 @@ describe('clusterImages', () => {
     cpSync(path.join(sample.testDir, 'spot'), path.join(d, 'spot'), { recursive: true });
     cpSync(path.join(sample.testDir, 'crack'), path.join(d, 'crack'), { recursive: true });
     writeFileSync(path.join(d, 'crack', 'broken.png'), 'not a png');
-    await expect(clusterImages(d, { k: 2, weighting: 'uniform', cacheDir: false })).rejects.toMatchObject({ code: 'ERR_IMAGE' });
-    const r = await clusterImages(d, { k: 2, weighting: 'uniform', cacheDir: false, skipBad: true });
+    await expect(clusterImages(d, { k: 2, weighting: 'uniform', features: { cacheDir: false } })).rejects.toMatchObject({ code: 'ERR_IMAGE' });
+    const r = await clusterImages(d, { k: 2, weighting: 'uniform', features: { cacheDir: false, skipBad: true } });
     expect(r.n).toBe(6);
     expect(r.skipped.map((s) => path.basename(s.file))).toEqual(['broken.png']);
     expect(r.files.some((f) => f.endsWith('broken.png'))).toBe(false);
     // the unprojected pooled vectors are compacted with the bags: same embeddings as without the bad file
-    const clean = await clusterImages(r.files, { k: 2, weighting: 'uniform', cacheDir: false });
+    const clean = await clusterImages(r.files, { k: 2, weighting: 'uniform', features: { cacheDir: false } });
     expect(r.d).toBe(1536);
     expect(r.embeddings).toEqual(clean.embeddings);
   });
 
   it('k = 1 and a single image work', async () => {
-    const one = await clusterImages([sample.files[0]!.file], { k: 1, cacheDir });
+    const one = await clusterImages([sample.files[0]!.file], { k: 1, features: { cacheDir } });
     expect([...one.labels]).toEqual([0]);
     expect(one.Z.length).toBe(0);
-    const all = await clusterImages(sample.testDir, { k: 1, weighting: 'uniform', cacheDir });
+    const all = await clusterImages(sample.testDir, { k: 1, weighting: 'uniform', features: { cacheDir } });
     expect(new Set(all.labels)).toEqual(new Set([0]));
   });
 
   it('honours an AbortSignal', async () => {
     const ac = new AbortController();
     ac.abort();
-    await expect(clusterImages(sample.testDir, { k: 2, signal: ac.signal, cacheDir })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    await expect(clusterImages(sample.testDir, { k: 2, signal: ac.signal, features: { cacheDir } })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
     const ac2 = new AbortController();
-    const p = clusterImages(sample.testDir, {
-      k: 2, cacheDir, signal: ac2.signal, chunkWork: 1, ...small,
-      onProgress: (e) => { if (e.stage === 'weights' && e.done > 0) ac2.abort(); },
-    });
+    const p = clusterImages(sample.testDir, { k: 2, signal: ac2.signal, ...small, onProgress: (e) => { if (e.stage === 'weights' && e.done > 0) ac2.abort(); }, features: { ...small.features, cacheDir }, weights: { chunkWork: 1 } });
     await expect(p).rejects.toMatchObject({ code: 'ERR_ABORTED' });
   });
 });

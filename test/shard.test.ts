@@ -1,5 +1,5 @@
 /**
- * Sharded feature extraction (issue 17 part 4, `pipeline/shard.ts`): the partition, and the real thing with
+ * Sharded feature extraction (`pipeline/shard.ts`, docs/sharding.md): the partition, and the real thing with
  * **parallel local processes**: two `anomaly-clustering features <dir> --shard i/2` processes (the built CLI)
  * fill a shared cache at the same time, then the cluster step (`clusterImages` with `fromCache`, CLI `cluster`)
  * gives the same labels as one process that extracts everything itself, and fails clearly, without computing
@@ -102,9 +102,9 @@ describe('sharded extraction with parallel local processes', () => {
     const names = files.flatMap((f) => (JSON.parse(readFileSync(path.join(mdir, f), 'utf8')) as ShardManifest).images.map((im) => im.name));
     expect(names).toEqual(list);
 
-    const opts = { k: 5, threads: 2 } as const;
-    const one = await clusterImages(dir, { ...opts, cacheDir: path.join(tmp, 'own-cache') });
-    const sharded = await clusterImages(dir, { ...opts, cacheDir: shared, fromCache: true });
+    const opts = { k: 5, features: { threads: 2 } } as const;
+    const one = await clusterImages(dir, { ...opts, features: { ...opts.features, cacheDir: path.join(tmp, 'own-cache') } });
+    const sharded = await clusterImages(dir, { ...opts, features: { ...opts.features, cacheDir: shared, fromCache: true } });
     expect(sharded.files).toEqual(one.files);
     expect(arr(sharded.labels)).toEqual(arr(one.labels));
     expect(sharded.timings.features).toBe(0);
@@ -120,8 +120,8 @@ describe('sharded extraction with parallel local processes', () => {
     expect(csv).toEqual(arr(one.labels));
 
     // uniform pooling uses the unprojected pooled entries the shards wrote, as one process does
-    const u1 = await clusterImages(dir, { ...opts, weighting: 'uniform', cacheDir: path.join(tmp, 'own-cache') });
-    const u2 = await clusterImages(dir, { ...opts, weighting: 'uniform', cacheDir: shared, fromCache: true });
+    const u1 = await clusterImages(dir, { ...opts, weighting: 'uniform', features: { ...opts.features, cacheDir: path.join(tmp, 'own-cache') } });
+    const u2 = await clusterImages(dir, { ...opts, weighting: 'uniform', features: { ...opts.features, cacheDir: shared, fromCache: true } });
     expect(arr(u2.labels)).toEqual(arr(u1.labels));
     expect(u2.approximations).toEqual(u1.approximations);
   });
@@ -136,7 +136,7 @@ describe('sharded extraction with parallel local processes', () => {
     rmSync(path.join(broken, m.bags, `${victim.sha256}.npy`));
     let err: unknown;
     try {
-      await clusterImages(dir, { k: 5, cacheDir: broken, fromCache: true });
+      await clusterImages(dir, { k: 5, features: { cacheDir: broken, fromCache: true } });
     } catch (e) {
       err = e;
     }
@@ -154,11 +154,11 @@ describe('sharded extraction with parallel local processes', () => {
     cpSync(shared, half, { recursive: true });
     rmSync(path.join(half, 'shards', readdirSync(path.join(half, 'shards'))[0]!, second));
     for (const im of m.images) rmSync(path.join(half, m.bags, `${im.sha256}.npy`));
-    await expect(clusterImages(dir, { k: 5, cacheDir: half, fromCache: true })).rejects.toThrow(/8 of 15 images have no cached features.*shard 1\/2 by the partition/);
+    await expect(clusterImages(dir, { k: 5, features: { cacheDir: half, fromCache: true } })).rejects.toThrow(/8 of 15 images have no cached features.*shard 1\/2 by the partition/);
 
     // no manifest at all for these options (another cache, or other feature options)
-    await expect(clusterImages(dir, { k: 5, cacheDir: path.join(tmp, 'empty'), fromCache: true })).rejects.toThrow(/no shard manifest/);
-    await expect(clusterImages(dir, { k: 5, cacheDir: shared, fromCache: true, layerNorm: 'none' })).rejects.toBeInstanceOf(KernelError);
+    await expect(clusterImages(dir, { k: 5, features: { cacheDir: path.join(tmp, 'empty'), fromCache: true } })).rejects.toThrow(/no shard manifest/);
+    await expect(clusterImages(dir, { k: 5, features: { cacheDir: shared, fromCache: true, layerNorm: 'none' } })).rejects.toBeInstanceOf(KernelError);
   });
 
   it('unreadable images: skipped by the shard and by the cluster step alike (skipBad), else ERR_IMAGE', async () => {
@@ -168,12 +168,12 @@ describe('sharded extraction with parallel local processes', () => {
     writeFileSync(path.join(dir2, 'good', 'zz-corrupt.png'), 'not an image');
     const list = listImages(dir2);
     for (const index of [0, 1]) await extractShard(list, { shard: { index, count: 2 }, cacheDir: shared, skipBad: true, threads: 2 });
-    const one = await clusterImages(dir2, { k: 5, threads: 2, skipBad: true, cacheDir: path.join(tmp, 'own-cache') });
-    const sharded = await clusterImages(dir2, { k: 5, skipBad: true, cacheDir: shared, fromCache: true });
+    const one = await clusterImages(dir2, { k: 5, features: { threads: 2, skipBad: true, cacheDir: path.join(tmp, 'own-cache') } });
+    const sharded = await clusterImages(dir2, { k: 5, features: { skipBad: true, cacheDir: shared, fromCache: true } });
     expect(sharded.skipped.map((x) => x.file)).toEqual([path.join(dir2, 'good', 'zz-corrupt.png')]);
     expect(sharded.skipped.map((x) => x.file)).toEqual(one.skipped.map((x) => x.file));
     expect(arr(sharded.labels)).toEqual(arr(one.labels));
-    await expect(clusterImages(dir2, { k: 5, cacheDir: shared, fromCache: true })).rejects.toMatchObject({ code: 'ERR_IMAGE' });
+    await expect(clusterImages(dir2, { k: 5, features: { cacheDir: shared, fromCache: true } })).rejects.toMatchObject({ code: 'ERR_IMAGE' });
   });
 
   it('usage errors', async () => {

@@ -1,5 +1,5 @@
 /**
- * Streamed feature banks (issue 6, bounded memory): a bank over `streamAbove` bytes (in `clusterImages`: over half
+ * Streamed feature banks (bounded memory): a bank over `streamAbove` bytes (in `clusterImages`: over half
  * of `memoryLimit`) is read from disk chunk by chunk — from the feature-cache entries, or a spill file when the
  * cache is off — and every weighting gives **bit-identical** scores, weights and embeddings to the in-memory bank.
  * What a streamed bank cannot do (exact unsupervised weights; a normal bank over the budget) fails with
@@ -136,10 +136,10 @@ describe('extractFeatures with streamAbove', () => {
 
 describe('clusterImages over half the memory limit', () => {
   it('streams the bank, approximates the unsupervised weights and says so; same clusters as in memory', async () => {
-    const base = { k: 5, cacheDir: path.join(tmp, 'cache'), threads: 2 } as const;
-    const a = await clusterImages(sample.testDir, { ...base, references: 'exact' });
+    const base = { k: 5, features: { cacheDir: path.join(tmp, 'cache'), threads: 2 } } as const;
+    const a = await clusterImages(sample.testDir, { ...base, weights: { references: 'exact' } });
     const events: string[] = [];
-    const b = await clusterImages(sample.testDir, { ...base, memoryLimit: 1, onProgress: (p) => p.message && events.push(p.message) });
+    const b = await clusterImages(sample.testDir, { ...base, onProgress: (p) => p.message && events.push(p.message), resources: { memoryLimit: 1 } });
     expect(a.featureBank).toBe('memory');
     expect(b.featureBank).toBe('disk');
     expect(b.linkageFrom).toBe('vectors');
@@ -153,9 +153,9 @@ describe('clusterImages over half the memory limit', () => {
     // 15 images: bank 12 MB (streamed under a 4 MB limit), pooled vectors 0.23 MB (within a quarter of it)
     for (const weighting of ['uniform', 'max'] as const) {
       for (const cacheDir of [path.join(tmp, 'cache'), false] as const) {
-        const base = { k: 5, weighting, cacheDir, threads: 2 } as const;
+        const base = { k: 5, weighting, features: { cacheDir, threads: 2 } } as const;
         const a = await clusterImages(sample.testDir, base);
-        const b = await clusterImages(sample.testDir, { ...base, memoryLimit: 4e6 });
+        const b = await clusterImages(sample.testDir, { ...base, resources: { memoryLimit: 4e6 } });
         expect([a.featureBank, a.d, b.featureBank, b.d]).toEqual(['memory', 1536, 'disk', 1536]);
         expect(arr(b.embeddings)).toEqual(arr(a.embeddings));
         expect(arr(b.labels)).toEqual(arr(a.labels));
@@ -163,23 +163,23 @@ describe('clusterImages over half the memory limit', () => {
       }
     }
     // over a quarter of the limit: the projected bags are pooled, and the result says so
-    const c = await clusterImages(sample.testDir, { k: 5, weighting: 'max', cacheDir: false, threads: 2, memoryLimit: 1e5 });
+    const c = await clusterImages(sample.testDir, { k: 5, weighting: 'max', features: { cacheDir: false, threads: 2 }, resources: { memoryLimit: 1e5 } });
     expect([c.featureBank, c.d]).toEqual(['disk', 256]);
     expect(c.approximations).toEqual([expect.stringMatching(/^max pooling of the 256-dim projected patches: the unprojected pooled vectors \(15 × 3856 floats\) exceed a quarter of the memory limit/)]);
   });
 
   it("references 'exact' on a bank that must stream, or normals over the budget: ERR_MEMORY_LIMIT before any image is read", async () => {
     const junk = Array.from({ length: 3 }, (_, i) => ({ name: `x${i}.png`, data: new Uint8Array([1, 2, 3]) }));
-    const err = await clusterImages(junk, { k: 2, references: 'exact', memoryLimit: 1000, cacheDir: false }).catch((e: unknown) => e);
+    const err = await clusterImages(junk, { k: 2, features: { cacheDir: false }, weights: { references: 'exact' }, resources: { memoryLimit: 1000 } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KernelError);
     expect((err as KernelError).code).toBe('ERR_MEMORY_LIMIT');
     expect((err as Error).message).toMatch(/3 images × 784 patches × 256 dims = 0\.00 GiB, more than half the memory limit/);
-    const semi = await clusterImages(junk, { k: 2, weighting: 'semi-supervised', normals: junk, memoryLimit: 1000, cacheDir: false })
+    const semi = await clusterImages(junk, { k: 2, weighting: 'semi-supervised', normals: junk, features: { cacheDir: false }, resources: { memoryLimit: 1000 } })
       .catch((e: unknown) => e);
     expect((semi as KernelError).code).toBe('ERR_MEMORY_LIMIT');
     expect((semi as Error).message).toMatch(/normal bank is searched whole/);
     // With room for the bank, the same junk gets as far as the images.
-    const later = await clusterImages(junk, { k: 2, references: 'exact', cacheDir: false }).catch((e: unknown) => e);
+    const later = await clusterImages(junk, { k: 2, features: { cacheDir: false }, weights: { references: 'exact' } }).catch((e: unknown) => e);
     expect((later as KernelError).code).toBe('ERR_IMAGE');
   });
 });

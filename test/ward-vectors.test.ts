@@ -1,5 +1,5 @@
 /**
- * Ward linkage from the vectors (`wardFromVectors`, issue 6): conformance of the three backends with each other
+ * Ward linkage from the vectors (`wardFromVectors`): conformance of the three backends with each other
  * and with `linkage(pdist(x), {method: 'ward'})`, tie handling, input errors; and the memory planning of the
  * clustering stage (`memoryLimit`, `ERR_MEMORY_LIMIT`, automatic switch of `'ward'` to the vectors).
  *
@@ -241,15 +241,15 @@ describe('memory planning of the clustering stage', () => {
 
   it('clusterImages: a non-Ward linkage over memoryLimit fails before any work (images not even decoded)', async () => {
     const junk = Array.from({ length: 5 }, (_, i) => ({ name: `x${i}.png`, data: new Uint8Array([1, 2, 3]) }));
-    await expect(clusterImages(junk, { k: 2, linkage: 'average', memoryLimit: 10, cacheDir: false })).rejects.toMatchObject({
+    await expect(clusterImages(junk, { k: 2, linkage: 'average', features: { cacheDir: false }, resources: { memoryLimit: 10 } })).rejects.toMatchObject({
       code: 'ERR_MEMORY_LIMIT',
     });
     // The same junk with Ward is accepted by the planner (it would run on the vectors) and fails later, on the images.
-    const later = await clusterImages(junk, { k: 2, linkage: 'ward', memoryLimit: 10, cacheDir: false }).catch((e: unknown) => e);
+    const later = await clusterImages(junk, { k: 2, linkage: 'ward', features: { cacheDir: false }, resources: { memoryLimit: 10 } }).catch((e: unknown) => e);
     expect(later).toBeInstanceOf(KernelError);
     expect((later as KernelError).code).not.toBe('ERR_MEMORY_LIMIT');
     for (const bad of [0, -1, NaN, '1GB']) {
-      await expect(clusterImages(junk, { k: 2, memoryLimit: bad as never })).rejects.toBeInstanceOf(RangeError);
+      await expect(clusterImages(junk, { k: 2, resources: { memoryLimit: bad as never } })).rejects.toBeInstanceOf(RangeError);
     }
   });
 });
@@ -263,9 +263,9 @@ describe('clusterImages with ward over memoryLimit', () => {
       for (const backend of backendsUnderTest()) {
         // Uniform weights keep it quick on the js backend; the clustering stage is what is under test. No projection:
         // with memoryLimit 1 the unprojected pooled vectors would not be kept, so both runs pool the same bags.
-        const base = { k: 5, cacheDir, threads: 2, backend, weighting: 'uniform', projectDim: false } as const;
+        const base = { k: 5, features: { cacheDir, threads: 2, projectDim: false }, resources: { backend }, weighting: 'uniform' } as const;
         const a = await clusterImages(sample.testDir, base);
-        const b = await clusterImages(sample.testDir, { ...base, memoryLimit: 1 });
+        const b = await clusterImages(sample.testDir, { ...base, resources: { ...base.resources, memoryLimit: 1 } });
         expect(a.linkageFrom).toBe('condensed');
         expect(b.linkageFrom).toBe('vectors');
         expect(arr(b.labels)).toEqual(arr(a.labels));

@@ -6,24 +6,25 @@
  * @module cli/main
  */
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { availableParallelism, constants as osc } from 'node:os';
+import { constants as osc } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, LINKAGE_METHODS, type BackendName, type LinkageMethod } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
-import { EMBEDDED_BACKBONES, cacheRoot, embeddedBackbone } from '../models/index.js';
+import { EMBEDDED_BACKBONES, embeddedBackbone } from '../models/index.js';
 import { evaluate, type Metrics } from '../pipeline/metrics.js';
-import { clusterImages, IMAGE_EXTENSIONS, InputError, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
-import { defaultMemoryLimit } from '../pipeline/memory.js';
+import { InputError } from '../errors.js';
+import { clusterImages, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
+import { serialiseOptions } from '../pipeline/options.js';
 import { listImages } from '../pipeline/run.js';
 import { CLUSTERING_MODES, type ClusteringMode } from '../pipeline/micro.js';
 import type { BackboneSpec, Progress } from '../pipeline/types.js';
 import { DEFAULT_FIT, FITS, type Fit } from '../pipeline/image.js';
 import { WEIGHTINGS, type Tau, type Weighting } from '../pipeline/weighting.js';
 import { describeMethod, PRESET_NAMES, resolveMethod, type PresetName } from '../pipeline/presets.js';
-import { AUTO_K_CRITERIA, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
+import { AUTO_K_CRITERIA, type AutoK, type AutoKCriterion } from '../pipeline/autok.js';
 import { EMBEDDING_NORMS, type EmbeddingNorm } from '../pipeline/embedding-norm.js';
 import { createProgress, formatDuration } from './progress.js';
 import { makeDir } from '../pipeline/cache.js';
@@ -416,8 +417,10 @@ export interface ResultJson {
   Z: [number, number, number, number][];
   truth?: string[];
   metrics?: Metrics;
-  /** The options in effect (defaults filled in; no nulls: an option that does not apply is left out). */
+  /** The options in effect in the layout of the flags (defaults filled in; no nulls: an option that does not apply is left out). */
   options: Record<string, unknown>;
+  /** The options in effect in the library's groups (`ClusterResult.options` as JSON, see `serialiseOptions`). */
+  effectiveOptions: Record<string, unknown>;
   /** The absolute τ used (`'inf'`: uniform weights). */
   tau: number | 'inf';
   /** The patch whitening applied (`ClusterResult.whitened`). */
@@ -425,6 +428,35 @@ export interface ResultJson {
   timings: Record<string, number>;
   versions: { package: string; node: string; backend: { name: string; isa: string; threads: number } };
   skipped: { file: string; error: string }[];
+}
+
+/**
+ * `result.json`'s `options`: the effective options (`ClusterResult.options`) in the flat layout of the flags;
+ * an option that does not apply is left out, as are the approximate-Ward knobs and the image-size cap unless given.
+ */
+function flatOptions(result: ClusterResult, backbone: BackboneSpec | undefined, maxImageBytes: boolean, approxAbove: boolean, microClusters: boolean): Record<string, unknown> {
+  const o = result.options;
+  const { method } = o;
+  const f = o.features;
+  const r = o.resources;
+  const emb = embeddedBackbone(backbone?.model);
+  const inf = (x: number): number | 'inf' => (Number.isFinite(x) ? x : 'inf');
+  return {
+    k: o.k,
+    ...(o.k === 'auto' ? { kCriterion: o.autoK.criterion, kMax: result.kAuto?.kMax ?? o.autoK.kMax } : {}),
+    preset: method.preset,
+    methods: method.members.map((m) => ({ ...m, tau: typeof m.tau === 'number' && !Number.isFinite(m.tau) ? 'inf' : m.tau })),
+    ...(method.members.length > 1 ? { consensus: { linkage: 'average', kSpread: method.kSpread } } : {}),
+    linkage: o.linkage,
+    ...(method.members.some((m) => m.weighting === 'unsupervised') ? { references: o.weights.references } : {}),
+    ...(o.normals !== undefined ? { normals: o.normals } : {}),
+    backbone: { model: emb ? emb.id : backbone!.model!, layers: backbone?.layers ?? emb?.layers, fit: f.backbone.fit ?? DEFAULT_FIT },
+    batchSize: f.batchSize, threads: f.threads, cache: f.cacheDir, extensions: [...f.extensions], skipBad: f.skipBad,
+    memoryLimit: inf(r.memoryLimit),
+    ...(maxImageBytes ? { maxImageBytes: inf(f.maxImageBytes) } : {}),
+    clustering: r.clustering, ...(approxAbove ? { approxAbove: r.approxAbove } : {}), ...(microClusters ? { microClusters: r.microClusters } : {}),
+    fromCache: f.fromCache,
+  };
 }
 
 /**
@@ -459,7 +491,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     // `features <folder>` (one shard of the extraction) and `cluster <folder>` (= <folder> --from-cache)
     const sub = positionals[0] === 'features' || positionals[0] === 'cluster' ? positionals.shift() : undefined;
     if (positionals.length === 0) throw new CliError(`missing <folder>\n\n${HELP}`);
-    if (positionals.length > (demo ? 1 : 1)) throw new CliError(`expected one <folder> (or 'demo'), got ${positionals.length} arguments: ${positionals.join(' ')}`);
+    if (positionals.length > 1) throw new CliError(`expected one <folder> (or 'demo'), got ${positionals.length} arguments: ${positionals.join(' ')}`);
     if (v.shard !== undefined && sub !== 'features') throw new CliError("--shard: only with the 'features' subcommand (anomaly-clustering features <folder> --shard I/N)");
     if (sub === 'features' && v.shard === undefined) throw new CliError("features: --shard I/N is required (0/1 extracts everything)");
     if (v['from-cache'] && (sub === 'features' || demo)) throw new CliError('--from-cache: only when clustering a folder');
@@ -468,7 +500,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     // ---- option values
     const preset = oneOf<PresetName>('preset', v.preset, PRESET_NAMES);
     const weighting = oneOf<Weighting>('weighting', v.weighting, WEIGHTINGS);
-    const linkage = oneOf<LinkageMethod>('linkage', v.linkage, LINKAGE_METHODS) ?? 'ward';
+    const linkage = oneOf<LinkageMethod>('linkage', v.linkage, LINKAGE_METHODS);
     const embeddingNorm = oneOf<EmbeddingNorm>('embedding-norm', v['embedding-norm'], EMBEDDING_NORMS);
     const backend = oneOf<BackendName>('backend', v.backend, BACKEND_NAMES);
     const tau = v.tau !== undefined ? parseTau(v.tau) : undefined;
@@ -561,14 +593,18 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       throw new CliError("--normals: required with --weighting semi-supervised (a folder of defect-free images)");
     }
 
+    // the flags onto the option groups (pipeline/options.ts); what is not given takes the library's default
     const options: ClusterOptions = {
-      k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, preset, weighting, tau, whiten, embeddingNorm, linkage, backend, backbone, references, batchSize, threads, cacheDir, extensions,
-      memoryLimit, normals: usesSemi ? normals : undefined,
-      skipBad: Boolean(v['skip-bad']), signal: io.signal, maxImageBytes,
+      k: k ?? 'auto', autoK: { criterion: kCriterion, kMax }, preset, weighting, embeddingNorm, linkage, normals: usesSemi ? normals : undefined,
+      features: {
+        backbone, batchSize, threads, cacheDir, extensions, skipBad: Boolean(v['skip-bad']), maxImageBytes,
+        ...(sub === 'cluster' || v['from-cache'] ? { fromCache: true } : {}),
+      },
+      weights: { tau, whiten, references },
+      resources: { backend, memoryLimit, clustering, approxAbove, microClusters },
+      signal: io.signal,
       onWarning: (m: string) => { progress?.done(); stderr.write(`warning: ${m}\n`); },
       onProgress: (p: Progress) => progress!.update(p),
-      ...(sub === 'cluster' || v['from-cache'] ? { fromCache: true } : {}),
-      ...(clustering ? { clustering } : {}), ...(approxAbove !== undefined ? { approxAbove } : {}), ...(microClusters !== undefined ? { microClusters } : {}),
     };
     const result: ClusterResult = await clusterImages(folder, options);
     progress.done();
@@ -595,24 +631,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       Z,
       ...(truth ? { truth } : {}),
       ...(metrics ? { metrics } : {}),
-      options: {
-        k: k ?? 'auto',
-        ...(k === undefined ? { kCriterion: kCriterion ?? DEFAULT_AUTO_K_CRITERION, kMax: result.kAuto?.kMax ?? kMax ?? DEFAULT_K_MAX } : {}),
-        preset: method.preset,
-        methods: method.members.map((m) => ({ ...m, tau: typeof m.tau === 'number' && !Number.isFinite(m.tau) ? 'inf' : m.tau })),
-        ...(method.members.length > 1 ? { consensus: { linkage: 'average', kSpread: method.kSpread } } : {}),
-        linkage,
-        ...(method.members.some((m) => m.weighting === 'unsupervised') ? { references: references ?? 'auto' } : {}),
-        ...(options.normals !== undefined ? { normals: options.normals } : {}),
-        backbone: {
-          model: emb ? emb.id : backbone!.model!, layers: backbone?.layers ?? emb?.layers, fit: fit ?? DEFAULT_FIT,
-        },
-        batchSize: batchSize ?? 8, threads: threads ?? availableParallelism(),
-        cache: cacheDir === false ? false : cacheDir ?? cacheRoot(), extensions: extensions ?? [...IMAGE_EXTENSIONS], skipBad: options.skipBad,
-        memoryLimit: memoryLimit === undefined ? defaultMemoryLimit() : Number.isFinite(memoryLimit) ? memoryLimit : 'inf',
-        ...(maxImageBytes !== undefined ? { maxImageBytes: Number.isFinite(maxImageBytes) ? maxImageBytes : 'inf' } : {}),
-        clustering: clustering ?? 'auto', ...(approxAbove !== undefined ? { approxAbove } : {}), ...(microClusters !== undefined ? { microClusters } : {}), fromCache: Boolean(options.fromCache),
-      },
+      options: flatOptions(result, backbone, maxImageBytes !== undefined, approxAbove !== undefined, microClusters !== undefined),
+      effectiveOptions: serialiseOptions(result.options),
       featureBank: result.featureBank,
       linkageFrom: result.linkageFrom,
       tau: Number.isFinite(result.tau) ? result.tau : 'inf',
@@ -645,7 +665,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     } else {
       const sizes = new Array<number>(result.k).fill(0);
       for (const l of result.labels) sizes[l]! += 1;
-      stdout.write(`Clustered ${result.n} images into ${result.k} clusters (${method.members.length > 1 ? `consensus of ${method.members.map(describeMethod).join(', ')}` : describeMethod(method.members[0]!)}, ${linkage}; ${result.backend.name}/${result.backend.isa}) in ${formatDuration(result.timings.total)}\n`);
+      stdout.write(`Clustered ${result.n} images into ${result.k} clusters (${method.members.length > 1 ? `consensus of ${method.members.map(describeMethod).join(', ')}` : describeMethod(method.members[0]!)}, ${result.linkage}; ${result.backend.name}/${result.backend.isa}) in ${formatDuration(result.timings.total)}\n`);
       if (result.kAuto) stdout.write(`  ${describeKAuto(result.kAuto)}\n`);
       stdout.write(`  sizes: ${sizes.map((s, c) => `${c}:${s}`).join('  ')}\n`);
       if (result.skipped.length) stdout.write(`  skipped ${result.skipped.length} unreadable image(s): see result.json\n`);

@@ -1,5 +1,5 @@
 /**
- * @file Approximate patch weighting (ALGORITHM.md §2 "Cost"; issue 6, large image sets): the knobs that trade
+ * @file Approximate patch weighting (large image sets; the cost model in docs/performance.md): the knobs that trade
  * exactness for time or memory, each with a setting that gives back the exact result.
  *
  * - **f16 banks** ({@link f32ToF16}, {@link f16ToF32}): a look-up bank (the normal images of the semi-supervised
@@ -20,6 +20,7 @@ import type { KernelBackend } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
 import { gaussianProjection } from './aggregate.js';
 import { mulberry32 as mulberry } from '../random.js';
+import { throwIfAborted } from './context.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // f16
@@ -102,15 +103,6 @@ export function f16ToF32(h: Uint16Array, out: Float32Array = new Float32Array(h.
 export function roundToF16(v: number): number {
   convF32[0] = v;
   return table()[halfBits(convU32[0]!)]!;
-}
-
-/** Rows of a look-up bank, in f32 or as binary16 bits. */
-export interface RowBank {
-  /** Number of rows. */
-  rows: number;
-  d: number;
-  /** `rows*d` values, f32 or binary16 bits. */
-  data: Float32Array | Uint16Array;
 }
 
 /** Default rows of an f16 bank expanded to f32 per kernel call: 2²² values (16 MiB) / d. */
@@ -250,7 +242,7 @@ function* kCenterSteps(x: Float32Array, n: number, d: number, k: number, options
   for (let j = 1; j < k; j++) {
     if ((j & 63) === 0) {
       yield;
-      if (signal?.aborted) throw new KernelError('ERR_ABORTED', 'coreset: aborted', { cause: signal.reason });
+      throwIfAborted(signal, 'coreset');
     }
     let best = 0;
     for (let g = 1; g < j; g++) if (radius[g]! > radius[best]!) best = g;

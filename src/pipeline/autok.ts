@@ -33,7 +33,7 @@
  */
 import type { BackendName, KernelBackend, LinkageMethod } from '../../bindings/backend.js';
 import { LINKAGE_METHODS } from '../../bindings/backend.js';
-import { getBackend } from '../../bindings/select.js';
+import { resolveBackend } from './context.js';
 import { KernelError } from '../errors.js';
 import { mulberry32 } from '../random.js';
 
@@ -97,10 +97,6 @@ export interface AutoK {
   kMax: number;
   /** Every candidate K = 2..kMax in increasing order, with its score. */
   candidates: KCandidate[];
-}
-
-function resolveBackend(b: BackendName | KernelBackend | undefined): KernelBackend {
-  return typeof b === 'object' && b !== null ? b : getBackend(b);
 }
 
 /**

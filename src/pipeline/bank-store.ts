@@ -1,5 +1,6 @@
 /**
- * @file A patch-bag store on disk, for feature banks too large to hold whole (issue 6, bounded memory).
+ * @file The two implementations of {@link BagStore} (types.ts): {@link MemoryBags} over an in-memory bank and
+ * {@link DiskBags}, a patch-bag store on disk for feature banks too large to hold whole (docs/performance.md).
  *
  * Each image's bag (`m × d` f32, the same bytes as its feature-cache entry) lives at a byte offset of some
  * file: its `.npy` entry in the feature cache when that entry exists (a cache hit, or a successful write), else a
@@ -12,7 +13,8 @@ import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KernelError } from '../errors.js';
-import type { FeatureBank } from './types.js';
+import type { BagStore, FeatureBank } from './types.js';
+
 
 /** Spill files not yet closed: deleted at process exit if their owner never called `close()`. */
 const liveSpills = new Set<string>();
@@ -42,20 +44,24 @@ export interface BagLocation {
   offset: number;
 }
 
-/** Read access to the bags of a streamed {@link FeatureBank} (see `FeatureBank.store`). */
-export interface BagStore {
-  /** Bags per image: `m` patches × `d` dims. */
-  readonly m: number;
-  readonly d: number;
-  /** Number of bags. */
-  readonly n: number;
-  /**
-   * Copies bags `[i0, i1)` (image-major, `(i1−i0)·m·d` floats) into `out` (allocated if omitted) and returns it.
-   * @throws {KernelError} `ERR_IO` if a file can no longer be read
-   */
-  read(i0: number, i1: number, out?: Float32Array): Float32Array;
-  /** Deletes the spill file, if any. The store cannot be read afterwards. Idempotent. */
-  close(): void;
+/** The bags of an in-memory bank (`data`, image-major) as a {@link BagStore}: reads copy, nothing to release. */
+export class MemoryBags implements BagStore {
+  constructor(private readonly data: Float32Array, readonly n: number, readonly m: number, readonly d: number) {}
+
+  read(i0: number, i1: number, out?: Float32Array): Float32Array {
+    const len = this.m * this.d;
+    const view = this.data.subarray(i0 * len, i1 * len);
+    const dst = out ?? new Float32Array(view.length);
+    dst.set(view);
+    return dst;
+  }
+
+  close(): void {}
+}
+
+/** A bank's bags as a {@link BagStore}: its `store` when streamed, else {@link MemoryBags} over `data`. */
+export function bagStore(bank: FeatureBank): BagStore {
+  return bank.store ?? new MemoryBags(bank.data, bank.n, bank.m, bank.d);
 }
 
 /** Builds and reads a bag store on disk (see the module docs). */
@@ -177,6 +183,16 @@ export function bags(bank: FeatureBank, i0: number, i1: number, out?: Float32Arr
 /** Images per chunk when a streamed bank is read chunk by chunk: about {@link STREAM_CHUNK_BYTES} of bags. */
 export function streamChunk(bank: FeatureBank): number {
   return Math.max(1, Math.floor(STREAM_CHUNK_BYTES / (bank.m * bank.d * 4)));
+}
+
+/**
+ * The most images a stage may take per chunk of `bank`: {@link streamChunk} for a streamed bank, no cap in memory;
+ * and a buffer of that many bags to read them into (streamed) or none (in memory: {@link bags} gives views).
+ */
+export function chunkOf(bank: FeatureBank, want: number): { images: number; buffer: Float32Array | undefined } {
+  if (!bank.store) return { images: want, buffer: undefined };
+  const images = Math.min(want, streamChunk(bank));
+  return { images, buffer: new Float32Array(Math.min(images, bank.n) * bank.m * bank.d) };
 }
 
 /** Bytes of bags a streamed bank reads per chunk (pooling, semi-supervised queries, whitening). */

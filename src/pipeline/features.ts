@@ -27,6 +27,7 @@ import { cacheRoot, embeddedBackbone, prepareModel } from '../models/index.js';
 import { createInference, type InferenceEngine } from './inference.js';
 import { maxThreads } from '../../bindings/select.js';
 import { int8Model, int8Key } from '../models/int8.js';
+import { abortError, throwIfAborted } from './context.js';
 
 const { onnx } = onnxProto;
 
@@ -282,16 +283,12 @@ async function createSession(bb: ResolvedBackbone, threads: number, checkStrides
   };
 }
 
-function abortError(signal: AbortSignal): KernelError {
-  return new KernelError('ERR_ABORTED', `feature extraction aborted${signal.reason ? ` (${String(signal.reason)})` : ''}`, { cause: signal.reason });
-}
-
 /** Rejects as soon as `signal` aborts. */
 function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (!signal) return p;
-  if (signal.aborted) return Promise.reject(abortError(signal));
+  if (signal.aborted) return Promise.reject(abortError(signal, 'feature extraction'));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
+    const onAbort = () => reject(abortError(signal, 'feature extraction'));
     signal.addEventListener('abort', onAbort, { once: true });
     p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
       (e) => { signal.removeEventListener('abort', onAbort); reject(e); });
@@ -351,7 +348,7 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
   if (inputs.length === 0) throw new KernelError('ERR_EMPTY', 'inputs: expected at least one image, got 0');
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize: expected an integer ≥ 1, got ${batchSize}`);
   if (!Number.isSafeInteger(threads) || threads < 1) throw new RangeError(`threads: expected an integer ≥ 1, got ${threads}`);
-  if (signal?.aborted) throw abortError(signal);
+  throwIfAborted(signal, 'feature extraction');
 
   // One cache root: features in <root>/features, models in <root>/models (`false`: no feature cache, default models).
   const cacheDir = root === false ? false : path.join(root, 'features');
@@ -427,7 +424,7 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
       : new FeatureCache(cacheDir, { ...baseConfig, aggregation: `${aggregationKey(layerNorm, dRaw)} → PCA basis ${dRaw}→${dOut} (${PCA_SAMPLE_IMAGES} evenly spaced images, ${PCA_ITERATIONS} subspace iterations, covariance in row blocks; last row: explained, images, patches)` }, onWarning);
     const readable: { i: number; bytes: Uint8Array }[] = [];
     for (const i of sample) {
-      if (signal?.aborted) throw abortError(signal);
+      throwIfAborted(signal, 'feature extraction');
       try {
         readable.push({ i, bytes: await readImageBytes(inputs[i]!, read) });
       } catch (e) {
@@ -512,7 +509,7 @@ async function extractOrFit(inputs: ImageInput[], options: FeatureOptions, mode:
     const tLook = performance.now();
     if (cache) {
       for (let i = 0; i < n; i++) {
-        if (signal?.aborted) throw abortError(signal);
+        throwIfAborted(signal, 'feature extraction');
         try {
           const bytes = await readImageBytes(inputs[i]!, read);
           hashes[i] = sha256Hex(bytes);

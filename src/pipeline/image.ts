@@ -11,6 +11,7 @@ import { constants as fsc } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { ImageInput } from './types.js';
 import { KernelError } from '../errors.js';
+import { throwIfAborted } from './context.js';
 
 type Sharp = typeof import('sharp').default;
 let sharpPromise: Promise<Sharp> | undefined;
@@ -132,9 +133,7 @@ async function readRegularFile(file: string | Buffer, name: string, maxBytes: nu
   const fail = (why: string, cause?: unknown): never => {
     throw new KernelError('ERR_IMAGE', `${name}: ${why}`, cause === undefined ? undefined : { cause });
   };
-  const checkAbort = () => {
-    if (signal?.aborted) throw new KernelError('ERR_ABORTED', `${name}: reading aborted`, { cause: signal.reason });
-  };
+  const checkAbort = () => throwIfAborted(signal, `${name}: reading`);
   const errno = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
   checkAbort();
   let st;

@@ -26,6 +26,7 @@ import { Worker } from 'node:worker_threads';
 import { KernelError } from '../errors.js';
 import { batchFeatures, fetchesFor } from './batch-features.js';
 import type { PatchSpec } from './patch-spec.js';
+import { abortError, throwIfAborted } from './context.js';
 
 /** Environment variable: `0` runs inference on the main thread (no worker). */
 export const INFERENCE_WORKER_ENV = 'ANOMALY_CLUSTERING_INFERENCE_WORKER';
@@ -130,7 +131,7 @@ async function createInline(model: Uint8Array, options: Record<string, unknown>)
   const ort = await getOrt();
   const session = await ort.InferenceSession.create(model, options);
   const run = async (inputName: string, input: Float32Array, dims: number[], signal?: AbortSignal, fetch?: string[]) => {
-    if (signal?.aborted) throw abortError(signal);
+    throwIfAborted(signal, 'inference');
     const feeds = { [inputName]: new ort.Tensor('float32', input, dims) };
     const out = await (fetch ? session.run(feeds, fetch) : session.run(feeds));
     const res: Record<string, RawOutput> = {};
@@ -146,9 +147,6 @@ async function createInline(model: Uint8Array, options: Record<string, unknown>)
   };
 }
 
-function abortError(signal: AbortSignal): KernelError {
-  return new KernelError('ERR_ABORTED', `inference aborted${signal.reason ? ` (${String(signal.reason)})` : ''}`, { cause: signal.reason });
-}
 
 interface Pending {
   worker: Worker;
@@ -272,14 +270,14 @@ class WorkerInference implements InferenceEngine {
   }
 
   private async request(msg: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, RawOutput> | Float32Array> {
-    if (signal?.aborted) throw abortError(signal);
+    throwIfAborted(signal, 'inference');
     const worker = await this.ensure();
-    if (signal?.aborted) throw abortError(signal);
+    throwIfAborted(signal, 'inference');
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         if (!this.pending.delete(id)) return;
-        reject(abortError(signal!));
+        reject(abortError(signal!, 'inference'));
         worker.postMessage({ type: 'cancel', id }); // skipped if it has not started; else its result is dropped
       };
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -1,8 +1,9 @@
 /**
- * @file Memory planning of the clustering stage (issue 6, large image sets): how many bytes the exact
- * `pdist` + `linkage` path needs, the default budget, and the choice between the condensed matrix and Ward on the
- * vectors ({@link planClustering}), and the feature-bank checks once its shape is known ({@link checkBankPlan}). Pure
- * arithmetic, checked before any work starts.
+ * @file The memory plan of a run (docs/performance.md): decided once, up front, by {@link planMemory}: the
+ * default budget, the choice between the condensed matrix and Ward on the vectors ({@link planClustering}),
+ * approximate Ward, whether the feature bank is streamed from disk, the cap of the unprojected pooled features, the
+ * feature-bank checks once its shape is known ({@link checkBankPlan}) and the reference images of the unsupervised
+ * scores ({@link planReferences}). Pure arithmetic, checked before any work starts.
  *
  * What the condensed path holds at its peak, per pair of images (n(n−1)/2 pairs), measured from the code:
  * - `native`: the f32 `pdist` output in JS (4 B) + the addon's f32 working copy that the linkage updates in place
@@ -21,6 +22,7 @@ import type { BackendName, LinkageMethod } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
 import type { BankPlan } from './types.js';
 import type { Weighting } from './weighting.js';
+import { autoReferences, DEFAULT_AUTO_REFERENCES } from './approx.js';
 
 /** Peak bytes per pair of observations of `pdist` + `linkage` on each backend (see the module doc). */
 export const CONDENSED_BYTES_PER_PAIR: Readonly<Record<BackendName, number>> = { native: 8, wasm: 16, js: 20 };
@@ -43,11 +45,6 @@ export function defaultMemoryLimit(): number {
 /** Peak bytes of `pdist` + `linkage` for `n` observations on `backend` (0 for n ≤ 1). */
 export function condensedBytes(n: number, backend: BackendName): number {
   return n < 2 ? 0 : ((n * (n - 1)) / 2) * CONDENSED_BYTES_PER_PAIR[backend];
-}
-
-/** Peak bytes of `wardFromVectors` for `n × d` embeddings (f64 centroids + an f32 copy + 128 B screen heads). */
-export function vectorsBytes(n: number, d: number): number {
-  return n * d * 12 + n * 128;
 }
 
 /** Checks a `memoryLimit` option: a number > 0 (bytes; `Infinity` = no limit) or undefined (the default). */
@@ -121,4 +118,64 @@ export function checkBankPlan(p: BankPlan, memoryLimit: number, weighting: Weigh
         'images or a larger memory limit',
     );
   }
+}
+
+/** The memory plan of a run ({@link planMemory}). */
+export interface MemoryPlan {
+  /** The budget in bytes (`resources.memoryLimit`). */
+  memoryLimit: number;
+  /** Whether Ward is approximated by micro-clusters for `n` images (`resources.clustering`, `approxAbove`, `microClusters`). */
+  approximate: (n: number) => boolean;
+  /** How the tree is computed, decided for the number of images given (before any is read). */
+  linkageFrom: ClusteringPlan;
+  /** Bank bytes above which the feature bank is streamed from disk (`FeatureOptions.streamAbove`). */
+  streamAbove: number;
+  /** The byte cap of the unprojected pooled features (`FeatureOptions.pooled`), `false` when no member pools. */
+  pooled: number | false;
+  /** The checks once the bank's shape is known, before any image is read (`FeatureOptions.onPlan`). */
+  onBank: (p: BankPlan) => void;
+}
+
+/**
+ * The one memory plan of a run, before any work.
+ * @param n images given
+ * @param o the effective options that bear on memory, and the primary weighting (see `clusterImages`)
+ * @throws {KernelError} `ERR_MEMORY_LIMIT` for a non-Ward linkage whose condensed matrix does not fit
+ */
+export function planMemory(n: number, o: {
+  linkage: LinkageMethod; backend: BackendName; memoryLimit: number; clustering: 'auto' | 'exact' | 'approximate'; approxAbove: number;
+  microClusters: number; weighting: Weighting; references: number | 'exact' | 'auto'; normals: number; pools: boolean;
+}): MemoryPlan {
+  const { linkage, clustering, approxAbove, microClusters, memoryLimit } = o;
+  const approximate = (k: number) => linkage === 'ward' && k > 2 && (clustering === 'approximate' || (clustering === 'auto' && k > approxAbove && microClusters < k));
+  // the n² matrix must fit, else Ward runs on the vectors and other linkages fail here
+  const linkageFrom = approximate(n) ? 'vectors' : planClustering(n, linkage, o.backend, memoryLimit);
+  return {
+    memoryLimit, approximate, linkageFrom,
+    // stream the bank if it is over half the budget, and refuse what a streamed or oversized bank cannot do
+    streamAbove: bankMemoryLimit(memoryLimit),
+    // uniform / max pooling need no nearest-patch search: from the unprojected features, within a quarter of the budget
+    pooled: o.pools ? POOLED_MEMORY_SHARE * memoryLimit : false,
+    onBank: (p) => checkBankPlan(p, memoryLimit, o.weighting, o.references, o.normals),
+  };
+}
+
+/**
+ * The reference images of the unsupervised scores (`weights.references`) for the bank as extracted: a number as
+ * given, `'exact'` as all, `'auto'` by the work estimate ({@link autoReferences}), and at most
+ * {@link DEFAULT_AUTO_REFERENCES} when the bank is streamed from disk.
+ * @returns `references` for `WeightingOptions` (`undefined`: exact) and the sentence announcing an automatic switch ('' if none)
+ */
+export function planReferences(
+  bank: { n: number; m: number; d: number; streamed: boolean }, references: number | 'exact' | 'auto', exactWorkLimit: number,
+): { references: number | undefined; message: string } {
+  if (references !== 'auto') return { references: typeof references === 'number' ? references : undefined, message: '' };
+  const auto = autoReferences(bank.n, bank.m, bank.d, exactWorkLimit);
+  if (!bank.streamed || auto.references !== undefined) return { references: auto.references, message: auto.message };
+  const refs = Math.min(DEFAULT_AUTO_REFERENCES, bank.n - 1);
+  return {
+    references: refs,
+    message: `feature bank streamed from disk (${gib(bank.n * bank.m * bank.d * 4)} > half the memory limit): unsupervised ` +
+      `weights against ${refs} reference images per image${refs < bank.n - 1 ? ` instead of all ${bank.n - 1}` : ' (all of them)'}`,
+  };
 }

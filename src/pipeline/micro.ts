@@ -1,5 +1,5 @@
 /**
- * @file Approximate Ward for large image sets (issue 17, "100k images on one machine"): the n embeddings are
+ * @file Approximate Ward for large image sets (100k images on one machine; docs/performance.md): the n embeddings are
  * first summarised by m ≪ n **micro-clusters** (k-means, deterministic), then **size-weighted Ward** runs exactly
  * on the m centroids (`KernelBackend.wardFromVectors` with `sizes`), and every image takes its micro-cluster's
  * label. Exact Ward on the embeddings costs O(n²·d) time (≈1 h at n = 100 000); this costs O(n·m·d·iterations)
@@ -21,6 +21,7 @@
  */
 import type { KernelBackend } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
+import { throwIfAborted } from './context.js';
 
 /** Above this many images, `clusterImages` (with `clustering: 'auto'`) uses approximate Ward. */
 export const DEFAULT_APPROX_ABOVE = 20_000;
@@ -129,7 +130,7 @@ export async function microClusters(x: Float32Array, n: number, d: number, m: nu
     }
     moved = 0;
     for (let i0 = 0; i0 < n; i0 += block) {
-      if (signal?.aborted) throw new KernelError('ERR_ABORTED', 'micro-clusters: aborted', { cause: signal.reason });
+      throwIfAborted(signal, 'micro-clusters');
       const i1 = Math.min(n, i0 + block);
       const dist = await be.cdistAsync(x.subarray(i0 * d, i1 * d), i1 - i0, c32, m, d, true);
       for (let i = i0; i < i1; i++) {
@@ -213,7 +214,7 @@ export interface ApproximateWard extends MicroClusters {
  */
 export async function approximateWard(x: Float32Array, n: number, d: number, m: number, options: MicroClusterOptions): Promise<ApproximateWard> {
   const mc = await microClusters(x, n, d, m, options);
-  if (options.signal?.aborted) throw new KernelError('ERR_ABORTED', 'approximate ward: aborted', { cause: options.signal.reason });
+  throwIfAborted(options.signal, 'approximate ward');
   const Z = mc.m > 1 ? await options.backend.wardFromVectorsAsync(mc.centroids, mc.m, d, mc.sizes) : new Float64Array(0);
   return { ...mc, Z };
 }

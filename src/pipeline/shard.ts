@@ -1,5 +1,5 @@
 /**
- * @file Sharded feature extraction (issue 17, "past one machine"): the CNN features, the part that outgrows one
+ * @file Sharded feature extraction (past one machine; docs/sharding.md): the CNN features, the part that outgrows one
  * machine, are computed by `n` independent workers, each on its **shard** of the sorted image list, into a shared
  * feature cache (`cache.ts`, the `.npy` entries are the exchange format); one **cluster** step then reads every
  * image's features from the cache and runs the rest of the pipeline without ever running the CNN.
@@ -34,6 +34,7 @@ import { cacheRoot } from '../models/index.js';
 import type { ProjectionBasis } from './pca.js';
 import { imageName, readImageBytes } from './image.js';
 import type { FeatureBank, FeatureOptions, ImageInput, PooledFeatures } from './types.js';
+import { throwIfAborted } from './context.js';
 
 /** Manifest format tag. */
 export const SHARD_MANIFEST_FORMAT = 'anomaly-clustering/shard@1';
@@ -282,7 +283,7 @@ export async function readCachedBank(inputs: ImageInput[], options: CachedBankOp
   const kept: number[] = [];
   const hashes: string[] = [];
   for (let i = 0; i < n; i++) {
-    if (signal?.aborted) throw new KernelError('ERR_ABORTED', 'fromCache: aborted', { cause: signal.reason });
+    throwIfAborted(signal, 'fromCache');
     const name = imageName(inputs[i]!);
     const info = known.get(name);
     // An image a shard found unreadable: skipped (skipBad) or an error, as in one process (an entry wins: the

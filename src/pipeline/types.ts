@@ -5,7 +5,6 @@
  */
 
 import type { ProjectionBasis } from './pca.js';
-import type { BagStore } from './bank-store.js';
 
 /**
  * An image given to the pipeline: a file path, encoded bytes with a name to report, or a name to report and a path
@@ -148,6 +147,25 @@ export interface PooledFeatures {
   max: Float32Array;
   /** Share of the d dimensions in which each patch attains its bag's maximum (ties share), `n × m`. */
   maxShare: Float32Array;
+}
+
+/**
+ * Read access to the bags of a {@link FeatureBank}: {@link MemoryBags} over `data`, or `DiskBags` (bank-store.ts)
+ * for a bank streamed from disk (`FeatureBank.store`).
+ */
+export interface BagStore {
+  /** Bags per image: `m` patches × `d` dims. */
+  readonly m: number;
+  readonly d: number;
+  /** Number of bags. */
+  readonly n: number;
+  /**
+   * Copies bags `[i0, i1)` (image-major, `(i1−i0)·m·d` floats) into `out` (allocated if omitted) and returns it.
+   * @throws {KernelError} `ERR_IO` if a file can no longer be read
+   */
+  read(i0: number, i1: number, out?: Float32Array): Float32Array;
+  /** Releases the store (a disk store deletes its spill file, if any). The store cannot be read afterwards. Idempotent. */
+  close(): void;
 }
 
 /** Patch embeddings of N images: one bag of M patches × D dims each, stored contiguously. */

@@ -1,5 +1,5 @@
 /**
- * @file Patch scores, patch weights and image embeddings (ALGORITHM.md §2–3): from a {@link FeatureBank} of N bags
+ * @file Patch scores, patch weights and image embeddings: from a {@link FeatureBank} of N bags
  * of M patches, compute per-patch anomaly scores s_im, weights α_i = softmax_m(s_im / τ) and the embedding
  * x_i = Σ_m α_im z_im of each image.
  *
@@ -26,16 +26,15 @@
  * @module pipeline/weighting
  */
 import type { BackendName, KernelBackend } from '../../bindings/backend.js';
-import { getBackend } from '../../bindings/select.js';
+import { resolveBackend, throwIfAborted } from './context.js';
 import { KernelError } from '../errors.js';
 import { BANK_PRECISIONS, coresetSize, f16ToF32, f32ToF16, F16_CHUNK_VALUES, gatherRows, kCenterGreedyAsync, type BankPrecision } from './approx.js';
 import type { FeatureBank, PooledFeatures, Progress } from './types.js';
 import { mulberry32 } from '../random.js';
 import { argmaxShare } from './aggregate.js';
 import { checkWhiten, DEFAULT_WHITEN, fitWhitening, whitenBank } from './whiten.js';
-import { bags, forChunks, streamChunk } from './bank-store.js';
+import { bags, chunkOf, forChunks } from './bank-store.js';
 
-export { bags, STREAM_CHUNK_BYTES } from './bank-store.js';
 
 /** How patches are weighted into an image embedding. */
 export type Weighting = 'unsupervised' | 'semi-supervised' | 'uniform' | 'max';
@@ -82,10 +81,11 @@ export interface WeightingOptions {
   /**
    * Approximate unsupervised scores: compare each image with this many other images instead of all N−1 (cost
    * N·R·M²·D instead of N²·M²·D), evenly spaced over the others ({@link referenceImages}; no seed).
-   * `undefined` or ≥ N−1 = exact.
-   * @default undefined (exact)
+   * `'exact'` (or `undefined`, or ≥ N−1) = all of them; the same meaning as `ClusterOptions.weights.references`,
+   * whose `'auto'` `clusterImages` resolves to one of these before the weights (memory.ts `planReferences`).
+   * @default 'exact'
    */
-  references?: number;
+  references?: number | 'exact';
   /** Seed of the coreset selection's first centre (the reference images take none). @default 0 */
   seed?: number;
   /**
@@ -121,6 +121,9 @@ export interface WeightingOptions {
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }
+
+/** Default of {@link WeightingOptions.chunkWork}. */
+export const DEFAULT_CHUNK_WORK = 2e9;
 
 /** Default of {@link WeightingOptions.selfJoinWork}. */
 export const DEFAULT_SELF_JOIN_WORK = 2e12;
@@ -163,19 +166,6 @@ export function bagOffsets(n: number, m: number): Uint32Array {
   const o = new Uint32Array(n + 1);
   for (let i = 0; i <= n; i++) o[i] = i * m;
   return o;
-}
-
-/** Resolves the backend option. */
-export function resolveBackend(b: BackendName | KernelBackend | undefined): KernelBackend {
-  return typeof b === 'object' && b !== null ? b : getBackend(b);
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, stage: string): void {
-  if (signal?.aborted) {
-    throw new KernelError('ERR_ABORTED', `${stage}: aborted${signal.reason instanceof Error ? ` (${signal.reason.message})` : ''}`, {
-      cause: signal.reason,
-    });
-  }
 }
 
 /** Throws unless `bank` is a consistent {@link FeatureBank}. */
@@ -262,14 +252,14 @@ export async function patchScores(
   mode: 'unsupervised' | 'semi-supervised',
   options: Pick<WeightingOptions, ScoreOption> = {},
 ): Promise<Float32Array> {
-  return (await scoresWithInfo(bank, mode, options)).scores;
+  return (await scorePatches(bank, mode, options)).scores;
 }
 
 type ScoreOption = 'normals' | 'backend' | 'chunkWork' | 'selfJoinWork' | 'onProgress' | 'signal' | 'references' | 'seed' | 'coreset' | 'coresetDim' | 'bankPrecision';
 
 /** Throws a RangeError for a malformed approximation knob (whether or not the weighting uses it). */
 function checkApproxOptions(o: Pick<WeightingOptions, ScoreOption>): void {
-  if (o.references !== undefined && (!Number.isSafeInteger(o.references) || o.references < 1)) {
+  if (o.references !== undefined && o.references !== 'exact' && (!Number.isSafeInteger(o.references) || o.references < 1)) {
     throw new RangeError(`references: expected an integer ≥ 1, got ${o.references}`);
   }
   if (o.coreset !== undefined) coresetSize(o.coreset, 1);
@@ -285,14 +275,15 @@ function checkApproxOptions(o: Pick<WeightingOptions, ScoreOption>): void {
   }
 }
 
-/** {@link patchScores} plus a description of the approximations used. */
-async function scoresWithInfo(
+/** The scoring stage: {@link patchScores} plus a description of the approximations used. */
+export async function scorePatches(
   bank: FeatureBank,
   mode: 'unsupervised' | 'semi-supervised',
   options: Pick<WeightingOptions, ScoreOption>,
 ): Promise<{ scores: Float32Array; approximations: string[] }> {
-  const { normals, chunkWork = 2e9, onProgress, signal, references, seed = 0, coreset, bankPrecision = 'f32', selfJoinWork = DEFAULT_SELF_JOIN_WORK } = options;
+  const { normals, chunkWork = DEFAULT_CHUNK_WORK, onProgress, signal, seed = 0, coreset, bankPrecision = 'f32', selfJoinWork = DEFAULT_SELF_JOIN_WORK } = options;
   checkApproxOptions(options);
+  const references = options.references === 'exact' ? undefined : options.references;
   const approximations: string[] = [];
   const be = resolveBackend(options.backend);
   const { n, m, d } = bank;
@@ -339,7 +330,7 @@ async function scoresWithInfo(
     if (normals.d !== d) {
       throw new KernelError('ERR_SHAPE_MISMATCH', `normals: expected patches of d=${d} dims (as the clustered images), got d=${normals.d}`);
     }
-    base = normals.store ? normals.store.read(0, normals.n) : normals.data; // the normal bank is searched whole
+    base = bags(normals, 0, normals.n); // the normal bank is searched whole
     let rows = normals.n * normals.m;
     if (coreset !== undefined && coresetSize(coreset, rows) < rows) {
       const k = coresetSize(coreset, rows);
@@ -363,9 +354,7 @@ async function scoresWithInfo(
     groupedMode = 'min';
   }
   const nb = base.length / d;
-  let imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * nb * d)));
-  if (bank.store) imagesPerChunk = Math.min(imagesPerChunk, streamChunk(bank));
-  const qbuf = bank.store ? new Float32Array(Math.min(imagesPerChunk, n) * m * d) : undefined;
+  const { images: imagesPerChunk, buffer: qbuf } = chunkOf(bank, Math.max(1, Math.floor(chunkWork / Math.max(1, m * nb * d))));
   const out = new Float32Array(total);
   onProgress?.({ stage: 'weights', done: 0, total, message: `${mode} patch scores` });
   for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
@@ -408,8 +397,7 @@ async function minScoresF16(
     const base = buf.subarray(0, (r1 - r0) * d);
     f16ToF32(base16.subarray(r0 * d, r1 * d), base);
     const groupOffsets = new Uint32Array([0, r1 - r0]);
-    let imagesPerChunk = Math.max(1, Math.floor(chunkWork / Math.max(1, m * (r1 - r0) * d)));
-    if (bank.store) imagesPerChunk = Math.min(imagesPerChunk, streamChunk(bank));
+    const { images: imagesPerChunk } = chunkOf(bank, Math.max(1, Math.floor(chunkWork / Math.max(1, m * (r1 - r0) * d))));
     for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
       throwIfAborted(signal, 'weights');
       const i1 = Math.min(n, i0 + imagesPerChunk);
@@ -441,7 +429,7 @@ async function subsetScores(
   const total = n * m;
   const out = new Float32Array(total);
   const base = new Float32Array(r * m * d);
-  const query = bank.store ? new Float32Array(m * d) : undefined;
+  const { buffer: query } = chunkOf(bank, 1);
   const groupOffsets = bagOffsets(r, m);
   const queryGroups = new Int32Array(m).fill(-1); // the image itself is never among its references
   const others = new Int32Array(n - 1);
@@ -461,7 +449,8 @@ async function subsetScores(
 
 
 /**
- * Scores, weights and embeddings of every image of a bank.
+ * Scores, weights and embeddings of every image of a bank: {@link whitenPatches} → {@link scorePatches} →
+ * {@link weighPatches} for the weighted modes, {@link poolPatches} for `'uniform'` and `'max'`.
  * @param bank patch bags, `n × m × d`
  * @param options see {@link WeightingOptions}
  * @returns see {@link WeightingResult}
@@ -473,84 +462,119 @@ export async function computeWeights(bank: FeatureBank, options: WeightingOption
   if (!(WEIGHTINGS as readonly string[]).includes(weighting)) {
     throw new RangeError(`weighting: expected one of ${WEIGHTINGS.join(', ')}, got ${JSON.stringify(weighting)}`);
   }
-  const tauN = checkTau(tauOpt);
+  const tau = checkTau(tauOpt);
   const whiten = checkWhiten(options.whiten ?? DEFAULT_WHITEN);
   checkApproxOptions(options);
   checkBank('bank', bank);
   throwIfAborted(signal, 'weights');
   const be = resolveBackend(options.backend);
-  const { n, m, d, gridH, gridW } = bank;
-  const offsets = bagOffsets(n, m);
-
-  let scores: Float32Array;
-  let weights: Float32Array;
-  let embeddings: Float32Array;
-  let tau: number;
-  let spread = 0;
-  let approximations: string[] = [];
-  let dOut = d;
-  let whitened: WeightingResult['whitened'] = false;
+  const { n, m, gridH, gridW } = bank;
+  let w: Omit<WeightingResult, 'maps' | 'n' | 'm' | 'gridH' | 'gridW' | 'weighting'>;
   if (weighting === 'uniform' || weighting === 'max') {
-    scores = new Float32Array(n * m);
-    const full = bank.pooled;
-    if (full) {
-      // the unprojected mean / max kept by the extraction (FeatureOptions.pooled): no projection noise
-      checkPooled(full, n, m);
-      dOut = full.d;
-      tau = weighting === 'uniform' ? Infinity : NaN;
-      weights = weighting === 'uniform' ? new Float32Array(n * m).fill(1 / m) : full.maxShare.slice();
-      embeddings = (weighting === 'uniform' ? full.mean : full.max).slice();
-    } else if (weighting === 'uniform') {
-      tau = Infinity;
-      weights = new Float32Array(n * m).fill(1 / m);
-      embeddings = pool(bank, be, weights);
-    } else {
-      tau = NaN;
-      embeddings = new Float32Array(n * d);
-      weights = new Float32Array(n * m);
-      forChunks(bank, (rows, i0, i1) => {
-        const mx = be.maxPool(rows, bagOffsets(i1 - i0, m), d);
-        embeddings.set(mx, i0 * d);
-        weights.set(argmaxShare(rows, i1 - i0, m, d, mx), i0 * m);
-      });
-    }
+    w = poolPatches(bank, weighting, be);
     onProgress?.({ stage: 'weights', done: n * m, total: n * m, message: weighting });
   } else {
-    const owned: FeatureBank[] = [];
+    const white = await whitenPatches(bank, options.normals, weighting, whiten, be, { inPlace: options.whitenInPlace === true, signal, onProgress });
     try {
-      let wb = bank;
-      let normals = options.normals;
-      // (semi-supervised without normals: let the scores report it, before any work)
-      if (whiten !== false && (weighting !== 'semi-supervised' || normals)) {
-        onProgress?.({ stage: 'weights', done: 0, total: n * m, message: 'whitening the patches' });
-        const wh = await fitWhitening(bank, whiten, be);
-        if (wh) {
-          const opt = { inPlace: options.whitenInPlace === true, signal };
-          wb = await whitenBank(bank, wh, be, opt);
-          if (wb.store) owned.push(wb);
-          if (normals) {
-            checkBank('normals', normals);
-            if (normals.d !== d) throw new KernelError('ERR_SHAPE_MISMATCH', `normals: expected d=${d} like the bank, got ${normals.d}`);
-            normals = await whitenBank(normals, wh, be, opt);
-            if (normals.store) owned.push(normals);
-          }
-          whitened = { shrinkage: wh.shrinkage, sampled: wh.sampled };
-        }
-      }
-      ({ scores, approximations } = await scoresWithInfo(wb, weighting, { ...options, normals, backend: be }));
-      spread = meanWithinStd(scores, n, m);
-      tau = typeof tauN === 'number' ? tauN : tauN.relative * spread;
-      weights = typeof tauN === 'object' && tauN.spread === 'image'
-        ? be.softmaxWeights(perImageStandardised(scores, n, m), offsets, tauN.relative)
-        : be.softmaxWeights(scores, offsets, tau);
-      embeddings = pool(wb, be, weights);
+      const { scores, approximations } = await scorePatches(white.bank, weighting, { ...options, normals: white.normals, backend: be });
+      w = { ...weighPatches(white.bank, scores, tau, be), scores, approximations, whitened: white.whitened };
     } finally {
-      for (const b of owned) b.store?.close();
+      white.release();
     }
   }
   const maps: Float32Array[] = [];
-  for (let i = 0; i < n; i++) maps.push(weights.subarray(i * m, (i + 1) * m));
-  return { weighting, tau, scoreSpread: spread, n, m, d: dOut, gridH, gridW, scores, weights, maps, embeddings, approximations, whitened };
+  for (let i = 0; i < n; i++) maps.push(w.weights.subarray(i * m, (i + 1) * m));
+  return { weighting, tau: w.tau, scoreSpread: w.scoreSpread, n, m, d: w.d, gridH, gridW, scores: w.scores, weights: w.weights, maps, embeddings: w.embeddings, approximations: w.approximations, whitened: w.whitened };
+}
+
+/**
+ * The whitening stage of the weighted modes: fits the whitening on `bank` (whiten.ts) and applies it to the bank
+ * and the normals; a bank and normals unchanged when `whiten` is `false` or the sampled patches are identical
+ * (and for semi-supervised weights without normals: the scores report that, before any work).
+ * `release()` closes the whitened copies streamed to disk.
+ */
+export async function whitenPatches(
+  bank: FeatureBank, normals: FeatureBank | undefined, weighting: 'unsupervised' | 'semi-supervised', whiten: number | false, be: KernelBackend,
+  opts: { inPlace: boolean; signal?: AbortSignal; onProgress?: (p: Progress) => void },
+): Promise<{ bank: FeatureBank; normals: FeatureBank | undefined; whitened: WeightingResult['whitened']; release: () => void }> {
+  const owned: FeatureBank[] = [];
+  const release = () => { for (const b of owned) b.store?.close(); };
+  const { n, m, d } = bank;
+  let wb = bank;
+  let whitened: WeightingResult['whitened'] = false;
+  try {
+    if (whiten !== false && (weighting !== 'semi-supervised' || normals)) {
+      opts.onProgress?.({ stage: 'weights', done: 0, total: n * m, message: 'whitening the patches' });
+      const wh = await fitWhitening(bank, whiten, be);
+      if (wh) {
+        const opt = { inPlace: opts.inPlace, signal: opts.signal };
+        wb = await whitenBank(bank, wh, be, opt);
+        if (wb.store) owned.push(wb);
+        if (normals) {
+          checkBank('normals', normals);
+          if (normals.d !== d) throw new KernelError('ERR_SHAPE_MISMATCH', `normals: expected d=${d} like the bank, got ${normals.d}`);
+          normals = await whitenBank(normals, wh, be, opt);
+          if (normals.store) owned.push(normals);
+        }
+        whitened = { shrinkage: wh.shrinkage, sampled: wh.sampled };
+      }
+    }
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return { bank: wb, normals, whitened, release };
+}
+
+/**
+ * The weighing stage: softmax weights of the scores at τ (per image for a relative τ with the image spread) and
+ * the weighted mean of every bag.
+ */
+export function weighPatches(
+  bank: FeatureBank, scores: Float32Array, tau: Tau, be: KernelBackend,
+): { tau: number; scoreSpread: number; d: number; weights: Float32Array; embeddings: Float32Array } {
+  const { n, m, d } = bank;
+  const offsets = bagOffsets(n, m);
+  const spread = meanWithinStd(scores, n, m);
+  const tauAbs = typeof tau === 'number' ? tau : tau.relative * spread;
+  const weights = typeof tau === 'object' && tau.spread === 'image'
+    ? be.softmaxWeights(perImageStandardised(scores, n, m), offsets, tau.relative)
+    : be.softmaxWeights(scores, offsets, tauAbs);
+  return { tau: tauAbs, scoreSpread: spread, d, weights, embeddings: pool(bank, be, weights) };
+}
+
+/**
+ * `'uniform'` (mean) and `'max'` pooling: no scores; from the unprojected pooled features when the bank kept
+ * them (`bank.pooled`), else from the bags.
+ */
+export function poolPatches(
+  bank: FeatureBank, weighting: 'uniform' | 'max', be: KernelBackend,
+): Omit<WeightingResult, 'maps' | 'n' | 'm' | 'gridH' | 'gridW' | 'weighting'> {
+  const { n, m, d } = bank;
+  const scores = new Float32Array(n * m);
+  const none = { scores, scoreSpread: 0, approximations: [], whitened: false as const };
+  const full = bank.pooled;
+  if (full) {
+    // the unprojected mean / max kept by the extraction (FeatureOptions.pooled): no projection noise
+    checkPooled(full, n, m);
+    return {
+      ...none, d: full.d, tau: weighting === 'uniform' ? Infinity : NaN,
+      weights: weighting === 'uniform' ? new Float32Array(n * m).fill(1 / m) : full.maxShare.slice(),
+      embeddings: (weighting === 'uniform' ? full.mean : full.max).slice(),
+    };
+  }
+  if (weighting === 'uniform') {
+    const weights = new Float32Array(n * m).fill(1 / m);
+    return { ...none, d, tau: Infinity, weights, embeddings: pool(bank, be, weights) };
+  }
+  const embeddings = new Float32Array(n * d);
+  const weights = new Float32Array(n * m);
+  forChunks(bank, (rows, i0, i1) => {
+    const mx = be.maxPool(rows, bagOffsets(i1 - i0, m), d);
+    embeddings.set(mx, i0 * d);
+    weights.set(argmaxShare(rows, i1 - i0, m, d, mx), i0 * m);
+  });
+  return { ...none, d, tau: NaN, weights, embeddings };
 }
 
 /** A bank's {@link PooledFeatures} must match its n and m. @throws {KernelError} `ERR_SHAPE_MISMATCH` */

@@ -18,6 +18,7 @@ import type { KernelBackend } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
 import { bags, DiskBags, forChunks, streamChunk } from './bank-store.js';
 import type { FeatureBank } from './types.js';
+import { throwIfAborted } from './context.js';
 
 /** Default shrinkage α of the patch whitening (see the module docs); `false` switches it off. */
 export const DEFAULT_WHITEN = 1;
@@ -134,7 +135,7 @@ export async function whitenBank(bank: FeatureBank, w: Whitening, be: KernelBack
   const buf = bank.store ? new Float32Array(Math.min(per, n) * m * d) : undefined;
   try {
     for (let i0 = 0; i0 < n; i0 += per) {
-      if (opts.signal?.aborted) throw new KernelError('ERR_ABORTED', 'weights: aborted (whitening)', { cause: opts.signal.reason });
+      throwIfAborted(opts.signal, 'weights (whitening)');
       const i1 = Math.min(n, i0 + per);
       const rows = bags(bank, i0, i1, buf).subarray(0, (i1 - i0) * m * d);
       const out = await be.linearMapAsync(rows, (i1 - i0) * m, d, w.matrix, d);

@@ -152,15 +152,12 @@ describe('clusterImages: responsiveness and cancellation', () => {
     const t0 = performance.now();
     let r;
     try {
-      r = await ac.clusterImages(imgDir, {
-        k: 2, backend, cacheDir: warmCache, threads: 1,
-        onProgress: (p) => {
+      r = await ac.clusterImages(imgDir, { k: 2, onProgress: (p) => {
           const now = performance.now();
           lagBy[stage] = Math.max(lagBy[stage] ?? 0, now - last); // the gap up to this event belongs to the stage that ran
           last = now;
           stage = p.stage;
-        },
-      });
+        }, features: { cacheDir: warmCache, threads: 1 }, resources: { backend } });
     } finally {
       clearInterval(timer);
     }
@@ -247,16 +244,12 @@ describe('clusterImages: responsiveness and cancellation', () => {
     let abortedAt = 0;
     // decode/features: 3 images without a cache (real decoding and inference); weights/clustering: 6 cached images.
     const early = stage === 'decode' || stage === 'features';
-    const p = ac.clusterImages(early ? smallDir : imgDir, {
-      k: 2, backend, cacheDir: early ? false : warmCache, threads: 1,
-      signal: ac2.signal,
-      onProgress: (e) => {
+    const p = ac.clusterImages(early ? smallDir : imgDir, { k: 2, signal: ac2.signal, onProgress: (e) => {
         if (e.stage === stage && abortedAt === 0) {
           abortedAt = performance.now();
           ac2.abort(new Error(`test abort in ${stage}`));
         }
-      },
-    });
+      }, features: { cacheDir: early ? false : warmCache, threads: 1 }, resources: { backend } });
     let err: unknown;
     try {
       await p;
@@ -277,7 +270,7 @@ describe('clusterImages: responsiveness and cancellation', () => {
     const c = new AbortController();
     c.abort();
     const t0 = performance.now();
-    await expect(ac.clusterImages(imgDir, { k: 2, backend, cacheDir: warmCache, signal: c.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    await expect(ac.clusterImages(imgDir, { k: 2, signal: c.signal, features: { cacheDir: warmCache }, resources: { backend } })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
     expect(performance.now() - t0).toBeLessThan(1000);
   });
 
@@ -287,7 +280,7 @@ describe('clusterImages: responsiveness and cancellation', () => {
       setTimeout(() => c.abort(), delay);
       const t0 = performance.now();
       try {
-        const r = await ac.clusterImages(smallDir, { k: 2, backend, cacheDir: false, threads: 1, signal: c.signal });
+        const r = await ac.clusterImages(smallDir, { k: 2, signal: c.signal, features: { cacheDir: false, threads: 1 }, resources: { backend } });
         expect(r.n).toBe(3);
       } catch (e) {
         expect((e as KernelError).code).toBe('ERR_ABORTED');

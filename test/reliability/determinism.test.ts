@@ -44,7 +44,7 @@ describe.each(BACKENDS)('repeat runs on %s', (backend) => {
     expect(await runWorkload(b, SEEDS)).toEqual(a);
   });
   it('clusterImages (uniform) gives identical labels, Z and embeddings twice', async () => {
-    const opts = { k: 3, weighting: 'uniform' as const, backend, cacheDir, threads: 1 };
+    const opts = { k: 3, weighting: 'uniform' as const, resources: { backend }, features: { cacheDir, threads: 1 } };
     const r1 = await ac.clusterImages(imgDir, opts);
     const r2 = await ac.clusterImages(imgDir, opts);
     expect([...r2.labels]).toEqual([...r1.labels]);
@@ -86,15 +86,15 @@ describe('across backends', () => {
 
   it('clusterImages with uniform weighting: same labels and merges on every backend', async () => {
     const rs: ClusterResult[] = [];
-    for (const backend of BACKENDS) rs.push(await ac.clusterImages(imgDir, { k: 3, weighting: 'uniform', backend, cacheDir, threads: 1 }));
+    for (const backend of BACKENDS) rs.push(await ac.clusterImages(imgDir, { k: 3, weighting: 'uniform', features: { cacheDir, threads: 1 }, resources: { backend } }));
     for (let i = 1; i < rs.length; i++) sameClustering(rs[0]!, rs[i]!, `${BACKENDS[i]} vs ${BACKENDS[0]}`);
     const exact = rs.every((r) => Buffer.from(r.Z.buffer).equals(Buffer.from(rs[0]!.Z.buffer)));
     console.log(`clusterImages uniform across ${BACKENDS.join('/')}: labels identical; Z ${exact ? 'bit-identical' : 'same merges, heights within 1e-5'}`);
   }, 60_000);
 
   it.runIf(BACKENDS.includes('native') && BACKENDS.includes('wasm'))('clusterImages unsupervised: native and wasm agree', async () => {
-    const n = await ac.clusterImages(imgDir, { k: 3, backend: 'native', cacheDir, threads: 1 });
-    const w = await ac.clusterImages(imgDir, { k: 3, backend: 'wasm', cacheDir, threads: 1 });
+    const n = await ac.clusterImages(imgDir, { k: 3, features: { cacheDir, threads: 1 }, resources: { backend: 'native' } });
+    const w = await ac.clusterImages(imgDir, { k: 3, features: { cacheDir, threads: 1 }, resources: { backend: 'wasm' } });
     sameClustering(n, w, 'wasm vs native');
   }, 60_000);
 });
@@ -103,7 +103,7 @@ describe.runIf(BACKENDS.includes('native'))('across native thread counts (child 
   beforeAll(() => ensureDist(), 180_000);
   it('ANOMALY_CLUSTERING_THREADS=1 and =2 give bit-identical kernels and clusterImages (unsupervised)', async () => {
     // Warm the feature cache so both children only differ in the kernels' threading.
-    await ac.clusterImages(imgDir, { k: 3, weighting: 'uniform', backend: 'native', cacheDir, threads: 1 });
+    await ac.clusterImages(imgDir, { k: 3, weighting: 'uniform', features: { cacheDir, threads: 1 }, resources: { backend: 'native' } });
     const run = (threads: string) =>
       runNode(path.join(CHILDREN, 'determinism.mjs'), [imgDir, cacheDir, 'unsupervised', 'native'], {
         env: { ANOMALY_CLUSTERING_THREADS: threads },

@@ -140,7 +140,7 @@ describe('reads: only regular files, size-capped before reading, cancellable', (
     await expect(readImageBytes({ name: 'mem', data: new Uint8Array(200) }, { maxBytes: 100 })).rejects.toMatchObject({ code: 'ERR_IMAGE' });
     expect(DEFAULT_MAX_IMAGE_BYTES).toBe(256 * 2 ** 20);
     for (const bad of [0, -1, NaN, '1M']) expect(() => checkMaxImageBytes(bad)).toThrow(RangeError);
-    await expect(clusterImages(dir, { k: 2, maxImageBytes: 0 })).rejects.toThrow(RangeError);
+    await expect(clusterImages(dir, { k: 2, features: { maxImageBytes: 0 } })).rejects.toThrow(RangeError);
   });
 
   it('an aborted read rejects with ERR_ABORTED', async () => {

@@ -18,7 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import * as ac from '../../src/index.js';
 import { KernelError, type ErrorCode } from '../../src/errors.js';
-import { InputError, type ClusterOptions, type ClusterResult } from '../../src/pipeline/run.js';
+import type { ClusterOptions, ClusterResult } from '../../src/pipeline/run.js';
+import { InputError } from '../../src/errors.js';
 import { EXIT, main } from '../../src/cli/main.js';
 import type { BackendName } from '../../bindings/backend.js';
 import { backendsUnderTest, randomRows } from '../helpers.js';
@@ -359,32 +360,32 @@ const pipelineCases: PCase[] = [
   { name: 'k > N', dir: () => dirs.two!, options: () => ({ k: 3 }), argv: () => ['--k', '3'], api: { code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.K_RANGE },
   { name: 'k not an integer', dir: () => dirs.two!, options: () => ({ k: 1.5 }), argv: () => ['--k', '1.5'], api: { code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.USAGE },
   { name: 'k NaN', dir: () => dirs.two!, options: () => ({ k: NaN }), argv: () => ['--k', 'NaN'], api: { code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.USAGE },
-  { name: 'τ < 0', dir: () => dirs.two!, options: () => ({ tau: -1 }), argv: () => ['--tau=-1'], api: { type: 'RangeError' }, exit: EXIT.USAGE },
-  { name: 'relative τ < 0', dir: () => dirs.two!, options: () => ({ tau: { relative: -2 } }), argv: () => ['--tau', 'rel:-2'], api: { type: 'RangeError' }, exit: EXIT.USAGE },
-  { name: 'τ NaN', dir: () => dirs.two!, options: () => ({ tau: NaN }), argv: () => ['--tau', 'NaN'], api: { type: 'RangeError' }, exit: EXIT.USAGE },
-  { name: 'τ = 0 (arg-max) is valid', dir: () => dirs.two!, options: () => ({ k: 2, tau: 0, weighting: 'unsupervised' }), argv: () => ['--k', '2', '--tau', '0', '--weighting', 'unsupervised'], api: { ok: correct(2, 2) }, exit: EXIT.OK, skip: ['js'] },
+  { name: 'τ < 0', dir: () => dirs.two!, options: () => ({ weights: { tau: -1 } }), argv: () => ['--tau=-1'], api: { type: 'RangeError' }, exit: EXIT.USAGE },
+  { name: 'relative τ < 0', dir: () => dirs.two!, options: () => ({ weights: { tau: { relative: -2 } } }), argv: () => ['--tau', 'rel:-2'], api: { type: 'RangeError' }, exit: EXIT.USAGE },
+  { name: 'τ NaN', dir: () => dirs.two!, options: () => ({ weights: { tau: NaN } }), argv: () => ['--tau', 'NaN'], api: { type: 'RangeError' }, exit: EXIT.USAGE },
+  { name: 'τ = 0 (arg-max) is valid', dir: () => dirs.two!, options: () => ({ k: 2, weights: { tau: 0 }, weighting: 'unsupervised' }), argv: () => ['--k', '2', '--tau', '0', '--weighting', 'unsupervised'], api: { ok: correct(2, 2) }, exit: EXIT.OK, skip: ['js'] },
   { name: 'corrupt image (random bytes)', dir: () => dirs.corrupt!, api: { code: 'ERR_IMAGE' }, exit: EXIT.IMAGE },
-  { name: 'corrupt image, skipBad', dir: () => dirs.corrupt!, options: () => ({ skipBad: true }), argv: () => ['--skip-bad'], api: { ok: correct(2, 2, 1) }, exit: EXIT.OK },
+  { name: 'corrupt image, skipBad', dir: () => dirs.corrupt!, options: () => ({ features: { skipBad: true } }), argv: () => ['--skip-bad'], api: { ok: correct(2, 2, 1) }, exit: EXIT.OK },
   { name: 'truncated PNG', dir: () => dirs.truncated!, api: { code: 'ERR_IMAGE' }, exit: EXIT.IMAGE },
-  { name: 'truncated PNG, skipBad', dir: () => dirs.truncated!, options: () => ({ skipBad: true }), argv: () => ['--skip-bad'], api: { ok: correct(2, 2, 1) }, exit: EXIT.OK },
+  { name: 'truncated PNG, skipBad', dir: () => dirs.truncated!, options: () => ({ features: { skipBad: true } }), argv: () => ['--skip-bad'], api: { ok: correct(2, 2, 1) }, exit: EXIT.OK },
   { name: 'zero-byte image', dir: () => dirs.zerobyte!, api: { code: 'ERR_IMAGE' }, exit: EXIT.IMAGE },
   { name: 'PNG header claiming 100000×100000', dir: () => dirs.hugedims!, api: { code: 'ERR_IMAGE' }, exit: EXIT.IMAGE },
-  { name: 'PNG header claiming 100000×100000, skipBad', dir: () => dirs.hugedims!, options: () => ({ skipBad: true }), argv: () => ['--skip-bad'], api: { ok: correct(2, 2, 1) }, exit: EXIT.OK },
+  { name: 'PNG header claiming 100000×100000, skipBad', dir: () => dirs.hugedims!, options: () => ({ features: { skipBad: true } }), argv: () => ['--skip-bad'], api: { ok: correct(2, 2, 1) }, exit: EXIT.OK },
   { name: 'text file named .jpg', dir: () => dirs.textjpg!, api: { code: 'ERR_IMAGE' }, exit: EXIT.IMAGE },
   { name: 'PNG signature + garbage chunks', dir: () => dirs.badchunks!, api: { code: 'ERR_IMAGE' }, exit: EXIT.IMAGE },
-  { name: 'every image bad, skipBad', dir: () => dirs.allbad!, options: () => ({ k: 1, skipBad: true }), argv: () => ['--k', '1', '--skip-bad'], api: { code: 'ERR_EMPTY', problem: 'no-images' }, exit: EXIT.NO_IMAGES },
+  { name: 'every image bad, skipBad', dir: () => dirs.allbad!, options: () => ({ k: 1, features: { skipBad: true } }), argv: () => ['--k', '1', '--skip-bad'], api: { code: 'ERR_EMPTY', problem: 'no-images' }, exit: EXIT.NO_IMAGES },
   { name: 'mixed sizes and modes (uniform)', dir: () => dirs.mixed!, options: () => ({ k: 3 }), argv: () => ['--k', '3'], api: { ok: (r: ClusterResult) => correct(mixedCount, 3)(r) }, exit: EXIT.OK },
   { name: 'mixed sizes and modes (unsupervised)', dir: () => dirs.mixed!, options: () => ({ k: 4, weighting: 'unsupervised' }), argv: () => ['--k', '4', '--weighting', 'unsupervised'], api: { ok: (r: ClusterResult) => correct(mixedCount, 4)(r) }, exit: EXIT.OK, skip: ['js', 'wasm'] },
   { name: 'semi-supervised, normals folder with no images', dir: () => dirs.two!, options: () => ({ weighting: 'semi-supervised', normals: dirs['normals-empty']! }), argv: () => ['--weighting', 'semi-supervised', '--normals', dirs['normals-empty']!], api: { code: 'ERR_EMPTY', problem: 'normals-empty' }, exit: EXIT.NORMALS },
   { name: 'semi-supervised, normals folder missing', dir: () => dirs.two!, options: () => ({ weighting: 'semi-supervised', normals: path.join(tmp, 'no-normals') }), argv: () => ['--weighting', 'semi-supervised', '--normals', path.join(tmp, 'no-normals')], api: { code: 'ERR_INVALID_ARGUMENT', problem: 'normals-not-found' }, exit: EXIT.NORMALS },
   { name: 'semi-supervised without normals', dir: () => dirs.two!, options: () => ({ weighting: 'semi-supervised' }), argv: () => ['--weighting', 'semi-supervised'], api: { code: 'ERR_INVALID_ARGUMENT', problem: 'normals-required' }, exit: EXIT.USAGE },
   { name: 'semi-supervised, normals are corrupt', dir: () => dirs.two!, options: () => ({ weighting: 'semi-supervised', normals: dirs.allbad! }), argv: () => ['--weighting', 'semi-supervised', '--normals', dirs.allbad!], api: { code: 'ERR_IMAGE' }, exit: EXIT.IMAGE },
-  { name: 'ONNX file that is not a model', dir: () => dirs.two!, options: () => ({ backbone: { model: notModel, layers: ['a', 'b'] } }), argv: () => ['--model', notModel, '--layers', 'a,b'], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
-  { name: 'empty .onnx file', dir: () => dirs.two!, options: () => ({ backbone: { model: emptyModel, layers: ['a', 'b'] } }), argv: () => ['--model', emptyModel, '--layers', 'a,b'], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
-  { name: 'model file missing', dir: () => dirs.two!, options: () => ({ backbone: { model: path.join(tmp, 'none.onnx'), layers: ['a', 'b'] } }), argv: () => ['--model', path.join(tmp, 'none.onnx'), '--layers', 'a,b'], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
-  { name: 'custom model without layers', dir: () => dirs.two!, options: () => ({ backbone: { model: notModel } }), argv: () => ['--model', notModel], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
-  { name: 'default model, missing layers', dir: () => dirs.two!, options: () => ({ backbone: { layers: ['no_such_layer', 'block_13_expand_relu'] } }), argv: () => ['--layers', 'no_such_layer,block_13_expand_relu'], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
-  { name: 'default model, layers at the wrong strides', dir: () => dirs.two!, options: () => ({ backbone: { layers: ['block_13_expand_relu', 'block_3_expand_relu'] } }), argv: () => ['--layers', 'block_13_expand_relu,block_3_expand_relu'], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
+  { name: 'ONNX file that is not a model', dir: () => dirs.two!, options: () => ({ features: { backbone: { model: notModel, layers: ['a', 'b'] } } }), argv: () => ['--model', notModel, '--layers', 'a,b'], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
+  { name: 'empty .onnx file', dir: () => dirs.two!, options: () => ({ features: { backbone: { model: emptyModel, layers: ['a', 'b'] } } }), argv: () => ['--model', emptyModel, '--layers', 'a,b'], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
+  { name: 'model file missing', dir: () => dirs.two!, options: () => ({ features: { backbone: { model: path.join(tmp, 'none.onnx'), layers: ['a', 'b'] } } }), argv: () => ['--model', path.join(tmp, 'none.onnx'), '--layers', 'a,b'], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
+  { name: 'custom model without layers', dir: () => dirs.two!, options: () => ({ features: { backbone: { model: notModel } } }), argv: () => ['--model', notModel], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
+  { name: 'default model, missing layers', dir: () => dirs.two!, options: () => ({ features: { backbone: { layers: ['no_such_layer', 'block_13_expand_relu'] } } }), argv: () => ['--layers', 'no_such_layer,block_13_expand_relu'], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
+  { name: 'default model, layers at the wrong strides', dir: () => dirs.two!, options: () => ({ features: { backbone: { layers: ['block_13_expand_relu', 'block_3_expand_relu'] } } }), argv: () => ['--layers', 'block_13_expand_relu,block_3_expand_relu'], api: { code: 'ERR_MODEL' }, exit: EXIT.MODEL },
 ];
 
 /** Cases run on this backend (slow unsupervised runs are skipped on js / wasm; determinism.test.ts covers wasm). */
@@ -392,7 +393,8 @@ const runnable = (backend: BackendName) => pipelineCases.filter((c) => !c.skip?.
 
 describe.each(BACKENDS)('hostile pipeline inputs on %s', (backend) => {
   it.each(runnable(backend).map((c) => [c.name, c] as const))('clusterImages: %s', async (_name, c) => {
-    const opts: ClusterOptions = { k: 2, weighting: 'uniform', cacheDir, threads: 1, backend, ...c.options?.() } as ClusterOptions;
+    const o = c.options?.() ?? {};
+    const opts: ClusterOptions = { k: 2, weighting: 'uniform', ...o, features: { cacheDir, threads: 1, ...o.features }, resources: { backend, ...o.resources } } as ClusterOptions;
     const t0 = performance.now();
     const out = await settle(() => ac.clusterImages(c.dir(), opts));
     check(out, c.api, `${backend}: ${c.name}`);
@@ -400,7 +402,7 @@ describe.each(BACKENDS)('hostile pipeline inputs on %s', (backend) => {
   }, 40_000);
 
   it('clusterImages with hostile in-memory inputs and options', async () => {
-    const base = { k: 1, weighting: 'uniform' as const, cacheDir, threads: 1, backend };
+    const base = { k: 1, weighting: 'uniform' as const, features: { cacheDir, threads: 1 }, resources: { backend } };
     const cases: [string, () => Promise<unknown>, Expect][] = [
       ['empty list', () => ac.clusterImages([], base), { code: 'ERR_EMPTY', problem: 'no-images' }],
       ['not a path or list', () => ac.clusterImages(42 as never, base), { type: 'TypeError' }],
@@ -410,8 +412,8 @@ describe.each(BACKENDS)('hostile pipeline inputs on %s', (backend) => {
       ['data is empty', () => ac.clusterImages([{ name: 'x.png', data: new Uint8Array(0) }], base), { code: 'ERR_IMAGE' }],
       ['unknown weighting', () => ac.clusterImages(dirs.two!, { ...base, weighting: 'magic' as never }), { type: 'RangeError' }],
       ['unknown linkage', () => ac.clusterImages(dirs.two!, { ...base, linkage: 'nearest' as never }), { code: 'ERR_INVALID_METHOD' }],
-      ['batchSize 0', () => ac.clusterImages(dirs.two!, { ...base, batchSize: 0 }), { type: 'RangeError' }],
-      ['threads -1', () => ac.clusterImages(dirs.two!, { ...base, threads: -1 }), { type: 'RangeError' }],
+      ['batchSize 0', () => ac.clusterImages(dirs.two!, { ...base, features: { ...base.features, batchSize: 0 } }), { type: 'RangeError' }],
+      ['threads -1', () => ac.clusterImages(dirs.two!, { ...base, features: { ...base.features, threads: -1 } }), { type: 'RangeError' }],
       ['same bytes twice under two names', async () => {
         const png = await texturedPng(50, 50, 9);
         return ac.clusterImages([{ name: 'a.png', data: png }, { name: 'b.png', data: png }], { ...base, k: 2 });

@@ -41,20 +41,20 @@ describe('one error policy: bad option values throw TypeError / RangeError befor
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const cases: [string, object, string, string?][] = [
-    ['tau -1', { tau: -1 }, 'RangeError'],
-    ['memoryLimit -1', { memoryLimit: -1 }, 'RangeError'],
+    ['tau -1', { weights: { tau: -1 } }, 'RangeError'],
+    ['memoryLimit -1', { resources: { memoryLimit: -1 } }, 'RangeError'],
     ['weighting "x"', { weighting: 'x' }, 'RangeError'],
-    ['batchSize 0', { batchSize: 0 }, 'RangeError'],
-    ['maxImageBytes 0', { maxImageBytes: 0 }, 'RangeError'],
-    ['references 0', { references: 0 }, 'RangeError'],
-    ['backend "gpu"', { backend: 'gpu' }, 'TypeError'],
+    ['batchSize 0', { features: { batchSize: 0 } }, 'RangeError'],
+    ['maxImageBytes 0', { features: { maxImageBytes: 0 } }, 'RangeError'],
+    ['references 0', { weights: { references: 0 } }, 'RangeError'],
+    ['backend "gpu"', { resources: { backend: 'gpu' } }, 'TypeError'],
     ['linkage "nearest"', { linkage: 'nearest' }, 'KernelError', 'ERR_INVALID_METHOD'],
     ['k 0', { k: 0 }, 'KernelError', 'ERR_K_OUT_OF_RANGE'],
   ];
   for (const [name, opts, cls, code] of cases) {
     it(`clusterImages ${name} → ${code ?? cls}, no image decoded`, async () => {
       let decoded = 0;
-      const e = await ac.clusterImages(path.join(dir, 'imgs'), { k: 2, cacheDir: false, ...opts, onProgress: (p) => { if (p.stage === 'features' && p.done > 0) decoded++; } }).catch((x: unknown) => x);
+      const e = await ac.clusterImages(path.join(dir, 'imgs'), { k: 2, ...opts, onProgress: (p) => { if (p.stage === 'features' && p.done > 0) decoded++; }, features: { ...(opts as { features?: object }).features, cacheDir: false } }).catch((x: unknown) => x);
       expect((e as Error).constructor.name, String(e)).toBe(cls === 'KernelError' ? 'KernelError' : cls);
       if (code) expect((e as KernelError).code).toBe(code);
       expect(decoded).toBe(0);

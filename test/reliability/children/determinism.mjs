@@ -11,7 +11,7 @@ const [dir, cacheDir, weighting = 'unsupervised', backend = 'native'] = process.
 const hex = (a) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
 const b = getBackend(backend);
 const workload = await runWorkload(b, [1, 2, 3]);
-const r = await clusterImages(dir, { k: 3, weighting, backend, cacheDir, threads: 1 });
+const r = await clusterImages(dir, { k: 3, weighting, features: { cacheDir, threads: 1 }, resources: { backend } });
 console.log(JSON.stringify({
   threads: b.threads, isa: b.isa, workload,
   cluster: { labels: Array.from(r.labels).join(''), Z: hex(r.Z), embeddings: hex(r.embeddings), scores: hex(r.scores), tau: r.tau },

@@ -20,7 +20,7 @@ if (mode === 'soak') {
   for (const backend of availableBackends()) {
     for (const pass of ['cold', 'cached']) {
       const t0 = performance.now();
-      const r = await clusterImages(dir, { k: 2, weighting: 'uniform', skipBad: true, maxImageBytes, cacheDir: `${cacheDir}-${backend}`, threads: 1, batchSize: 2, backend, onWarning: (w) => warnings.push(w) });
+      const r = await clusterImages(dir, { k: 2, weighting: 'uniform', onWarning: (w) => warnings.push(w), features: { skipBad: true, maxImageBytes, cacheDir: `${cacheDir}-${backend}`, threads: 1, batchSize: 2 }, resources: { backend } });
       runs.push({ backend, pass, ms: performance.now() - t0, files: r.files, labels: [...r.labels], skipped: r.skipped });
     }
   }
@@ -38,7 +38,7 @@ if (mode === 'soak') {
   const ac = new AbortController();
   let code = 'none';
   try {
-    await clusterImages(dir, { k: 2, weighting: 'uniform', skipBad: true, cacheDir: false, threads: 1, batchSize: 2, signal: ac.signal, onProgress: () => ac.abort(new Error('test abort')) });
+    await clusterImages(dir, { k: 2, weighting: 'uniform', signal: ac.signal, onProgress: () => ac.abort(new Error('test abort')), features: { skipBad: true, cacheDir: false, threads: 1, batchSize: 2 } });
   } catch (e) {
     code = e.code ?? String(e);
   }

@@ -35,7 +35,7 @@ async function once(i) {
     }
     try { await b.pdistAsync(x, n, d + 1, false); } catch { /* expected */ }
   }
-  if (i % 10 === 0) await clusterImages(dir, { k: 2, weighting: 'uniform', cacheDir, threads: 1, backend: backends[0].name });
+  if (i % 10 === 0) await clusterImages(dir, { k: 2, weighting: 'uniform', features: { cacheDir, threads: 1 }, resources: { backend: backends[0].name } });
 }
 
 const rss = () => {
