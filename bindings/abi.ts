@@ -33,7 +33,7 @@ export type { ErrorCode } from './errors.js';
 /**
  * ABI version of this TypeScript side. The addon's `abiVersion()` and the wasm module's version must equal it, else
  * the loader refuses the artifact with `ERR_ABI_MISMATCH`. It follows `ac_kernels::ABI_VERSION`
- * (`crates/kernels/src/lib.rs`), which is bumped whenever a raw signature changes; `test/loader.test.ts` reads that
+ * (`crates/kernels/src/lib.rs`), which is bumped whenever a raw signature changes; `test/bindings/select.test.ts` reads that
  * line and fails until this one agrees.
  */
 export const ABI_VERSION = 5;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Generates the reference outputs in test/fixtures/model-ref/ that the nsfwjs→ONNX converter is tested against
- * (test/pipeline/convert.test.ts). It runs the ORIGINAL tfjs models with the real TensorFlow.js runtime, which
+ * (test/models/convert.test.ts). It runs the ORIGINAL tfjs models with the real TensorFlow.js runtime, which
  * is deliberately NOT a dependency of this repository. Run it once, outside the normal build:
  *
  *   mkdir -p /tmp/tfref && (cd /tmp/tfref && npm init -y && npm i @tensorflow/tfjs@4)   # nsfwjs wants ^4
@@ -38,7 +38,7 @@ export const PROBES = {
 /** ImageNet mean in RGB order, subtracted from 255·x by Caffe-style networks. */
 export const CAFFE_MEAN_RGB = [123.68, 116.779, 103.939];
 
-/** The deterministic test image, value at (c, h, w) in [0,1]. Keep in sync with test/pipeline/convert.test.ts. */
+/** The deterministic test image, value at (c, h, w) in [0,1]. Keep in sync with test/models/convert.test.ts. */
 export function refInput(c, h, w) {
   return ((h * 3 + w * 5 + c * 80 + ((h * w) % 17) * 4) % 256) / 255;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden values for test/metrics.test.ts, computed once with scikit-learn (and SciPy's Hungarian solver).
+"""Golden values for test/pipeline/metrics.test.ts, computed once with scikit-learn (and SciPy's Hungarian solver).
 
     /usr/bin/python3 scripts/gen-sklearn-golden.py > test/fixtures/sklearn-metrics.json
 

@@ -1,7 +1,7 @@
 /**
  * @file Clustering quality against ground-truth classes: NMI (arithmetic-mean normalisation, scikit-learn's
  * default), adjusted Rand index, and F1 = micro-F1 after an optimal one-to-one matching of clusters to classes
- * (Hungarian algorithm; equals clustering accuracy). Checked against scikit-learn in `test/metrics.test.ts`.
+ * (Hungarian algorithm; equals clustering accuracy). Checked against scikit-learn in `test/pipeline/metrics.test.ts`.
  * @module pipeline/metrics
  */
 import { KernelError } from '../errors.js';

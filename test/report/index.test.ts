@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { clusterImages, type ClusterResult } from '../src/pipeline/run.js';
-import { evaluate } from '../src/pipeline/metrics.js';
-import { renderReport, leafOrder, dendrogramSvg, writeReport } from '../src/report/index.js';
-import { generateSample, type Sample } from '../src/sample/index.js';
+import { clusterImages, type ClusterResult } from '../../src/pipeline/run.js';
+import { evaluate } from '../../src/pipeline/metrics.js';
+import { renderReport, leafOrder, dendrogramSvg, writeReport } from '../../src/report/index.js';
+import { generateSample, type Sample } from '../../src/sample/index.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 let tmp: string;

@@ -2,12 +2,12 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { availableBackends, getBackend } from '../bindings/select.js';
-import { checkWhiten, fitWhitening, whitenBank, WHITEN_SAMPLE } from '../src/pipeline/whiten.js';
-import { computeWeights, patchScores } from '../src/pipeline/weighting.js';
-import { DiskBags } from '../src/pipeline/bank-store.js';
-import type { FeatureBank } from '../src/pipeline/types.js';
-import { mulberry32 as rng } from '../src/random.js';
+import { availableBackends, getBackend } from '../../bindings/select.js';
+import { checkWhiten, fitWhitening, whitenBank, WHITEN_SAMPLE } from '../../src/pipeline/whiten.js';
+import { computeWeights, patchScores } from '../../src/pipeline/weighting.js';
+import { DiskBags } from '../../src/pipeline/bank-store.js';
+import type { FeatureBank } from '../../src/pipeline/types.js';
+import { mulberry32 as rng } from '../../src/random.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ac-whiten-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

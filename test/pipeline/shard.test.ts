@@ -11,14 +11,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT, main } from '../src/cli/main.js';
-import { KernelError } from '../src/errors.js';
-import { clusterImages, listImages } from '../src/pipeline/run.js';
-import { extractShard, MissingFeaturesError, parseShard, shardOf, shardRange, type ShardManifest } from '../src/pipeline/shard.js';
-import { generateSample } from '../src/sample/index.js';
-import { arr } from './helpers.js';
+import { EXIT, main } from '../../src/cli/main.js';
+import { KernelError } from '../../src/errors.js';
+import { clusterImages, listImages } from '../../src/pipeline/run.js';
+import { extractShard, MissingFeaturesError, parseShard, shardOf, shardRange, type ShardManifest } from '../../src/pipeline/shard.js';
+import { generateSample } from '../../src/sample/index.js';
+import { arr } from '../helpers.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = path.join(root, 'dist', 'src', 'cli', 'main.js');
 
 describe('shard partition', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { checkEmbeddingNorm, normaliseEmbeddings } from '../src/pipeline/embedding-norm.js';
-import { getBackend } from '../bindings/select.js';
-import { evaluate } from '../src/pipeline/metrics.js';
+import { checkEmbeddingNorm, normaliseEmbeddings } from '../../src/pipeline/embedding-norm.js';
+import { getBackend } from '../../bindings/select.js';
+import { evaluate } from '../../src/pipeline/metrics.js';
 
 /** Deterministic pseudo-random numbers in [0, 1). */
 function rand(seed: number): () => number {

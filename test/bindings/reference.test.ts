@@ -4,8 +4,8 @@
  * for single and complete, 1e-10 for the others), plus properties of the other kernels.
  */
 import { describe, expect, it } from 'vitest';
-import { LINKAGE_METHODS } from '../bindings/backend.js';
-import type { LinkageMethod } from '../bindings/backend.js';
+import { LINKAGE_METHODS } from '../../bindings/backend.js';
+import type { LinkageMethod } from '../../bindings/backend.js';
 import {
   createJsBackend,
   cdistRef,
@@ -23,9 +23,9 @@ import {
   weightedMeanRef,
   condensedIndex,
   numObs,
-} from '../bindings/reference/index.js';
-import { condensed, fcluster, squareform } from '../src/kernels.js';
-import { arr, distinctCondensed, euclideanCondensed, isIsomorphic, randomRows, rng } from './helpers.js';
+} from '../../bindings/reference/index.js';
+import { condensed, fcluster, squareform } from '../../src/kernels.js';
+import { arr, distinctCondensed, euclideanCondensed, isIsomorphic, randomRows, rng } from '../helpers.js';
 
 const SIZES = [1, 2, 3, 4, 5, 7, 10, 16, 23, 31, 40];
 const EUCLIDEAN_ONLY = new Set<LinkageMethod>(['ward', 'centroid', 'median']);

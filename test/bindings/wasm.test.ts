@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
-import { ABI_VERSION } from '../bindings/abi.js';
-import type { KernelBackend } from '../bindings/backend.js';
+import { ABI_VERSION } from '../../bindings/abi.js';
+import type { KernelBackend } from '../../bindings/backend.js';
 import {
   WASM_BINARY_FILE,
   WASM_EXPORT_NAMES,
@@ -23,8 +23,8 @@ import {
   toKernelError,
   wasmSearchDirs,
   type WasmExports,
-} from '../bindings/wasm.js';
-import { KernelError } from '../src/errors.js';
+} from '../../bindings/wasm.js';
+import { KernelError } from '../../src/errors.js';
 
 function caught(f: () => unknown): unknown {
   try {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { availableBackends, getBackend } from '../bindings/select.js';
-import { computeWeights, meanWithinStd, patchScores, checkTau, DEFAULT_TAU } from '../src/pipeline/weighting.js';
-import type { FeatureBank, Progress } from '../src/pipeline/types.js';
-import { KernelError } from '../src/errors.js';
-import { mulberry32 as rng } from '../src/random.js';
+import { availableBackends, getBackend } from '../../bindings/select.js';
+import { computeWeights, meanWithinStd, patchScores, checkTau, DEFAULT_TAU } from '../../src/pipeline/weighting.js';
+import type { FeatureBank, Progress } from '../../src/pipeline/types.js';
+import { KernelError } from '../../src/errors.js';
+import { mulberry32 as rng } from '../../src/random.js';
 
 
 function bank(n: number, gridH: number, gridW: number, d: number, seed: number, f?: (i: number, p: number, k: number) => number): FeatureBank {

@@ -9,15 +9,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as K from '../src/kernels.js';
-import { getBackend } from '../bindings/select.js';
-import { KernelError } from '../src/errors.js';
-import { ari } from '../src/pipeline/metrics.js';
-import { approximateWard, labelsOf, microClusters } from '../src/pipeline/micro.js';
-import { clusterImages } from '../src/pipeline/run.js';
-import { generateSample } from '../src/sample/index.js';
-import { EXIT, main, type ResultJson } from '../src/cli/main.js';
-import { arr, backendsUnderTest, gauss, randomRows, rng } from './helpers.js';
+import * as K from '../../src/kernels.js';
+import { getBackend } from '../../bindings/select.js';
+import { KernelError } from '../../src/errors.js';
+import { ari } from '../../src/pipeline/metrics.js';
+import { approximateWard, labelsOf, microClusters } from '../../src/pipeline/micro.js';
+import { clusterImages } from '../../src/pipeline/run.js';
+import { generateSample } from '../../src/sample/index.js';
+import { EXIT, main, type ResultJson } from '../../src/cli/main.js';
+import { arr, backendsUnderTest, gauss, randomRows, rng } from '../helpers.js';
 
 /** n rows around `k` well-separated centres (spread `noise`), with the generating centre of each row. */
 function blobs(n: number, d: number, k: number, noise: number, seed: number): { x: Float32Array; truth: Int32Array } {

@@ -12,10 +12,10 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
-import { ABI_VERSION, NATIVE_EXPORT_NAMES, type NativeExports } from '../bindings/abi.js';
-import { LINKAGE_METHODS, type KernelBackend } from '../bindings/backend.js';
-import { createNativeBackend, loadNativeAddon, toKernelError, type LoadedNativeAddon } from '../bindings/native.js';
-import { KernelError } from '../src/errors.js';
+import { ABI_VERSION, NATIVE_EXPORT_NAMES, type NativeExports } from '../../bindings/abi.js';
+import { LINKAGE_METHODS, type KernelBackend } from '../../bindings/backend.js';
+import { createNativeBackend, loadNativeAddon, toKernelError, type LoadedNativeAddon } from '../../bindings/native.js';
+import { KernelError } from '../../src/errors.js';
 
 let loaded: LoadedNativeAddon | undefined;
 let loadError: unknown;

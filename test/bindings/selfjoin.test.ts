@@ -5,10 +5,10 @@
  * its conditions do not hold. Also checks that `K.groupedNN` recognises the layout and sets the flag.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { GroupedMode, GroupedNNArgs } from '../bindings/backend.js';
-import { getBackend } from '../bindings/select.js';
-import * as K from '../src/kernels.js';
-import { arr, backendsUnderTest, randomRows, skippedBackends } from './helpers.js';
+import type { GroupedMode, GroupedNNArgs } from '../../bindings/backend.js';
+import { getBackend } from '../../bindings/select.js';
+import * as K from '../../src/kernels.js';
+import { arr, backendsUnderTest, randomRows, skippedBackends } from '../helpers.js';
 
 const MODES: GroupedMode[] = ['per-group', 'min', 'mean-excluding-own'];
 

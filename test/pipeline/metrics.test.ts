@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { evaluate, hungarian, matchedF1, nmi, ari } from '../src/pipeline/metrics.js';
-import { KernelError } from '../src/errors.js';
+import { evaluate, hungarian, matchedF1, nmi, ari } from '../../src/pipeline/metrics.js';
+import { KernelError } from '../../src/errors.js';
 
 interface GoldenCase { name: string; labels: (number | string)[]; truth: (number | string)[]; nmi: number; ari: number; f1: number }
-const golden = JSON.parse(readFileSync(new URL('./fixtures/sklearn-metrics.json', import.meta.url), 'utf8')) as { cases: GoldenCase[] };
+const golden = JSON.parse(readFileSync(new URL('../fixtures/sklearn-metrics.json', import.meta.url), 'utf8')) as { cases: GoldenCase[] };
 
 describe('evaluate() vs scikit-learn', () => {
   it('has the golden cases', () => expect(golden.cases.length).toBeGreaterThan(10));

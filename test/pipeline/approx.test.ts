@@ -8,17 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { availableBackends, getBackend } from '../bindings/select.js';
+import { availableBackends, getBackend } from '../../bindings/select.js';
 import {
   autoReferences, coresetSize, DEFAULT_AUTO_REFERENCES, DEFAULT_EXACT_WORK_LIMIT, f16ToF32, f32ToF16, kCenterGreedy, kCenterGreedyAsync,
   roundToF16,
-} from '../src/pipeline/approx.js';
-import { computeWeights, patchScores, referenceImages } from '../src/pipeline/weighting.js';
-import { clusterImages } from '../src/pipeline/run.js';
-import { resolveClusterOptions } from '../src/pipeline/options.js';
-import { generateSample, type Sample } from '../src/sample/index.js';
-import type { FeatureBank, Progress } from '../src/pipeline/types.js';
-import { mulberry32 as rng } from '../src/random.js';
+} from '../../src/pipeline/approx.js';
+import { computeWeights, patchScores, referenceImages } from '../../src/pipeline/weighting.js';
+import { clusterImages } from '../../src/pipeline/run.js';
+import { resolveClusterOptions } from '../../src/pipeline/options.js';
+import { generateSample, type Sample } from '../../src/sample/index.js';
+import type { FeatureBank, Progress } from '../../src/pipeline/types.js';
+import { mulberry32 as rng } from '../../src/random.js';
 
 
 /** n images of a 4×4 grid of d-dim patches: a shared background pattern plus noise (so neighbours are informative). */

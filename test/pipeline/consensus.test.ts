@@ -3,10 +3,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { getBackend } from '../bindings/select.js';
-import { averageLinkageFromCounts, coAssociationDistances, consensusClusters } from '../src/pipeline/consensus.js';
-import { PAPER_METHOD, PRESETS, resolveMethod, SINGLE_DEFAULTS, describeMethod } from '../src/pipeline/presets.js';
-import { evaluate } from '../src/pipeline/metrics.js';
+import { getBackend } from '../../bindings/select.js';
+import { averageLinkageFromCounts, coAssociationDistances, consensusClusters } from '../../src/pipeline/consensus.js';
+import { PAPER_METHOD, PRESETS, resolveMethod, SINGLE_DEFAULTS, describeMethod } from '../../src/pipeline/presets.js';
+import { evaluate } from '../../src/pipeline/metrics.js';
 
 const L = (...x: number[]) => Int32Array.from(x);
 
@@ -92,7 +92,7 @@ describe('averageLinkageFromCounts', () => {
   });
 
   it('stays valid on real tie-heavy votes that break the floating-point update (SciPy and the kernels)', async () => {
-    const { partitions } = JSON.parse(readFileSync(new URL('./fixtures/consensus-ties.json', import.meta.url), 'utf8')) as { partitions: number[][] };
+    const { partitions } = JSON.parse(readFileSync(new URL('../fixtures/consensus-ties.json', import.meta.url), 'utf8')) as { partitions: number[][] };
     const parts = partitions.map((p) => Int32Array.from(p));
     const n = parts[0]!.length;
     const y = coAssociationDistances(parts, n);

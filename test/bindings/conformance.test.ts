@@ -8,11 +8,11 @@
  * A backend that did not load is listed as skipped with its load error (in CI, missing backends fail).
  */
 import { describe, expect, it } from 'vitest';
-import { LINKAGE_METHODS } from '../bindings/backend.js';
-import type { GroupedMode } from '../bindings/backend.js';
-import * as K from '../src/kernels.js';
-import { getBackend } from '../bindings/select.js';
-import { arr, backendsUnderTest, euclideanCondensed, firstNotClose, randomRows, rng, skippedBackends } from './helpers.js';
+import { LINKAGE_METHODS } from '../../bindings/backend.js';
+import type { GroupedMode } from '../../bindings/backend.js';
+import * as K from '../../src/kernels.js';
+import { getBackend } from '../../bindings/select.js';
+import { arr, backendsUnderTest, euclideanCondensed, firstNotClose, randomRows, rng, skippedBackends } from '../helpers.js';
 
 const DIMS = [1, 3, 7, 8, 9, 31, 513];
 const SIZES = [1, 2, 5, 17, 64, 200];

@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { main, EXIT, parseBytes, parseTau } from '../src/cli/main.js';
-import { createProgress } from '../src/cli/progress.js';
-import { generateSample, type Sample } from '../src/sample/index.js';
-import type { ResultJson } from '../src/cli/main.js';
+import { main, EXIT, parseBytes, parseTau } from '../../src/cli/main.js';
+import { createProgress } from '../../src/cli/progress.js';
+import { generateSample, type Sample } from '../../src/sample/index.js';
+import type { ResultJson } from '../../src/cli/main.js';
 
 let tmp: string;
 let sample: Sample;
 let cache: string;
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'ac-cli-'));

@@ -9,14 +9,14 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KernelError } from '../src/errors.js';
-import { DiskBags } from '../src/pipeline/bank-store.js';
-import { extractFeatures } from '../src/pipeline/features.js';
-import { clusterImages } from '../src/pipeline/run.js';
-import type { FeatureBank } from '../src/pipeline/types.js';
-import { computeWeights, type Weighting } from '../src/pipeline/weighting.js';
-import { generateSample, type Sample } from '../src/sample/index.js';
-import { arr, randomRows } from './helpers.js';
+import { KernelError } from '../../src/errors.js';
+import { DiskBags } from '../../src/pipeline/bank-store.js';
+import { extractFeatures } from '../../src/pipeline/features.js';
+import { clusterImages } from '../../src/pipeline/run.js';
+import type { FeatureBank } from '../../src/pipeline/types.js';
+import { computeWeights, type Weighting } from '../../src/pipeline/weighting.js';
+import { generateSample, type Sample } from '../../src/sample/index.js';
+import { arr, randomRows } from '../helpers.js';
 
 let tmp: string;
 let sample: Sample;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 
-import { ABI_VERSION, NATIVE_EXPORT_NAMES, type NativeExports } from '../bindings/abi.js';
+import { ABI_VERSION, NATIVE_EXPORT_NAMES, type NativeExports } from '../../bindings/abi.js';
 import {
   NATIVE_PATH_ENV,
   createNativeBackend,
@@ -16,8 +16,8 @@ import {
   nativeCandidates,
   nativeTriple,
   toKernelError,
-} from '../bindings/native.js';
-import { KernelError } from '../src/errors.js';
+} from '../../bindings/native.js';
+import { KernelError } from '../../src/errors.js';
 
 const LINUX = { platform: 'linux', arch: 'x64', libc: 'gnu', moduleDir: '/pkg/bindings' } as const;
 const LOCAL = '/pkg/bindings/native/anomaly-clustering.linux-x64-gnu.node';
@@ -58,7 +58,7 @@ function caught(f: () => unknown): unknown {
 
 describe('ABI_VERSION', () => {
   it('is the ABI_VERSION of the kernels crate (bump them together)', () => {
-    const lib = readFileSync(new URL('../crates/kernels/src/lib.rs', import.meta.url), 'utf8');
+    const lib = readFileSync(new URL('../../crates/kernels/src/lib.rs', import.meta.url), 'utf8');
     const m = /^pub const ABI_VERSION: u32 = (\d+);$/m.exec(lib);
     expect(m, 'pub const ABI_VERSION in crates/kernels/src/lib.rs').not.toBeNull();
     expect(Number(m![1])).toBe(ABI_VERSION);

@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { generateSample } from '../src/sample/index.js';
-import { getBackend } from '../bindings/select.js';
+import { generateSample } from '../../src/sample/index.js';
+import { getBackend } from '../../bindings/select.js';
 import {
   AUTO_K_CRITERIA, chooseK, chooseKAsync, calinskiHarabaszScores, heightGapScores, pcaScores, silhouetteScores, type AutoKCriterion,
-} from '../src/pipeline/autok.js';
-import { clusterImages } from '../src/pipeline/run.js';
-import * as api from '../src/stages.js';
-import { gauss, randomRows, rng } from './helpers.js';
+} from '../../src/pipeline/autok.js';
+import { clusterImages } from '../../src/pipeline/run.js';
+import * as api from '../../src/stages.js';
+import { gauss, randomRows, rng } from '../helpers.js';
 
 const be = getBackend();
 
