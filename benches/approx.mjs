@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * @file The price of each approximation of the patch weights (ALGORITHM.md §2 "Cost"; issue 6): speed-up and change of
+ * @file The price of each approximation of the patch weights (docs/method.md "Cost", docs/scale.md): speed-up and change of
  * NMI/ARI/F1 against the exact setting, on the shared data (read in place, features from the cache of
  * benches/evaluate.mjs), Ward, default τ.
  *

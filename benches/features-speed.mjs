@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Feature extraction before/after (issue 17), interleaved in one run so that the shared machine's load hits every
+// Feature extraction before/after (docs/performance.md §2), interleaved in one run so that the shared machine's load hits every
 // variant alike: `extractFeatures` (cache off, defaults: batch 8, threads = cores) from the image files, per set:
-//   before  the JS aggregation (ANOMALY_CLUSTERING_JS_AGGREGATION=1), fp32: the pipeline before issue 17
+//   before  the JS aggregation (ANOMALY_CLUSTERING_JS_AGGREGATION=1), fp32: the pipeline before the in-graph aggregation
 //   after   the aggregation in the onnxruntime graph, fp32 (the default now; same features up to float rounding)
 //   fast    after + the int8-quantised backbone (`backbone: {precision: 'int8'}`, CLI --fast)
 // Each variant runs `--reps` times (after one warm-up pass of each); the table gives images/s (total images / total

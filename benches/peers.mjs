@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Peer comparison (issue 5): ours (native, wasm, js) against numpy/OpenBLAS, scipy, scikit-learn, fastcluster
+// Peer comparison (docs/performance.md): ours (native, wasm, js) against numpy/OpenBLAS, scipy, scikit-learn, fastcluster
 // (the system python3's packages, when present: this script installs nothing) and ml-hclust, on the same seeded
 // data, in one run. Each measurement runs in its own process so its peak RSS is its own.
 //   node benches/peers.mjs [--quick]

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Scale benchmark (issue 6, large image sets): the kernel pipeline on synthetic, clustered patch bags for
+// Scale benchmark (large image sets, docs/scale.md): the kernel pipeline on synthetic, clustered patch bags for
 // N = 10k, 50k, 100k images, with bounded memory. Not a test: it prints a table. Run after `npm run bootstrap`
 // (or `npx tsc -p .` plus the native build):
 //   node benches/scale.mjs [--sizes 10000,50000,100000] [--m 49] [--d 256] [--refs 8] [--classes 10]

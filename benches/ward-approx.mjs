@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Approximate Ward (micro-clusters + size-weighted Ward, src/pipeline/micro.ts) against exact Ward from the vectors,
-// issue 17 part 3. Not a test: prints a table of the agreement (ARI between the two flat clusterings at each K),
+// docs/scale.md "Clustering 100 000 images". Not a test: prints a table of the agreement (ARI between the two flat clusterings at each K),
 // the NMI of both against the ground truth when there is one, and the time of each. Run after `npx tsc -p .`:
 //
 //   node benches/ward-approx.mjs [--data mixture|bags|patches] [--n 20000] [--d 256] [--m 1000,2000,5000,10000]

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// wasm (SIMD128, one thread) vs native on ONE thread, kernel by kernel (issue 5: "wasm within 3× of native
+// wasm (SIMD128, one thread) vs native on ONE thread, kernel by kernel ("wasm within 3× of native
 // single-thread"). The native addon's pool is sized by ANOMALY_CLUSTERING_THREADS when it loads, so this script
 // re-runs itself with ANOMALY_CLUSTERING_THREADS=1. Each kernel's outputs are compared across the two backends (a
 // fast wrong kernel cannot pass). Not a test: it prints a table. Run after `npm run bootstrap`:

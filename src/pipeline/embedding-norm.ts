@@ -13,7 +13,7 @@
  * (The same L2 → centre → L2 sequence is common for global descriptors in image retrieval.)
  * Measured on the shared data with `benches/evaluate.mjs --embedding-norm …` (README "Quality").
  *
- * `'none'` keeps the weighted averages as they are (the method of ALGORITHM.md as written).
+ * `'none'` keeps the weighted averages as they are (the paper's method as written, docs/method.md).
  * @module pipeline/embedding-norm
  */
 

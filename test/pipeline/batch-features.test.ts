@@ -1,5 +1,5 @@
 /**
- * Feature-extraction speed paths (issue 17): the aggregation appended to the onnxruntime graph must give the JS
+ * Feature-extraction speed paths (docs/performance.md §2): the aggregation appended to the onnxruntime graph must give the JS
  * aggregation's features (up to float rounding), and the int8 fast mode (models/quantize.ts): BatchNorm folding is
  * exact, the QDQ model is close to the float one, and bad uses fail clearly.
  */

@@ -16,7 +16,7 @@ function bank(n: number, gridH: number, gridW: number, d: number, seed: number, 
   return { n, m, d, gridH, gridW, data, files: Array.from({ length: n }, (_, i) => `img${i}.png`), skipped: [], timings: {} };
 }
 
-/** Brute-force ALGORITHM.md §2 unsupervised scores in f64. */
+/** Brute-force unsupervised scores (docs/method.md §2) in f64. */
 function bruteUnsup(b: FeatureBank): Float64Array {
   const { n, m, d, data } = b;
   const out = new Float64Array(n * m);

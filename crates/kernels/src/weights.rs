@@ -1,4 +1,4 @@
-//! Patch weights: the softmax of each image's patch scores with a temperature (ALGORITHM §2).
+//! Patch weights: the softmax of each image's patch scores with a temperature (docs/method.md §2).
 //!
 //! Bags (images) are given as CSR-style `offsets`: bag `b` owns `scores[offsets[b]..offsets[b+1]]`.
 use crate::output;

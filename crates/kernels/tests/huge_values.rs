@@ -1,5 +1,5 @@
 //! Finite rows with huge coordinates (`|x| ≥ 1e19`): the GEMM form `‖a‖² + ‖b‖² − 2a·b` would overflow f32, so
-//! the kernels scale the inputs by a power of two and the results back (issue 7). Euclidean results must be
+//! the kernels scale the inputs by a power of two and the results back (docs/reliability.md, "Finite in, finite out"). Euclidean results must be
 //! finite and accurate whenever the true distance is a finite f32, on every ISA, serial and parallel; squared
 //! results are `+∞` exactly when the true squared distance exceeds `f32::MAX`.
 #[path = "distance_common.rs"]
