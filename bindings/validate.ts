@@ -152,6 +152,21 @@ export function expectLength(name: string, arr: ArrayLike<number>, expected: num
   }
 }
 
+/**
+ * `ERR_INVALID_ARGUMENT` unless every weight is ≥ 0 and every bag (rows `offsets[b]..offsets[b+1]`) has a positive
+ * sum: what a weighted mean needs. Lengths and finiteness are checked before.
+ */
+export function expectBagWeights(w: ArrayLike<number>, offsets: ArrayLike<number>): void {
+  for (let i = 0; i < w.length; i++) {
+    if (w[i]! < 0) throw new KernelError('ERR_INVALID_ARGUMENT', `weights: value at index ${i} is ${w[i]}; weights must be ≥ 0`);
+  }
+  for (let b = 0; b + 1 < offsets.length; b++) {
+    let s = 0;
+    for (let i = offsets[b]!; i < offsets[b + 1]!; i++) s += w[i]!;
+    if (!(s > 0)) throw new KernelError('ERR_INVALID_ARGUMENT', `weights: bag ${b} has weight sum ${s}; each bag needs a positive sum`);
+  }
+}
+
 /** `ERR_NON_FINITE` naming the first NaN/±Infinity index. */
 export function expectFinite(name: string, arr: ArrayLike<number>): void {
   for (let i = 0; i < arr.length; i++) {

@@ -34,6 +34,7 @@ import {
   expectLinkageMethod,
   expectNonEmpty,
   expectOffsets,
+  expectBagWeights,
 } from '../bindings/validate.js';
 
 export type { BackendName, GroupedMode, LinkageMethod } from '../bindings/backend.js';
@@ -502,14 +503,7 @@ export function weightedMean(rows: RowsInput, bagOffsets: OffsetsInput, weights:
   const w = toVector('weights', weights);
   expectLength('weights', w, r.n, 'one weight per row');
   expectFinite('weights', w);
-  for (let i = 0; i < w.length; i++) {
-    if (w[i]! < 0) throw new KernelError('ERR_INVALID_ARGUMENT', `weights: value at index ${i} is ${w[i]}; weights must be ≥ 0`);
-  }
-  for (let b = 0; b + 1 < o.length; b++) {
-    let s = 0;
-    for (let i = o[b]!; i < o[b + 1]!; i++) s += w[i]!;
-    if (!(s > 0)) throw new KernelError('ERR_INVALID_ARGUMENT', `weights: bag ${b} has weight sum ${s}; each bag needs a positive sum`);
-  }
+  expectBagWeights(w, o);
   return getBackend(backend).weightedMean(r.data, o, r.d, w);
 }
 

@@ -32,6 +32,7 @@ import {
   expectLinkageMethod,
   expectNonEmpty,
   expectOffsets,
+  expectBagWeights,
 } from '../validate.js';
 
 export { pdistRef, cdistRef, sqDist } from './distance.js';
@@ -139,14 +140,7 @@ function checkWeightedMean(r: Float32Array, offsets: Uint32Array, d: number, w: 
   expectTypedArray('weightedMean', 'weights', w, ARG_KINDS.weights);
   expectLength('weights', w, r.length / d, 'one weight per row');
   expectFinite('weights', w);
-  for (let i = 0; i < w.length; i++) {
-    if (w[i]! < 0) throw new KernelError('ERR_INVALID_ARGUMENT', `weights: value at index ${i} is ${w[i]}; weights must be ≥ 0`);
-  }
-  for (let b = 0; b + 1 < offsets.length; b++) {
-    let s = 0;
-    for (let i = offsets[b]!; i < offsets[b + 1]!; i++) s += w[i]!;
-    if (!(s > 0)) throw new KernelError('ERR_INVALID_ARGUMENT', `weights: bag ${b} has weight sum ${s}; each bag needs a positive sum`);
-  }
+  expectBagWeights(w, offsets);
 }
 
 function checkLinkage(y: Float64Array | Float32Array, n: number, method: LinkageMethod): void {

@@ -164,7 +164,7 @@ export function wrapHelp(text: string, width: number): string {
   if (lines.every((l) => l.length <= w)) return text;
   const paras: { text: string; col: number; own: number }[] = [];
   for (const line of lines) {
-    const own = /^ */.exec(line)![0].length;
+    const own = /^[ ]*/.exec(line)![0].length;
     const last = paras[paras.length - 1];
     if (last && line.trim() && own >= 10 && own === last.col) {
       last.text += ` ${line.trim()}`;
