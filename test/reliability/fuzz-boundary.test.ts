@@ -105,7 +105,7 @@ describe.runIf(has('wasm'))('wasm boundary regressions', () => {
   // Found by the fuzzer (seed 42): a non-string `method` / `mode` reached wasm-bindgen's string marshalling, which
   // wrote out of bounds of linear memory: the instance trapped ("memory access out of bounds") and the adapter
   // answered ERR_INTERNAL (after re-instantiating), where the native addon answers with a coded argument error.
-  // Fixed by type checks in bindings/wasm.ts (bindings/guard.ts) before calling the glue.
+  // Fixed by type checks in bindings/wasm.ts (bindings/validate.ts) before calling the glue.
   it('linkage with a non-string method is an argument error, not a trap (ERR_INTERNAL)', () => {
     for (const m of [3, {}, null, undefined, Symbol('ward'), 2n]) {
       expect(codeOf(() => getBackend('wasm').linkage(Y, 9, m as never)), String(m)).toMatch(/ERR_INVALID_(ARGUMENT|METHOD)/);
