@@ -130,3 +130,27 @@ export function skippedBackends(): { backend: BackendName; reason: string }[] {
     .filter((e) => !names.includes(e.backend))
     .map((e) => ({ backend: e.backend, reason: e.error.message }));
 }
+
+/** Condensed Euclidean distances of the f32 rows `x` (`n × d`), computed in f64: the reference the kernels agree with. */
+export function condensedF64(x: Float32Array, n: number, d: number): Float64Array {
+  const y = new Float64Array((n * (n - 1)) / 2);
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += (x[i * d + k]! - x[j * d + k]!) ** 2;
+      y[p++] = Math.sqrt(s);
+    }
+  }
+  return y;
+}
+
+/** What `f` throws; fails the test when it returns. */
+export function caught(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a throw');
+}

@@ -18,6 +18,7 @@ import {
   toKernelError,
 } from '../../bindings/native.js';
 import { KernelError } from '../../src/errors.js';
+import { caught } from '../helpers.js';
 
 const LINUX = { platform: 'linux', arch: 'x64', libc: 'gnu', moduleDir: '/pkg/bindings' } as const;
 const LOCAL = '/pkg/bindings/native/anomaly-clustering.linux-x64-gnu.node';
@@ -45,15 +46,6 @@ function fakeAddon(overrides: Partial<Record<keyof NativeExports, unknown>> = {}
 
 function codedError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
-}
-
-function caught(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('ABI_VERSION', () => {

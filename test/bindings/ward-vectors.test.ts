@@ -24,24 +24,10 @@ import { KernelError } from '../../src/errors.js';
 import { clusterImages } from '../../src/pipeline/run.js';
 import { condensedBytes, defaultMemoryLimit, planClustering } from '../../src/pipeline/memory.js';
 import { generateSample } from '../../src/sample/index.js';
-import { arr, backendsUnderTest, randomRows, rng, skippedBackends } from '../helpers.js';
+import { arr, backendsUnderTest, condensedF64, randomRows, rng, skippedBackends } from '../helpers.js';
 
 const DIMS = [1, 3, 7, 8, 9, 31, 130];
 const SIZES = [1, 2, 3, 5, 17, 64, 150];
-
-/** Condensed Euclidean distances of the f32 rows, computed in f64. */
-function condensed64(x: Float32Array, n: number, d: number): Float64Array {
-  const y = new Float64Array((n * (n - 1)) / 2);
-  let p = 0;
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += (x[i * d + k]! - x[j * d + k]!) ** 2;
-      y[p++] = Math.sqrt(s);
-    }
-  }
-  return y;
-}
 
 /** Columns a, b, size of Z (the merges), and the heights, separately. */
 function merges(z: Float64Array): number[] {
@@ -72,7 +58,7 @@ describe.each(backendsUnderTest())('wardFromVectors on %s', (backend) => {
       if (n < 2) return;
 
       // f64 condensed matrix: same merges, heights to 1e-12 relative.
-      const exact = K.linkage(condensed64(x, n, d), { method: 'ward', backend: 'js' });
+      const exact = K.linkage(condensedF64(x, n, d), { method: 'ward', backend: 'js' });
       expect(merges(got.Z)).toEqual(merges(exact.Z));
       expect(maxRelDiff(heights(got.Z), heights(exact.Z))).toBeLessThan(1e-12);
 
@@ -100,7 +86,7 @@ describe.each(backendsUnderTest())('wardFromVectors on %s', (backend) => {
       const got = K.wardFromVectors(x, { d, backend });
       expect(arr(got.Z), kind).toEqual(arr(K.wardFromVectors(x, { d, backend: 'js' }).Z));
       if (kind === 'clustered') {
-        expect(merges(got.Z)).toEqual(merges(K.linkage(condensed64(x, n, d), { method: 'ward', backend: 'js' }).Z));
+        expect(merges(got.Z)).toEqual(merges(K.linkage(condensedF64(x, n, d), { method: 'ward', backend: 'js' }).Z));
       }
     }
   });

@@ -25,15 +25,7 @@ import {
   type WasmExports,
 } from '../../bindings/wasm.js';
 import { KernelError } from '../../src/errors.js';
-
-function caught(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
+import { caught } from '../helpers.js';
 
 /** Asserts `f` throws a KernelError with `code` (and returns it for further checks). */
 function expectCode(f: () => unknown, code: string): KernelError {

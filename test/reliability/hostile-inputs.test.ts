@@ -22,7 +22,7 @@ import type { ClusterOptions, ClusterResult } from '../../src/pipeline/run.js';
 import { InputError } from '../../src/errors.js';
 import { EXIT, main } from '../../src/cli/main.js';
 import type { BackendName } from '../../bindings/backend.js';
-import { backendsUnderTest, randomRows } from '../helpers.js';
+import { backendsUnderTest, condensedF64, randomRows } from '../helpers.js';
 import { pngClaiming, sharp, tempDir, texturedPng } from './helpers.js';
 
 const BACKENDS = backendsUnderTest();
@@ -69,20 +69,6 @@ async function settle(p: () => Promise<unknown>): Promise<{ value?: unknown; err
   }
 }
 
-/** Condensed f64 Euclidean distances of f32 rows (the reference the backends must agree with). */
-function refPdist(x: Float32Array, n: number, d: number): Float64Array {
-  const y = new Float64Array((n * (n - 1)) / 2);
-  let p = 0;
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += (x[i * d + k]! - x[j * d + k]!) ** 2;
-      y[p++] = Math.sqrt(s);
-    }
-  }
-  return y;
-}
-
 const closeTo = (ref: ArrayLike<number>, rtol: number, atol: number) => (v: Float32Array) => {
   expect(v.length).toBe(ref.length);
   for (let i = 0; i < v.length; i++) {
@@ -100,7 +86,7 @@ const withAt = (a: Float32Array, i: number, v: number) => {
   b[i] = v;
   return b;
 };
-const Y5 = Float64Array.from(refPdist(X, 5, 3));
+const Y5 = Float64Array.from(condensedF64(X, 5, 3));
 const Z5 = () => ac.linkage(Y5, { backend: 'js' });
 const denorm = new Float32Array([1e-39, 0, 0, 3e-39, 2e-39, 2e-39]);
 const moderate = new Float32Array([0, 0, 1e15, 0, 3e15, 2e15]);
@@ -110,8 +96,8 @@ const kernelCases: KCase[] = [
   ['pdist NaN', (b) => ac.pdist(withAt(X, 4, NaN), { d: 3, backend: b }), { code: 'ERR_NON_FINITE' }],
   ['pdist +Inf', (b) => ac.pdist(withAt(X, 0, Infinity), { d: 3, backend: b }), { code: 'ERR_NON_FINITE' }],
   ['pdist -Inf in number[][]', (b) => ac.pdist([[0, 1], [-Infinity, 2]], { backend: b }), { code: 'ERR_NON_FINITE' }],
-  ['pdist denormal rows → tiny finite distances', (b) => ac.pdist(denorm, { d: 2, backend: b }), { ok: closeTo(refPdist(denorm, 3, 2), 1e-3, 1e-37) }],
-  ['pdist large (1e15) rows agree with f64', (b) => ac.pdist(moderate, { d: 2, backend: b }), { ok: closeTo(refPdist(moderate, 3, 2), 1e-5, 0) }],
+  ['pdist denormal rows → tiny finite distances', (b) => ac.pdist(denorm, { d: 2, backend: b }), { ok: closeTo(condensedF64(denorm, 3, 2), 1e-3, 1e-37) }],
+  ['pdist large (1e15) rows agree with f64', (b) => ac.pdist(moderate, { d: 2, backend: b }), { ok: closeTo(condensedF64(moderate, 3, 2), 1e-5, 0) }],
   ['pdist length not a multiple of d', (b) => ac.pdist(new Float32Array(7), { d: 3, backend: b }), { code: 'ERR_SHAPE_MISMATCH' }],
   ['pdist ragged rows', (b) => ac.pdist([[1, 2], [3]], { backend: b }), { code: 'ERR_SHAPE_MISMATCH' }],
   ['pdist d = 0', (b) => ac.pdist(new Float32Array(0), { d: 0, backend: b }), { code: 'ERR_EMPTY' }],
@@ -207,7 +193,7 @@ describe('finite but extreme values: |x| ≥ 1e19 (f32 range of the GEMM form)',
   };
   for (const backend of BACKENDS) {
     it(`${backend}: pdist of finite rows with |x| ≥ 1e20 is finite and correct (f32 overflow in squared distances)`, () => {
-      check(sync(() => ac.pdist(big, { d: 2, backend })), { ok: closeTo(refPdist(big, 3, 2), 1e-5, 0) }, backend);
+      check(sync(() => ac.pdist(big, { d: 2, backend })), { ok: closeTo(condensedF64(big, 3, 2), 1e-5, 0) }, backend);
     });
     it(`${backend}: pdist / cdist / groupedNN of huge rows agree with f64, Euclidean and squared`, async () => {
       for (const [x, d] of [[big, 2], [far, 3], [spread, 3]] as const) {
