@@ -23,8 +23,11 @@ import { fileURLToPath } from 'node:url';
 
 import type { GroupedNNArgs, Isa, KernelBackend } from './backend.js';
 import { isSelfJoin } from './selfjoin.js';
-import { ARG_KINDS, expectFlag, expectGroupedArgs, expectTypedArray } from './validate.js';
-import { ABI_VERSION, KERNELS, NATIVE_EXPORT_NAMES, type KernelSpec, type NativeExports } from './abi.js';
+import { ARG_KINDS, expectGroupedArgs, expectTypedArray } from './validate.js';
+import {
+  ABI_VERSION, KERNEL_ARGS, NATIVE_EXPORT_NAMES, TABLE_KERNELS, expectTableArgs, signatureMismatch, type NativeExports,
+} from './abi.js';
+import { KERNELS, type AsyncTableMethods, type TableMethods } from './backend.js';
 import { ERROR_CODES, KernelError, type ErrorCode } from './errors.js';
 
 /** Base name of the addon file and of its optional per-platform packages. */
@@ -123,6 +126,8 @@ function checkAddon(mod: unknown): NativeExports {
   }
   const missing = NATIVE_EXPORT_NAMES.filter((k) => typeof m[k] !== 'function');
   if (missing.length > 0) throw new Error(`missing exports ${missing.join(', ')} (stale build?)`);
+  const mismatch = signatureMismatch((m.kernelSignatures as () => unknown)());
+  if (mismatch) throw new KernelError('ERR_ABI_MISMATCH', `${mismatch}: rebuild it with \`npm run build:native\``);
   return m as unknown as NativeExports;
 }
 
@@ -208,30 +213,27 @@ async function callAsync<T>(f: () => Promise<T>): Promise<T> {
 type RawFn = (...args: unknown[]) => unknown;
 
 /**
- * The methods of the table-driven kernels ({@link KERNELS}): check the arrays and flags, then pass the arguments
- * through (an absent optional array as `null`). Missing (null/undefined) and detached arrays are checked here,
- * before napi-rs touches them (its answer to a detached buffer depends on the build); wrong kinds and values are
- * napi-rs' and the addon's to reject.
+ * The methods of the table kernels ({@link KERNELS}): check the arrays and flags, then pass the arguments through
+ * (an absent optional array as `null`). Missing (null/undefined) and detached arrays are checked here, before
+ * napi-rs touches them (its answer to a detached buffer depends on the build); wrong values are napi-rs' and the
+ * addon's to reject.
  */
-function tableMethods(raw: NativeExports): Record<string, RawFn> {
+function tableMethods(raw: NativeExports): TableMethods & AsyncTableMethods {
   const fns = raw as unknown as Record<string, RawFn>;
-  const prepare = (fn: string, spec: KernelSpec, args: unknown[]): unknown[] => {
-    spec.args.forEach(([name, kind], i) => {
-      const v = args[i];
-      if (kind === 'array' || (kind === 'array?' && v !== undefined)) expectTypedArray(fn, name, v, ARG_KINDS[name]);
-      else if (kind === 'flag') expectFlag(fn, name, v);
-    });
-    return spec.args.map(([, kind], i) => (kind === 'array?' ? (args[i] ?? null) : args[i]));
-  };
   const methods: Record<string, RawFn> = {};
-  for (const [name, spec] of Object.entries(KERNELS) as [string, KernelSpec][]) {
-    methods[name] = (...args) => call(() => fns[spec.native]!(...prepare(name, spec, args)));
-    const asyncName = spec.nativeAsync;
-    if (asyncName) {
-      methods[`${name}Async`] = (...args) => callAsync(async () => fns[asyncName]!(...prepare(`${name}Async`, spec, args)));
+  for (const name of TABLE_KERNELS) {
+    const args = KERNEL_ARGS[name];
+    const prepare = (fn: string, values: unknown[]): unknown[] => {
+      expectTableArgs(fn, args, values);
+      return args.map(([, kind], i) => (kind.startsWith('opt_') ? (values[i] ?? null) : values[i]));
+    };
+    methods[name] = (...values) => call(() => fns[name]!(...prepare(name, values)));
+    if (KERNELS[name].async) {
+      const asyncName = `${name}Async`;
+      methods[asyncName] = (...values) => callAsync(async () => fns[asyncName]!(...prepare(asyncName, values)));
     }
   }
-  return methods;
+  return methods as unknown as TableMethods & AsyncTableMethods;
 }
 
 /** Wraps raw addon exports as the `'native'` {@link KernelBackend}; every failure becomes a {@link KernelError}. */
@@ -243,7 +245,7 @@ export function createNativeBackend(raw: NativeExports): KernelBackend {
   // The self-join check dereferences the arrays in JS: they are checked first (a TypeError there would be
   // ERR_INTERNAL).
   return {
-    ...(tableMethods(raw) as unknown as Pick<KernelBackend, keyof typeof KERNELS | 'pdistAsync' | 'cdistAsync' | 'linearMapAsync' | 'wardFromVectorsAsync'>),
+    ...tableMethods(raw),
     name: 'native',
     isa,
     threads,

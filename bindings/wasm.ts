@@ -18,10 +18,12 @@ import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ABI_VERSION, KERNELS, WASM_EXPORT_NAMES, type KernelSpec, type WasmExports } from './abi.js';
-import type { GroupedNNArgs, Isa, KernelBackend, LinkageMethod } from './backend.js';
+import {
+  ABI_VERSION, KERNEL_ARGS, TABLE_KERNELS, WASM_EXPORT_NAMES, expectTableArgs, signatureMismatch, wasmName, type KernelArg, type WasmExports,
+} from './abi.js';
+import { KERNELS, type AsyncTableMethods, type GroupedNNArgs, type Isa, type KernelBackend, type LinkageMethod, type TableMethods } from './backend.js';
 import { isSelfJoin } from './selfjoin.js';
-import { ARG_KINDS, expectFlag, expectGroupedArgs, expectNumber, expectString, expectTypedArray as arr } from './validate.js';
+import { ARG_KINDS, expectGroupedArgs, expectNumber, expectString, expectTypedArray as arr } from './validate.js';
 import { ERROR_CODES, KernelError, type ErrorCode } from './errors.js';
 
 /** File names inside the build folder. */
@@ -166,6 +168,8 @@ export function createWasmBackend(raw: WasmExports, env: Record<string, string |
   if (abi !== ABI_VERSION) {
     throw new KernelError('ERR_ABI_MISMATCH', `wasm module has ABI version ${abi}, expected ${ABI_VERSION} (rebuild it: npm run build:wasm)`);
   }
+  const mismatch = signatureMismatch(call('hc_kernel_signatures', () => raw.hc_kernel_signatures()));
+  if (mismatch) throw new KernelError('ERR_ABI_MISMATCH', `wasm module: ${mismatch} (rebuild it: npm run build:wasm)`);
   call('hc_set_force_scalar', init);
   const isa = call('hc_isa', () => raw.hc_isa());
   if (!(ISAS as readonly string[]).includes(isa)) {
@@ -175,30 +179,27 @@ export function createWasmBackend(raw: WasmExports, env: Record<string, string |
   type RawFn = (...args: unknown[]) => unknown;
   const fns = raw as unknown as Record<string, RawFn>;
   /**
-   * One table-driven kernel ({@link KERNELS}): the arrays must be of the kinds the glue expects (it would convert
-   * another kind silently, or throw a TypeError for BigInt arrays), flags booleans and numbers numbers; then the
-   * dimensions must be wasm32 `usize`s (the glue would wrap anything else).
+   * One table kernel ({@link KERNELS}): the arrays must be of the kinds the glue expects (it would convert another
+   * kind silently, or throw a TypeError for BigInt arrays), flags booleans and numbers numbers; then the dimensions
+   * must be wasm32 `usize`s (the glue would wrap anything else).
    */
-  const tableKernel = (fn: string, spec: KernelSpec) => (...args: unknown[]): unknown =>
+  const tableKernel = (fn: string, exportName: string, args: readonly KernelArg[]) => (...values: unknown[]): unknown =>
     call(fn, () => {
-      spec.args.forEach(([name, kind, kinds], i) => {
-        const v = args[i];
-        if (kind === 'array' || (kind === 'array?' && v !== undefined)) arr(fn, name, v, kinds ?? ARG_KINDS[name]);
-        else if (kind === 'flag') expectFlag(fn, name, v);
-        else if (kind === 'number') expectNumber(fn, name, v);
+      expectTableArgs(fn, args, values, (name, kind, v) => {
+        if (kind === 'f64') expectNumber(fn, name, v);
         else if (kind === 'k' && (!Number.isInteger(v) || (v as number) < 0 || (v as number) > U32_MAX)) {
           // Same code as the kernels for a k they could never see (negative, fractional, beyond u32).
-          throw new KernelError('ERR_K_OUT_OF_RANGE', `k must be in 1..=${String(args[spec.args.findIndex(([a]) => a === 'n')])}, got ${String(v)}`);
+          throw new KernelError('ERR_K_OUT_OF_RANGE', `k must be in 1..=${String(values[args.findIndex(([a]) => a === 'n')])}, got ${String(v)}`);
         }
       });
-      const converted = spec.args.map(([name, kind], i) => (kind === 'dim' ? u32(fn, name, args[i] as number) : kind === 'flag' ? !!args[i] : args[i]));
-      return fns[spec.wasm]!(...converted);
+      const converted = args.map(([name, kind], i) => (kind === 'dim' ? u32(fn, name, values[i] as number) : kind === 'bool' ? !!values[i] : values[i]));
+      return fns[exportName]!(...converted);
     });
   const table: Record<string, RawFn> = {};
-  for (const [name, spec] of Object.entries(KERNELS) as [string, KernelSpec][]) {
-    const f = tableKernel(name, spec);
+  for (const name of TABLE_KERNELS) {
+    const f = tableKernel(name, wasmName(name), KERNEL_ARGS[name]);
     table[name] = f;
-    if (spec.nativeAsync) table[`${name}Async`] = async (...args: unknown[]) => f(...args);
+    if (KERNELS[name].async) table[`${name}Async`] = async (...args: unknown[]) => f(...args);
   }
 
   const groupedNN = (a: GroupedNNArgs): Float32Array =>
@@ -222,7 +223,7 @@ export function createWasmBackend(raw: WasmExports, env: Record<string, string |
     });
 
   return {
-    ...(table as unknown as Pick<KernelBackend, keyof typeof KERNELS | 'pdistAsync' | 'cdistAsync' | 'linearMapAsync' | 'wardFromVectorsAsync'>),
+    ...(table as unknown as TableMethods & AsyncTableMethods),
     name: 'wasm',
     isa: isa as Isa,
     threads: 1,

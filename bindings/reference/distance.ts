@@ -4,6 +4,9 @@
  * the most accurate form; the SIMD backends are compared against it with a tolerance relative to the norms.
  * @module bindings/reference/distance
  */
+import type { TableMethods } from '../backend.js';
+import { expectFlag } from '../validate.js';
+import { expectRows } from './checks.js';
 
 /** Squared Euclidean distance between row `i` of `a` and row `j` of `b` (both of dimension `d`), in f64. */
 export function sqDist(a: Float32Array, i: number, b: Float32Array, j: number, d: number): number {
@@ -41,3 +44,18 @@ export function cdistRef(q: Float32Array, nq: number, b: Float32Array, nb: numbe
   }
   return out;
 }
+
+/** The table kernels `pdist` and `cdist`: the checks of the Rust kernels, then the reference above. */
+export const kernels = {
+  pdist(x, n, d, squared) {
+    expectRows('x', x, n, d);
+    expectFlag('pdist', 'squared', squared);
+    return pdistRef(x, n, d, squared);
+  },
+  cdist(q, nq, b, nb, d, squared) {
+    expectRows('queries', q, nq, d);
+    expectRows('base', b, nb, d);
+    expectFlag('cdist', 'squared', squared);
+    return cdistRef(q, nq, b, nb, d, squared);
+  },
+} satisfies Partial<TableMethods>;

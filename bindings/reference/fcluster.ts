@@ -11,6 +11,9 @@
  * numbering and its `maxclust` threshold search.
  * @module bindings/reference/fcluster
  */
+import type { TableMethods } from '../backend.js';
+import { KernelError } from '../errors.js';
+import { ARG_KINDS, expectLinkageMatrix, expectTypedArray } from '../validate.js';
 
 /** Union-find with path halving over `m` elements. */
 function makeUF(m: number): { find: (x: number) => number; union: (a: number, b: number) => void } {
@@ -146,3 +149,23 @@ export function maxclustThreshold(z: ArrayLike<number>, n: number, maxClusters: 
   }
   return md[upper]!;
 }
+
+/** The table kernels `cutK` and `cutHeight`: the checks of the Rust kernels, then the references above. */
+export const kernels = {
+  cutK(z, n, k) {
+    expectTypedArray('cutK', 'z', z, ARG_KINDS.z);
+    expectLinkageMatrix(z, n);
+    if (!Number.isSafeInteger(k) || k < 1 || k > n) {
+      throw new KernelError('ERR_K_OUT_OF_RANGE', `k: expected an integer in 1..${n}, got ${k}`);
+    }
+    return cutKRef(z, n, k);
+  },
+  cutHeight(z, n, height) {
+    expectTypedArray('cutHeight', 'z', z, ARG_KINDS.z);
+    expectLinkageMatrix(z, n);
+    if (typeof height !== 'number' || Number.isNaN(height)) {
+      throw new KernelError('ERR_INVALID_ARGUMENT', `height: expected a number, got ${height}`);
+    }
+    return cutHeightRef(z, n, height);
+  },
+} satisfies Partial<TableMethods>;

@@ -3,6 +3,9 @@
  * per-dimension max.
  * @module bindings/reference/pooling
  */
+import type { TableMethods } from '../backend.js';
+import { ARG_KINDS, expectBagWeights, expectFinite, expectLength, expectTypedArray } from '../validate.js';
+import { expectBags } from './checks.js';
 
 /** Weighted mean of each bag's rows → `nbags × d`; inputs trusted (each bag's weight sum > 0). */
 export function weightedMeanRef(rows: Float32Array, offsets: ArrayLike<number>, d: number, weights: Float32Array): Float32Array {
@@ -42,3 +45,19 @@ export function maxPoolRef(rows: Float32Array, offsets: ArrayLike<number>, d: nu
   }
   return out;
 }
+
+/** The table kernels `weightedMean` and `maxPool`: the checks of the Rust kernels, then the references above. */
+export const kernels = {
+  weightedMean(rows, bagOffsets, d, weights) {
+    expectBags('rows', rows, bagOffsets, d);
+    expectTypedArray('weightedMean', 'weights', weights, ARG_KINDS.weights);
+    expectLength('weights', weights, rows.length / d, 'one weight per row');
+    expectFinite('weights', weights);
+    expectBagWeights(weights, bagOffsets);
+    return weightedMeanRef(rows, bagOffsets, d, weights);
+  },
+  maxPool(rows, bagOffsets, d) {
+    expectBags('rows', rows, bagOffsets, d);
+    return maxPoolRef(rows, bagOffsets, d);
+  },
+} satisfies Partial<TableMethods>;

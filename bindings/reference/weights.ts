@@ -3,6 +3,9 @@
  * `tau = 0` → hard arg-max (tied maxima share the weight equally); `tau = Infinity` → uniform.
  * @module bindings/reference/weights
  */
+import type { TableMethods } from '../backend.js';
+import { KernelError } from '../errors.js';
+import { ARG_KINDS, expectFinite, expectNonEmpty, expectOffsets, expectTypedArray } from '../validate.js';
 
 /** Softmax weights per bag; inputs trusted (finite scores, non-empty bags, tau ≥ 0). */
 export function softmaxWeightsRef(scores: Float32Array, offsets: ArrayLike<number>, tau: number): Float32Array {
@@ -35,3 +38,18 @@ export function softmaxWeightsRef(scores: Float32Array, offsets: ArrayLike<numbe
   }
   return out;
 }
+
+/** The table kernel `softmaxWeights`: the checks of the Rust kernel, then the reference above. */
+export const kernels = {
+  softmaxWeights(scores, bagOffsets, tau) {
+    expectTypedArray('softmaxWeights', 'scores', scores, ARG_KINDS.scores);
+    expectTypedArray('softmaxWeights', 'bagOffsets', bagOffsets, ARG_KINDS.bagOffsets);
+    expectNonEmpty('scores', scores.length);
+    expectFinite('scores', scores);
+    expectOffsets('bagOffsets', bagOffsets, scores.length);
+    if (typeof tau !== 'number' || Number.isNaN(tau) || tau < 0) {
+      throw new KernelError('ERR_INVALID_ARGUMENT', `tau: expected a number ≥ 0 (0 = arg-max, Infinity = uniform), got ${tau}`);
+    }
+    return softmaxWeightsRef(scores, bagOffsets, tau);
+  },
+} satisfies Partial<TableMethods>;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 
-import { ABI_VERSION, NATIVE_EXPORT_NAMES, type NativeExports } from '../../bindings/abi.js';
+import { ABI_VERSION, KERNEL_TABLE_TEXT, NATIVE_EXPORT_NAMES, type NativeExports } from '../../bindings/abi.js';
 import {
   NATIVE_PATH_ENV,
   createNativeBackend,
@@ -40,7 +40,7 @@ function fakeRequire(modules: Record<string, unknown> = {}) {
 function fakeAddon(overrides: Partial<Record<keyof NativeExports, unknown>> = {}): NativeExports {
   const addon: Record<string, unknown> = {};
   for (const name of NATIVE_EXPORT_NAMES) addon[name] = () => 'unexpected call';
-  Object.assign(addon, { abiVersion: () => ABI_VERSION, isa: () => 'avx2', threads: () => 4 }, overrides);
+  Object.assign(addon, { abiVersion: () => ABI_VERSION, kernelSignatures: () => KERNEL_TABLE_TEXT, isa: () => 'avx2', threads: () => 4 }, overrides);
   return addon as unknown as NativeExports;
 }
 
@@ -154,6 +154,17 @@ describe('loadNativeAddon', () => {
     expect(err.errors).toHaveLength(2);
     expect((err.errors[0]!.cause as KernelError).code).toBe('ERR_ABI_MISMATCH');
     expect(err.cause).toBeInstanceOf(AggregateError);
+  });
+
+  it('refuses an addon whose kernel table differs from KERNELS (no version bump needed)', () => {
+    const changed = KERNEL_TABLE_TEXT.replace('cutK(z:f64s,n:dim,k:k,)->i32s', 'cutK(z:f64s,k:k,n:dim,)->i32s');
+    expect(changed).not.toBe(KERNEL_TABLE_TEXT);
+    for (const [table, what] of [[changed, 'cutK is cutK(z:f64s,k:k,n:dim,)->i32s, expected cutK(z:f64s,n:dim,k:k,)->i32s'], [KERNEL_TABLE_TEXT.replace(/^pdist\(.*\n/m, ''), 'pdist missing']] as const) {
+      const require = fakeRequire({ [LOCAL]: fakeAddon({ kernelSignatures: () => table }) });
+      const err = caught(() => loadNativeAddon({ ...LINUX, env: {}, require })) as KernelError;
+      expect(err.code).toBe('ERR_ABI_MISMATCH');
+      expect(err.message).toContain(what);
+    }
   });
 
   it('a stale local build with another ABI is skipped for a matching package', () => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
-import { ABI_VERSION } from '../../bindings/abi.js';
+import { ABI_VERSION, KERNEL_TABLE_TEXT } from '../../bindings/abi.js';
 import type { KernelBackend } from '../../bindings/backend.js';
 import {
   WASM_BINARY_FILE,
@@ -43,6 +43,7 @@ function fakeExports(overrides: Partial<Record<keyof WasmExports, unknown>> = {}
     raw,
     {
       hc_abi_version: () => ABI_VERSION,
+      hc_kernel_signatures: () => KERNEL_TABLE_TEXT,
       hc_isa: () => 'simd128',
       hc_set_force_scalar: vi.fn(),
       hc_take_panic_message: () => '',
@@ -81,6 +82,11 @@ describe('wasm adapter (fake exports)', () => {
     );
     expect(expectCode(() => createWasmBackend(fakeExports({ hc_cut_k: undefined })), 'ERR_ABI_MISMATCH').message).toContain('hc_cut_k');
     expectCode(() => createWasmBackend(fakeExports({ hc_isa: () => 'sse9' })), 'ERR_ABI_MISMATCH');
+    const changed = KERNEL_TABLE_TEXT.replace('linearMap(x:f32s,n:dim,dIn:dim,w:f32s,dOut:dim,)->f32s /linearMapAsync', 'linearMap(x:f32s,n:dim,dIn:dim,w:f32s,dOut:dim,)->f32s');
+    expect(changed).not.toBe(KERNEL_TABLE_TEXT);
+    expect(expectCode(() => createWasmBackend(fakeExports({ hc_kernel_signatures: () => changed })), 'ERR_ABI_MISMATCH').message).toContain(
+      'linearMap is linearMap(x:f32s,n:dim,dIn:dim,w:f32s,dOut:dim,)->f32s, expected',
+    );
   });
 
   it('is named wasm, single-threaded, with the module isa; ANOMALY_CLUSTERING_ISA=scalar forces scalar', () => {

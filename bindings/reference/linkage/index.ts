@@ -4,8 +4,12 @@
  * bit-identical to `scipy.cluster.hierarchy.linkage(y, method)`, ties included.
  * @module bindings/reference/linkage
  */
-import type { LinkageMethod } from '../../backend.js';
+import type { LinkageMethod, TableMethods } from '../../backend.js';
+import { KernelError } from '../../errors.js';
+import { expectLength, expectTypedArray } from '../../validate.js';
+import { expectRows } from '../checks.js';
 import { mstSingleLinkage } from './mst.js';
+import { wardFromVectorsRef } from './ward-vectors.js';
 import { nnChainLinkage } from './nn-chain.js';
 import { genericLinkage } from './generic.js';
 
@@ -33,3 +37,18 @@ export function linkageRef(y: ArrayLike<number>, n: number, method: LinkageMetho
       return genericLinkage(y64, n, method);
   }
 }
+
+/** The table kernel `wardFromVectors`: the checks of the Rust kernel, then the reference. */
+export const kernels = {
+  wardFromVectors(x, n, d, sizes) {
+    expectRows('x', x, n, d);
+    if (sizes !== undefined) {
+      // Size-weighted Ward: a Uint32Array of `n` values ≥ 1 (the kernel's checks and codes).
+      expectTypedArray('js', 'sizes', sizes);
+      expectLength('sizes', sizes, n, `one cluster size per row, n = ${n}`);
+      const i = sizes.indexOf(0);
+      if (i >= 0) throw new KernelError('ERR_INVALID_ARGUMENT', `sizes[${i}]: expected an integer ≥ 1 (a cluster of that many observations), got 0`);
+    }
+    return wardFromVectorsRef(x, n, d, sizes);
+  },
+} satisfies Partial<TableMethods>;

@@ -35,11 +35,13 @@ pub mod linkage;
 mod output;
 pub mod pooling;
 pub mod simd;
+pub mod table;
 pub mod weights;
 
 pub use error::{Error, Result};
 pub use grouped::GroupedMode;
 pub use linkage::Method;
+pub use table::KERNEL_SIGNATURES;
 
 /// Index of the pair `(i, j)`, `i < j < n`, in a condensed distance vector of `n` points.
 #[inline]
@@ -48,10 +50,11 @@ pub fn condensed_index(n: usize, i: usize, j: usize) -> usize {
     n * i - i * (i + 1) / 2 + (j - i - 1)
 }
 
-/// ABI version shared by the addon and the wasm module; `bindings/` refuses an artifact with another one. Bump it
-/// whenever an export's signature changes; `ABI_VERSION` in `bindings/abi.ts` must follow (a test reads this line
+/// ABI version shared by the addon and the wasm module; `bindings/` refuses an artifact with another one. The
+/// signatures of the table's kernels are checked by themselves ([`KERNEL_SIGNATURES`]); bump this when a convention
+/// or an export outside the table changes. `ABI_VERSION` in `bindings/abi.ts` must follow (a test reads this line
 /// and fails until it does).
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// How a kernel may spread its work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -4,9 +4,11 @@
 //! (JS numbers) to `usize`, calls one allocating `ac_kernels` entry point and hands the output `Vec` to JS. There
 //! is no maths here, and no sizes: the kernels crate checks the shapes and allocates (fallibly).
 //!
-//! Each kernel is declared once, in the [`kernels!`] table at the bottom: its JS name, its async twin's name, its
-//! arguments and the kernel call. The table expands to the sync `#[napi]` export and the `…Async` one (on the
-//! libuv thread pool), so napi-rs generates both and their typings from that one line.
+//! Each kernel is declared once, in the table of `ac_kernels` ([`ac_kernels::for_each_kernel`]), shared with the
+//! wasm module: its JS name, its async twin's name, its arguments and the kernel call. [`table_kernels!`] expands
+//! each line to the sync `#[napi]` export and the `…Async` one (on the libuv thread pool), so napi-rs generates
+//! both and their typings from that one line. Only the linkage of a condensed matrix is written out here (its
+//! working copy is the addon's own).
 //!
 //! Error contract (what `bindings/native.ts` relies on):
 //! - a kernel error becomes a JS `Error` whose `code` is [`ac_kernels::Error::code`] (`ERR_SHAPE_MISMATCH`, …)
@@ -382,8 +384,8 @@ pub fn threads() -> napi::Result<u32, Code> {
     run(|| Ok(u32::try_from(rayon::current_num_threads()).unwrap_or(u32::MAX)))
 }
 
-/// One declaration per kernel: `name [/ name_async: "Promise<…>"] (arguments) -> JsArray(element) = kernel call;`
-/// expands to the sync export and, when named, its `…Async` twin. The call is written once and serves both: in
+/// One export: `name [/ name_async: "Promise<…>"] (arguments) -> JsArray(element) = kernel call;` expands to the
+/// sync export and, when named, its `…Async` twin (the table's lines come here through [`table_kernels!`]). The call is written once and serves both: in
 /// the sync export the typed arrays are borrowed, in the async one they are owned copies ([`Owned`]); both deref
 /// to slices.
 macro_rules! kernel {
@@ -395,7 +397,7 @@ macro_rules! kernel {
 
         /// The same on the libuv thread pool (inputs copied first); failures reject the promise.
         #[napi(catch_unwind, ts_return_type = $promise)]
-        #[allow(clippy::too_many_arguments)]
+        #[allow(non_snake_case, clippy::too_many_arguments)]
         pub fn $name_async($($arg: $ty),*) -> AsyncTask<Job<Vec<$elem>>> {
             $(let $arg = Owned::owned($arg);)*
             Job::spawn(move || -> KResult<Vec<$elem>> { Ok($call?) })
@@ -407,55 +409,13 @@ macro_rules! kernel {
     ) => {
         $(#[doc = $doc])*
         #[napi(catch_unwind)]
-        #[allow(clippy::too_many_arguments)]
+        #[allow(non_snake_case, clippy::too_many_arguments)]
         pub fn $name($($arg: $ty),*) -> napi::Result<$js, Code> {
             run(|| -> KResult<Vec<$elem>> { Ok($call?) }).map($js::new)
         }
     };
 }
 
-kernel! {
-    /// Condensed pairwise distances of `n` rows of `x` (`n*d`): `n(n−1)/2` values, SciPy's layout.
-    pdist / pdist_async: "Promise<Float32Array>" (x: Float32ArraySlice, n: f64, d: f64, squared: bool) -> Float32Array(f32)
-        = k::distance::pdist(&x, dim("n", n)?, dim("d", d)?, squared, PAR);
-}
-kernel! {
-    /// Distances between `nq` rows of `q` and `nb` rows of `b` (both `*d`): `nq × nb`, row-major.
-    cdist / cdist_async: "Promise<Float32Array>" (q: Float32ArraySlice, nq: f64, b: Float32ArraySlice, nb: f64, d: f64, squared: bool) -> Float32Array(f32)
-        = k::distance::cdist(&q, dim("nq", nq)?, &b, dim("nb", nb)?, dim("d", d)?, squared, PAR);
-}
-kernel! {
-    /// Grouped nearest-neighbour search (`mode`: `per-group` | `min` | `mean-excluding-own`).
-    grouped_nn / grouped_nn_async: "Promise<Float32Array>" (queries: Float32ArraySlice, nq: f64, base: Float32ArraySlice, group_offsets: Uint32ArraySlice, d: f64, mode: String, query_groups: Option<Int32ArraySlice>, squared: bool) -> Float32Array(f32)
-        = k::grouped::grouped_nn(&queries, dim("nq", nq)?, &base, &group_offsets, dim("d", d)?, grouped_mode(&mode)?, query_groups.as_deref(), squared, PAR);
-}
-kernel! {
-    /// Grouped nearest-neighbour search of the base against itself, each row's own group being the group it
-    /// belongs to: the same result as `groupedNn(base, nb, base, groupOffsets, d, mode, rowGroups, squared)` in about
-    /// half the work (each pair of groups is multiplied once).
-    grouped_nn_self / grouped_nn_self_async: "Promise<Float32Array>" (base: Float32ArraySlice, group_offsets: Uint32ArraySlice, d: f64, mode: String, squared: bool) -> Float32Array(f32)
-        = k::grouped::grouped_nn_self(&base, &group_offsets, dim("d", d)?, grouped_mode(&mode)?, squared, PAR);
-}
-kernel! {
-    /// Softmax of `scores / tau` within each bag (`bagOffsets`, length nbags+1).
-    softmax_weights (scores: Float32ArraySlice, bag_offsets: Uint32ArraySlice, tau: f64) -> Float32Array(f32)
-        = k::weights::softmax_weights_vec(&scores, &bag_offsets, tau);
-}
-kernel! {
-    /// Weighted mean of each bag's rows: `nbags × d`.
-    weighted_mean (rows: Float32ArraySlice, bag_offsets: Uint32ArraySlice, d: f64, weights: Float32ArraySlice) -> Float32Array(f32)
-        = k::pooling::weighted_mean(&rows, &bag_offsets, dim("d", d)?, &weights);
-}
-kernel! {
-    /// Per-dimension max of each bag's rows: `nbags × d`.
-    max_pool (rows: Float32ArraySlice, bag_offsets: Uint32ArraySlice, d: f64) -> Float32Array(f32)
-        = k::pooling::max_pool(&rows, &bag_offsets, dim("d", d)?);
-}
-kernel! {
-    /// `n` rows of `x` (`n*dIn`) mapped by the `dOut × dIn` matrix `w`: `x · wᵀ`, `n × dOut`.
-    linear_map / linear_map_async: "Promise<Float32Array>" (x: Float32ArraySlice, n: f64, d_in: f64, w: Float32ArraySlice, d_out: f64) -> Float32Array(f32)
-        = k::linear::linear_map(&x, dim("n", n)?, dim("dIn", d_in)?, &w, dim("dOut", d_out)?, PAR);
-}
 kernel! {
     /// Linkage of an f64 condensed matrix of `n` points: SciPy's Z, `(n−1) × 4`.
     linkage_f64 / linkage_f64_async: "Promise<Float64Array>" (y: Float64ArraySlice, n: f64, method: String) -> Float64Array(f64)
@@ -467,22 +427,53 @@ kernel! {
     linkage_f32 / linkage_f32_async: "Promise<Float64Array>" (y: Float32ArraySlice, n: f64, method: String) -> Float64Array(f64)
         = linkage_of::<f32>(y, n, &method);
 }
-kernel! {
-    /// Ward linkage of the `n × d` rows `x` without the condensed matrix: SciPy's Z, `(n−1) × 4`, equal to
-    /// `linkageF32(pdist(x), n, "ward")` up to floating-point rounding (`O(n·d)` memory, `O(n²·d)` time). With
-    /// `sizes`, row `i` is the centroid of `sizes[i]` observations (size-weighted Ward).
-    ward_from_vectors / ward_from_vectors_async: "Promise<Float64Array>" (x: Float32ArraySlice, n: f64, d: f64, sizes: Option<Uint32ArraySlice>) -> Float64Array(f64)
-        = k::linkage::ward_from_vectors(&x, dim("n", n)?, dim("d", d)?, sizes.as_deref(), PAR);
+
+/// A table argument as the kernel call sees it: a dimension as a checked `usize`, a mode parsed from its name, the
+/// rest as they are.
+macro_rules! arg {
+    (dim, $a:ident) => { dim(stringify!($a), $a)? };
+    (k, $a:ident) => { dim(stringify!($a), $a)? };
+    (mode, $a:ident) => { grouped_mode(&$a)? };
+    ($kind:ident, $a:ident) => { $a };
 }
-kernel! {
-    /// Cut Z into exactly `k` clusters: `n` 0-based labels in order of first appearance.
-    cut_k (z: Float64ArraySlice, n: f64, k: f64) -> Int32Array(i32)
-        = k::fcluster::cut_k_vec(&z, dim("n", n)?, dim("k", k)?);
+
+/// Expands the kernel table of `ac_kernels` ([`ac_kernels::for_each_kernel`]): each line becomes a [`kernel!`],
+/// its argument kinds turned into napi-rs types one by one.
+macro_rules! table_kernels {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident $(/ $async:ident)? | $wasm:ident ($($arg:ident : $kind:ident),* $(,)?) -> $out:ident = $call:expr;
+    )*) => {$(
+        table_kernels! { @arg [$(#[doc = $doc])* $name $(/ $async)? -> $out = { $(let $arg = arg!($kind, $arg);)* $call }] [] $($arg: $kind,)* }
+    )*};
+    (@arg $head:tt [$($done:tt)*] $a:ident: f32s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: Float32ArraySlice,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: f64s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: Float64ArraySlice,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: u32s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: Uint32ArraySlice,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: i32s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: Int32ArraySlice,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: opt_u32s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: Option<Uint32ArraySlice>,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: opt_i32s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: Option<Int32ArraySlice>,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: dim, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: f64,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: k, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: f64,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: f64, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: f64,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: bool, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: bool,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: mode, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: String,] $($rest)* } };
+    (@arg [$(#[doc = $doc:literal])* $name:ident $(/ $async:ident)? -> f32s = $call:expr] [$($args:tt)*]) => {
+        kernel! { $(#[doc = $doc])* $name $(/ $async: "Promise<Float32Array>")? ($($args)*) -> Float32Array(f32) = $call; }
+    };
+    (@arg [$(#[doc = $doc:literal])* $name:ident $(/ $async:ident)? -> f64s = $call:expr] [$($args:tt)*]) => {
+        kernel! { $(#[doc = $doc])* $name $(/ $async: "Promise<Float64Array>")? ($($args)*) -> Float64Array(f64) = $call; }
+    };
+    (@arg [$(#[doc = $doc:literal])* $name:ident $(/ $async:ident)? -> i32s = $call:expr] [$($args:tt)*]) => {
+        kernel! { $(#[doc = $doc])* $name $(/ $async: "Promise<Int32Array>")? ($($args)*) -> Int32Array(i32) = $call; }
+    };
 }
-kernel! {
-    /// Cut Z keeping merges of height ≤ `height`: `n` 0-based labels in order of first appearance.
-    cut_height (z: Float64ArraySlice, n: f64, height: f64) -> Int32Array(i32)
-        = k::fcluster::cut_height_vec(&z, dim("n", n)?, height);
+
+ac_kernels::for_each_kernel!(table_kernels);
+
+/// The kernel table as text ([`ac_kernels::KERNEL_SIGNATURES`]): `bindings/native.ts` compares it with its own.
+#[napi(catch_unwind)]
+pub fn kernel_signatures() -> napi::Result<String, Code> {
+    run(|| Ok(ac_kernels::KERNEL_SIGNATURES.to_owned()))
 }
 
 /// Test hook of the failure boundary: panics inside a rayon job (as a kernel bug would) and must come back as a

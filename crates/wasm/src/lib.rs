@@ -3,7 +3,9 @@
 //! This crate marshals and does nothing else: every `hc_*` export receives typed arrays that wasm-bindgen has
 //! already copied into linear memory (`&[f32]`, …), calls exactly one allocating `ac_kernels` entry point and
 //! hands the output back as a `Vec` (copied out into a fresh typed array). Shapes, output sizes and the
-//! allocation are the kernels crate's.
+//! allocation are the kernels crate's. The kernels' exports are the lines of the table of `ac_kernels`
+//! ([`ac_kernels::for_each_kernel`], shared with the addon) expanded by [`table_kernels!`]; only the linkage of a
+//! condensed matrix and the module's own functions are written out here.
 //!
 //! Errors come back as values, never as traps: a kernel [`Error`] becomes a `JsError` whose message is
 //! `"<CODE>: <message>"` (for example `"ERR_SHAPE_MISMATCH: x: expected length 6, got 5"`), and
@@ -84,68 +86,53 @@ pub fn hc_panic_for_tests(message: &str) {
     panic!("{message}");
 }
 
-/// Condensed pairwise distances of `n` rows of `x` (`n*d`): `n(n-1)/2` values.
-#[wasm_bindgen]
-pub fn hc_pdist(x: &[f32], n: usize, d: usize, squared: bool) -> Result<Vec<f32>, JsError> {
-    k::distance::pdist(x, n, d, squared, PAR).map_err(js_err)
+/// A table argument as the kernel call sees it: a mode read from its name (see [`string_arg`]), the rest as they are.
+macro_rules! arg {
+    (mode, $a:ident) => { string_arg(&$a, stringify!($a))?.parse::<GroupedMode>()? };
+    ($kind:ident, $a:ident) => { $a };
 }
 
-/// Distances between `nq` rows of `q` and `nb` rows of `b`: `nq*nb` values, row-major.
-#[wasm_bindgen]
-pub fn hc_cdist(q: &[f32], nq: usize, b: &[f32], nb: usize, d: usize, squared: bool) -> Result<Vec<f32>, JsError> {
-    k::distance::cdist(q, nq, b, nb, d, squared, PAR).map_err(js_err)
+/// Expands the kernel table of `ac_kernels` ([`ac_kernels::for_each_kernel`]): each line becomes one `hc_*`
+/// export, its argument kinds turned into wasm-bindgen types one by one (no async twins: `bindings/wasm.ts` runs the
+/// sync export inside a promise).
+macro_rules! table_kernels {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident $(/ $async:ident)? | $wasm:ident ($($arg:ident : $kind:ident),* $(,)?) -> $out:ident = $call:expr;
+    )*) => {$(
+        table_kernels! { @arg [$(#[doc = $doc])* $wasm -> $out = { $(let $arg = arg!($kind, $arg);)* $call }] [] $($arg: $kind,)* }
+    )*};
+    (@arg $head:tt [$($done:tt)*] $a:ident: f32s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: &[f32],] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: f64s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: &[f64],] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: u32s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: &[u32],] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: i32s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: &[i32],] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: opt_u32s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: Option<Vec<u32>>,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: opt_i32s, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: Option<Vec<i32>>,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: dim, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: usize,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: k, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: usize,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: f64, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: f64,] $($rest)* } };
+    (@arg $head:tt [$($done:tt)*] $a:ident: bool, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: bool,] $($rest)* } };
+    // A string taken as a JsValue, never as `&str` (see `string_arg`).
+    (@arg $head:tt [$($done:tt)*] $a:ident: mode, $($rest:tt)*) => { table_kernels! { @arg $head [$($done)* $a: JsValue,] $($rest)* } };
+    (@arg [$(#[doc = $doc:literal])* $wasm:ident -> f32s = $call:expr] $args:tt) => { table_kernels! { @emit f32 [$(#[doc = $doc])* $wasm = $call] $args } };
+    (@arg [$(#[doc = $doc:literal])* $wasm:ident -> f64s = $call:expr] $args:tt) => { table_kernels! { @emit f64 [$(#[doc = $doc])* $wasm = $call] $args } };
+    (@arg [$(#[doc = $doc:literal])* $wasm:ident -> i32s = $call:expr] $args:tt) => { table_kernels! { @emit i32 [$(#[doc = $doc])* $wasm = $call] $args } };
+    (@emit $elem:ident [$(#[doc = $doc:literal])* $wasm:ident = $call:expr] [$($args:tt)*]) => {
+        $(#[doc = $doc])*
+        #[wasm_bindgen]
+        #[allow(non_snake_case, clippy::too_many_arguments)]
+        pub fn $wasm($($args)*) -> Result<Vec<$elem>, JsError> {
+            (|| -> Result<Vec<$elem>, Error> { Ok($call?) })().map_err(js_err)
+        }
+    };
 }
 
-/// `n` rows of `x` (`n*d_in`) mapped by the `d_out × d_in` matrix `w`: `x · wᵀ`, `n*d_out` values.
-#[wasm_bindgen]
-pub fn hc_linear_map(x: &[f32], n: usize, d_in: usize, w: &[f32], d_out: usize) -> Result<Vec<f32>, JsError> {
-    k::linear::linear_map(x, n, d_in, w, d_out, PAR).map_err(js_err)
-}
+k::for_each_kernel!(table_kernels);
 
-/// Grouped nearest-neighbour search (`mode`: `"per-group"`, `"min"`, `"mean-excluding-own"`); output
-/// `nq*ngroups` values for `"per-group"`, else `nq`. `query_groups` is `undefined` or one group index per query.
+/// The kernel table as text ([`ac_kernels::KERNEL_SIGNATURES`]): `bindings/wasm.ts` compares it with its own.
 #[wasm_bindgen]
-#[allow(clippy::too_many_arguments)]
-pub fn hc_grouped_nn(
-    q: &[f32],
-    nq: usize,
-    base: &[f32],
-    offsets: &[u32],
-    d: usize,
-    mode: JsValue,
-    query_groups: Option<Vec<i32>>,
-    squared: bool,
-) -> Result<Vec<f32>, JsError> {
-    (|| {
-        let mode: GroupedMode = string_arg(&mode, "mode")?.parse()?;
-        k::grouped::grouped_nn(q, nq, base, offsets, d, mode, query_groups.as_deref(), squared, PAR)
-    })()
-    .map_err(js_err)
-}
-
-/// Grouped nearest-neighbour search of `base` against itself (each row's own group = the group it belongs to):
-/// `hc_grouped_nn(base, nb, base, offsets, d, mode, row groups, squared)` in about half the work.
-#[wasm_bindgen]
-pub fn hc_grouped_nn_self(base: &[f32], offsets: &[u32], d: usize, mode: JsValue, squared: bool) -> Result<Vec<f32>, JsError> {
-    (|| k::grouped::grouped_nn_self(base, offsets, d, string_arg(&mode, "mode")?.parse()?, squared, PAR))().map_err(js_err)
-}
-
-/// Softmax of `scores / tau` within each bag (`offsets`, nbags+1): one weight per score.
-#[wasm_bindgen]
-pub fn hc_softmax_weights(scores: &[f32], offsets: &[u32], tau: f64) -> Result<Vec<f32>, JsError> {
-    k::weights::softmax_weights_vec(scores, offsets, tau).map_err(js_err)
-}
-
-/// Weighted mean of each bag's rows: `nbags*d` values.
-#[wasm_bindgen]
-pub fn hc_weighted_mean(rows: &[f32], offsets: &[u32], d: usize, weights: &[f32]) -> Result<Vec<f32>, JsError> {
-    k::pooling::weighted_mean(rows, offsets, d, weights).map_err(js_err)
-}
-
-/// Per-dimension max of each bag's rows: `nbags*d` values.
-#[wasm_bindgen]
-pub fn hc_max_pool(rows: &[f32], offsets: &[u32], d: usize) -> Result<Vec<f32>, JsError> {
-    k::pooling::max_pool(rows, offsets, d).map_err(js_err)
+pub fn hc_kernel_signatures() -> String {
+    k::KERNEL_SIGNATURES.to_owned()
 }
 
 /// Linkage matrix Z (`(n-1)*4` f64) of an f64 condensed matrix; `method` is one of SciPy's names.
@@ -158,23 +145,4 @@ pub fn hc_linkage_f64(y: &[f64], n: usize, method: JsValue) -> Result<Vec<f64>, 
 #[wasm_bindgen]
 pub fn hc_linkage_f32(y: &[f32], n: usize, method: JsValue) -> Result<Vec<f64>, JsError> {
     (|| k::linkage::linkage(y, n, string_arg(&method, "method")?.parse::<Method>()?))().map_err(js_err)
-}
-
-/// Ward linkage matrix Z (`(n-1)*4` f64) of the `n × d` rows `x`, without the condensed matrix (`O(n·d)` memory).
-/// `sizes` is `undefined` (all 1) or the number of observations each row stands for (size-weighted Ward).
-#[wasm_bindgen]
-pub fn hc_ward_from_vectors(x: &[f32], n: usize, d: usize, sizes: Option<Vec<u32>>) -> Result<Vec<f64>, JsError> {
-    k::linkage::ward_from_vectors(x, n, d, sizes.as_deref(), PAR).map_err(js_err)
-}
-
-/// Labels (0-based, `n` values) of the cut of Z into exactly `k` clusters.
-#[wasm_bindgen]
-pub fn hc_cut_k(z: &[f64], n: usize, k: usize) -> Result<Vec<i32>, JsError> {
-    k::fcluster::cut_k_vec(z, n, k).map_err(js_err)
-}
-
-/// Labels (0-based, `n` values) keeping the merges of Z with height ≤ `height`.
-#[wasm_bindgen]
-pub fn hc_cut_height(z: &[f64], n: usize, height: f64) -> Result<Vec<i32>, JsError> {
-    k::fcluster::cut_height_vec(z, n, height).map_err(js_err)
 }
