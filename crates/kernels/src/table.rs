@@ -92,8 +92,12 @@ mod tests {
     #[test]
     fn signatures_render_one_line_per_kernel() {
         let lines: Vec<&str> = KERNEL_SIGNATURES.lines().collect();
-        assert_eq!(lines.len(), 11);
         assert_eq!(lines[0], "pdist(x:f32s,n:dim,d:dim,squared:bool,)->f32s /pdistAsync");
         assert!(lines.contains(&"cutK(z:f64s,n:dim,k:k,)->i32s"));
+        for line in lines {
+            let (name, rest) = line.split_once('(').expect(line);
+            assert!(!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()), "{line}");
+            assert!(rest.contains(")->"), "{line}");
+        }
     }
 }
