@@ -6,7 +6,7 @@
  */
 // Kernels (validated; SciPy layouts) and the error contract.
 export * from './kernels.js';
-export { KernelError, InputError, ERROR_CODES, type ErrorCode, type InputProblem } from './errors.js';
+export { KernelError, OptionError, InputError, ERROR_CODES, type ErrorCode, type InputProblem } from './errors.js';
 export type { BackendName, Isa, LinkageMethod, GroupedMode, KernelBackend } from '../bindings/backend.js';
 export { getBackend, availableBackends, loadErrors } from '../bindings/select.js';
 // The task: images → clusters, with its options (groups, defaults, effective options) and result.
@@ -23,7 +23,7 @@ export type { BankPrecision } from './pipeline/approx.js';
 // Images and features, a model, a sharded extraction.
 export type { ImageInput, Stage, Progress, BackboneSpec, FeatureOptions, FeatureBank, BankPlan, BagStore } from './pipeline/types.js';
 export { extractFeatures } from './pipeline/features.js';
-export { loadImage, type Fit } from './pipeline/image.js';
+export type { Fit } from './pipeline/image.js';
 export { EMBEDDED_BACKBONES, prepareModel } from './models/index.js';
 export { extractShard, MissingFeaturesError } from './pipeline/shard.js';
 export type { Shard, ShardOptions, ShardResult } from './pipeline/shard.js';

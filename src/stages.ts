@@ -12,7 +12,7 @@ export { planMemory, planReferences, planClustering, checkBankPlan, condensedByt
 export type { MemoryPlan, ClusteringPlan } from './pipeline/memory.js';
 // Features.
 export { IMAGENET_MEAN, IMAGENET_STD, DEFAULT_LAYER_NORM, DEFAULT_PROJECT_DIM } from './pipeline/features.js';
-export { decodeImage, DEFAULT_FIT, FITS, DEFAULT_MAX_IMAGE_BYTES } from './pipeline/image.js';
+export { loadImage, decodeImage, DEFAULT_FIT, FITS, DEFAULT_MAX_IMAGE_BYTES } from './pipeline/image.js';
 export { DEFAULT_BACKBONE } from './models/index.js';
 export { MemoryBags, DiskBags, bagStore } from './pipeline/bank-store.js';
 export { fitWhitening, whitenBank, checkWhiten, DEFAULT_WHITEN, WHITEN_SAMPLE } from './pipeline/whiten.js';

@@ -161,3 +161,32 @@ describe.each(backendsUnderTest())('backend %s called directly never crashes on 
     await expect(b().linkageAsync(y4, 4, 'foo' as K.LinkageMethod)).rejects.toMatchObject({ code: 'ERR_INVALID_METHOD' });
   });
 });
+
+describe('OptionError: the class of an option value clusterImages does not accept', () => {
+  it('is a RangeError with the option path and a stable code; the CLI maps it to its exit codes', async () => {
+    const { OptionError } = await import('../src/errors.js');
+    const { exitCodeOf, EXIT } = await import('../src/cli/main.js');
+    const { resolveClusterOptions } = await import('../src/pipeline/options.js');
+    const caught = (o: object): unknown => {
+      try {
+        resolveClusterOptions(o);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    const k = caught({ k: -2 });
+    expect(k).toBeInstanceOf(OptionError);
+    expect(k).toBeInstanceOf(RangeError);
+    expect(k).not.toBeInstanceOf(KernelError);
+    expect(k).toMatchObject({ name: 'OptionError', option: 'k', code: 'ERR_K_OUT_OF_RANGE' });
+    expect(exitCodeOf(k)).toBe(EXIT.K_RANGE);
+    const whiten = caught({ weights: { whiten: -1 } });
+    expect(whiten).toMatchObject({ name: 'OptionError', option: 'weights.whiten', code: 'ERR_INVALID_ARGUMENT' });
+    expect((whiten as Error).cause).toBeInstanceOf(Error); // the stage check's own error, message unchanged
+    expect((whiten as Error).message).toBe(((whiten as Error).cause as Error).message);
+    expect(exitCodeOf(whiten)).toBe(EXIT.USAGE);
+    expect(caught({ linkage: 'nearest' })).toMatchObject({ option: 'linkage', code: 'ERR_INVALID_METHOD' });
+    expect(caught({ k: 2 })).toBeUndefined();
+  });
+});

@@ -15,7 +15,7 @@ import { BACKEND_NAMES, LINKAGE_METHODS, type BackendName, type LinkageMethod } 
 import { KernelError } from '../errors.js';
 import { EMBEDDED_BACKBONES, embeddedBackbone } from '../models/index.js';
 import { evaluate, type Metrics } from '../pipeline/metrics.js';
-import { InputError } from '../errors.js';
+import { InputError, OptionError } from '../errors.js';
 import { clusterImages, type ClusterOptions, type ClusterResult } from '../pipeline/run.js';
 import { serialiseOptions } from '../pipeline/options.js';
 import { listImages } from '../pipeline/run.js';
@@ -355,6 +355,7 @@ export function exitCodeOf(e: unknown): number {
   if (e instanceof InputError) {
     return { 'not-found': EXIT.NOT_FOUND, 'no-images': EXIT.NO_IMAGES, 'normals-not-found': EXIT.NORMALS, 'normals-empty': EXIT.NORMALS, 'normals-required': EXIT.USAGE }[e.problem];
   }
+  if (e instanceof OptionError) return e.code === 'ERR_K_OUT_OF_RANGE' ? EXIT.K_RANGE : EXIT.USAGE;
   if (e instanceof KernelError) {
     switch (e.code) {
       case 'ERR_K_OUT_OF_RANGE': return EXIT.K_RANGE;

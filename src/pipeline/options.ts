@@ -3,17 +3,20 @@
  * one validation ({@link resolveClusterOptions}) and the effective options a result carries
  * ({@link EffectiveOptions}, JSON-ready through {@link serialiseOptions}).
  *
- * Kinds of mistake and their errors, as the kernels throw them: a value of the wrong type, an unknown option or an
- * option outside its group, and an unknown `resources.backend` name (as `getBackend` says it) → `TypeError`; a
- * value out of its range or not in its list → `RangeError`; the mistakes with a stable `code` of their own →
- * `KernelError` (`k` outside 1..n: `ERR_K_OUT_OF_RANGE`; an unknown `linkage`: `ERR_INVALID_METHOD`, as the
- * kernels say it) or `InputError` (`normals` missing for semi-supervised weights: `ERR_INVALID_ARGUMENT`).
+ * Kinds of mistake and their errors (`src/errors.ts`): an options object of the wrong shape (not an object, an
+ * unknown option, an option outside its group) → `TypeError`; an option value that is not accepted (out of its
+ * range, not in its list, of the wrong type, in conflict with another option) → {@link OptionError}, a
+ * `RangeError` with the option's path and a `code` (`ERR_K_OUT_OF_RANGE` for `k`, `ERR_INVALID_METHOD` for
+ * `linkage`, `ERR_INVALID_ARGUMENT` otherwise); `normals` missing for semi-supervised weights → `InputError`.
+ * The checks of single options live beside the stage that reads them (`checkTau` in weighting.ts, …); this module
+ * runs them all, once, and turns whatever they throw into an {@link OptionError}.
  * @module pipeline/options
  */
 import { availableParallelism } from 'node:os';
 import type { BackendName, LinkageMethod } from '../../bindings/backend.js';
+import type { ErrorCode } from '../../bindings/errors.js';
 import { BACKEND_NAMES, LINKAGE_METHODS } from '../../bindings/backend.js';
-import { InputError, KernelError } from '../errors.js';
+import { InputError, KernelError, OptionError } from '../errors.js';
 import { cacheRoot } from '../models/index.js';
 import { BANK_PRECISIONS, coresetSize, DEFAULT_EXACT_WORK_LIMIT, type BankPrecision } from './approx.js';
 import { checkAutoKOptions, DEFAULT_AUTO_K_CRITERION, DEFAULT_K_MAX, type AutoKCriterion } from './autok.js';
@@ -216,9 +219,36 @@ function checkInteger(name: string, v: unknown, min: number): void {
 }
 
 /**
+ * Runs the check of one option and turns what it throws (a `RangeError`, a `TypeError` or a coded `KernelError`,
+ * as the stage's own check says it) into an {@link OptionError} with the same message, keeping the code.
+ */
+function option(path: string | ((message: string) => string), check: () => void): void {
+  try {
+    check();
+  } catch (e) {
+    if (e instanceof OptionError) throw e;
+    if (!(e instanceof KernelError || e instanceof RangeError || e instanceof TypeError)) throw e;
+    const where = typeof path === 'string' ? path : path(e.message);
+    throw new OptionError(where, e.message, e instanceof KernelError ? e.code : 'ERR_INVALID_ARGUMENT', { cause: e });
+  }
+}
+
+/** An {@link OptionError} for an option whose value is not in its list (or not a valid value of it). */
+function refuse(path: string, message: string, code?: ErrorCode): never {
+  throw new OptionError(path, message, code);
+}
+
+/** The option a method's resolution complains about, from its message (`tau: …` → `weights.tau`). */
+function methodOption(message: string): string {
+  const key = /^(\w+)/.exec(message)?.[1] ?? 'preset';
+  return key === 'tau' || key === 'whiten' ? `weights.${key}` : key;
+}
+
+/**
  * Validates the options of `clusterImages` (everything that does not depend on the images) and fills in the
  * defaults: the one check of the run, before any work.
- * @throws {TypeError} / {RangeError} / {KernelError} / {InputError}: see the module doc
+ * @throws {TypeError} an options object of the wrong shape; {OptionError} an option value not accepted;
+ *   {InputError} normals missing: see the module doc
  */
 export function resolveClusterOptions(options: ClusterOptions): EffectiveOptions {
   if (options == null || typeof options !== 'object') throw new TypeError('options: expected an object (e.g. {k: 5}, or {} to choose K automatically)');
@@ -228,47 +258,50 @@ export function resolveClusterOptions(options: ClusterOptions): EffectiveOptions
   const resources = group<ResourcesGroup>(options.resources, 'resources');
   const D = CLUSTER_DEFAULTS;
   const { k = D.k, linkage = D.linkage } = options;
-  const method = resolveMethod({ preset: options.preset, weighting: options.weighting, tau: weights.tau, whiten: weights.whiten, embeddingNorm: options.embeddingNorm });
+  let method!: ResolvedMethod;
+  option(methodOption, () => {
+    method = resolveMethod({ preset: options.preset, weighting: options.weighting, tau: weights.tau, whiten: weights.whiten, embeddingNorm: options.embeddingNorm });
+  });
   if (k !== 'auto' && (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1)) {
-    throw new KernelError('ERR_K_OUT_OF_RANGE', `k: expected an integer ≥ 1 or 'auto', got ${typeof k === 'string' ? JSON.stringify(k) : k}`);
+    refuse('k', `k: expected an integer ≥ 1 or 'auto', got ${typeof k === 'string' ? JSON.stringify(k) : k}`, 'ERR_K_OUT_OF_RANGE');
   }
-  checkAutoKOptions(options.autoK);
+  option('autoK', () => checkAutoKOptions(options.autoK));
   if (options.weighting !== undefined && !(WEIGHTINGS as readonly string[]).includes(options.weighting)) {
-    throw new RangeError(`weighting: expected one of ${WEIGHTINGS.join(', ')}, got ${JSON.stringify(options.weighting)}`);
+    refuse('weighting', `weighting: expected one of ${WEIGHTINGS.join(', ')}, got ${JSON.stringify(options.weighting)}`);
   }
   if (!(LINKAGE_METHODS as readonly string[]).includes(linkage)) {
-    throw new KernelError('ERR_INVALID_METHOD', `linkage: expected one of ${LINKAGE_METHODS.join(', ')}, got ${JSON.stringify(linkage)}`);
+    refuse('linkage', `linkage: expected one of ${LINKAGE_METHODS.join(', ')}, got ${JSON.stringify(linkage)}`, 'ERR_INVALID_METHOD');
   }
   const { backend } = resources;
   if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
-    throw new TypeError(`backend: expected one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(backend)}`);
+    refuse('resources.backend', `backend: expected one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(backend)}`);
   }
-  if (weights.tau !== undefined) checkTau(weights.tau);
-  if (weights.whiten !== undefined) checkWhiten(weights.whiten);
-  if (options.embeddingNorm !== undefined) checkEmbeddingNorm(options.embeddingNorm);
-  checkMemoryLimit(resources.memoryLimit);
-  if (features.maxImageBytes !== undefined) checkMaxImageBytes(features.maxImageBytes);
-  checkInteger('batchSize', features.batchSize, 1);
-  checkInteger('threads', features.threads, 1);
+  if (weights.tau !== undefined) option('weights.tau', () => checkTau(weights.tau!));
+  if (weights.whiten !== undefined) option('weights.whiten', () => checkWhiten(weights.whiten!));
+  if (options.embeddingNorm !== undefined) option('embeddingNorm', () => checkEmbeddingNorm(options.embeddingNorm!));
+  option('resources.memoryLimit', () => checkMemoryLimit(resources.memoryLimit));
+  if (features.maxImageBytes !== undefined) option('features.maxImageBytes', () => checkMaxImageBytes(features.maxImageBytes!));
+  option('features.batchSize', () => checkInteger('batchSize', features.batchSize, 1));
+  option('features.threads', () => checkInteger('threads', features.threads, 1));
   const { clustering = D.resources.clustering, approxAbove = D.resources.approxAbove, microClusters = D.resources.microClusters } = resources;
-  if (resources.clustering !== undefined) checkClusteringMode(resources.clustering);
+  if (resources.clustering !== undefined) option('resources.clustering', () => checkClusteringMode(resources.clustering!));
   if (clustering === 'approximate' && linkage !== 'ward') {
-    throw new RangeError(`clustering 'approximate' is approximate Ward: it needs linkage 'ward', got ${JSON.stringify(linkage)}`);
+    refuse('resources.clustering', `clustering 'approximate' is approximate Ward: it needs linkage 'ward', got ${JSON.stringify(linkage)}`);
   }
-  if (resources.microClusters !== undefined) checkMicroClusters(resources.microClusters);
+  if (resources.microClusters !== undefined) option('resources.microClusters', () => checkMicroClusters(resources.microClusters!));
   if (typeof approxAbove !== 'number' || Number.isNaN(approxAbove) || approxAbove < 0) {
-    throw new RangeError(`approxAbove: expected a number of images ≥ 0, got ${String(approxAbove)}`);
+    refuse('resources.approxAbove', `approxAbove: expected a number of images ≥ 0, got ${String(approxAbove)}`);
   }
   const { references = D.weights.references, exactWorkLimit = D.weights.exactWorkLimit, bankPrecision = D.weights.bankPrecision, chunkWork = D.weights.chunkWork } = weights;
   if (references !== 'exact' && references !== 'auto' && (typeof references !== 'number' || !Number.isSafeInteger(references) || references < 1)) {
-    throw new RangeError(`references: expected an integer ≥ 1, 'exact' or 'auto', got ${JSON.stringify(references)}`);
+    refuse('weights.references', `references: expected an integer ≥ 1, 'exact' or 'auto', got ${JSON.stringify(references)}`);
   }
   if (typeof exactWorkLimit !== 'number' || Number.isNaN(exactWorkLimit) || exactWorkLimit < 0) {
-    throw new RangeError(`exactWorkLimit: expected a number ≥ 0 (multiply-adds), got ${exactWorkLimit}`);
+    refuse('weights.exactWorkLimit', `exactWorkLimit: expected a number ≥ 0 (multiply-adds), got ${exactWorkLimit}`);
   }
-  if (weights.coreset !== undefined) coresetSize(weights.coreset, 1);
+  if (weights.coreset !== undefined) option('weights.coreset', () => void coresetSize(weights.coreset!, 1));
   if (!(BANK_PRECISIONS as readonly string[]).includes(bankPrecision)) {
-    throw new RangeError(`bankPrecision: expected one of ${BANK_PRECISIONS.join(', ')}, got ${JSON.stringify(bankPrecision)}`);
+    refuse('weights.bankPrecision', `bankPrecision: expected one of ${BANK_PRECISIONS.join(', ')}, got ${JSON.stringify(bankPrecision)}`);
   }
   if (method.members.some((m) => m.weighting === 'semi-supervised') && options.normals === undefined) {
     throw new InputError('normals-required', "normals: weighting 'semi-supervised' needs normal images (a folder or a list)");

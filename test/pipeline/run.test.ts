@@ -156,7 +156,7 @@ describe('clusterImages', () => {
     await expect(clusterImages(sample.testDir, { k: 2, weighting: 'fancy' as never })).rejects.toThrow(RangeError);
     await expect(clusterImages(sample.testDir, { k: 2, linkage: 'nearest' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_METHOD' });
     await expect(clusterImages(sample.testDir, { k: 2, weights: { tau: -1 } })).rejects.toThrow(RangeError);
-    await expect(clusterImages(sample.testDir, { k: 2, resources: { backend: 'gpu' as never } })).rejects.toThrow(TypeError);
+    await expect(clusterImages(sample.testDir, { k: 2, resources: { backend: 'gpu' as never } })).rejects.toThrow(RangeError); // an OptionError, like every bad value
   });
 
   it('skips unreadable images with skipBad and fails without it', async () => {

@@ -1,7 +1,8 @@
 /**
  * @file Issue 16 — the README's promises, as tests, on every backend (`backendsUnderTest()`):
- * - one error policy: a bad option value is a `TypeError` / `RangeError` (an unknown linkage method
- *   `ERR_INVALID_METHOD`), thrown before any image is read; bad data is a `KernelError` with a code;
+ * - one error policy: a bad option value is an `OptionError` (a `RangeError` with a code: an unknown linkage
+ *   method `ERR_INVALID_METHOD`, k `ERR_K_OUT_OF_RANGE`), thrown before any image is read; bad data is a
+ *   `KernelError` with a code;
  * - the backends answer the same on the edge cases where they used to differ: out-of-range `queryGroups`,
  *   `squared: 'yes'`, Float64Array rows (raw backend methods and the API), NaN queries and negative Ward distances
  *   (API), and a linkage whose intermediate distances overflow (js returned ∞/NaN in Z, native and wasm threw);
@@ -31,7 +32,7 @@ function thrown(f: () => unknown): unknown {
   return undefined;
 }
 
-describe('one error policy: bad option values throw TypeError / RangeError before any work', () => {
+describe('one error policy: bad option values throw OptionError (a RangeError with a code) before any work', () => {
   let dir: string;
   beforeAll(async () => {
     dir = tempDir('ac-promises-');
@@ -41,25 +42,35 @@ describe('one error policy: bad option values throw TypeError / RangeError befor
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const cases: [string, object, string, string?][] = [
-    ['tau -1', { weights: { tau: -1 } }, 'RangeError'],
-    ['memoryLimit -1', { resources: { memoryLimit: -1 } }, 'RangeError'],
-    ['weighting "x"', { weighting: 'x' }, 'RangeError'],
-    ['batchSize 0', { features: { batchSize: 0 } }, 'RangeError'],
-    ['maxImageBytes 0', { features: { maxImageBytes: 0 } }, 'RangeError'],
-    ['references 0', { weights: { references: 0 } }, 'RangeError'],
-    ['backend "gpu"', { resources: { backend: 'gpu' } }, 'TypeError'],
-    ['linkage "nearest"', { linkage: 'nearest' }, 'KernelError', 'ERR_INVALID_METHOD'],
-    ['k 0', { k: 0 }, 'KernelError', 'ERR_K_OUT_OF_RANGE'],
+    ['tau -1', { weights: { tau: -1 } }, 'weights.tau', 'ERR_INVALID_ARGUMENT'],
+    ['tau "hot"', { weights: { tau: 'hot' } }, 'weights.tau', 'ERR_INVALID_ARGUMENT'],
+    ['memoryLimit -1', { resources: { memoryLimit: -1 } }, 'resources.memoryLimit', 'ERR_INVALID_ARGUMENT'],
+    ['weighting "x"', { weighting: 'x' }, 'weighting', 'ERR_INVALID_ARGUMENT'],
+    ['preset "fast"', { preset: 'fast' }, 'preset', 'ERR_INVALID_ARGUMENT'],
+    ['batchSize 0', { features: { batchSize: 0 } }, 'features.batchSize', 'ERR_INVALID_ARGUMENT'],
+    ['maxImageBytes 0', { features: { maxImageBytes: 0 } }, 'features.maxImageBytes', 'ERR_INVALID_ARGUMENT'],
+    ['references 0', { weights: { references: 0 } }, 'weights.references', 'ERR_INVALID_ARGUMENT'],
+    ['backend "gpu"', { resources: { backend: 'gpu' } }, 'resources.backend', 'ERR_INVALID_ARGUMENT'],
+    ['autoK kMax 1', { k: 'auto', autoK: { kMax: 1 } }, 'autoK', 'ERR_INVALID_ARGUMENT'],
+    ['linkage "nearest"', { linkage: 'nearest' }, 'linkage', 'ERR_INVALID_METHOD'],
+    ['k 0', { k: 0 }, 'k', 'ERR_K_OUT_OF_RANGE'],
   ];
-  for (const [name, opts, cls, code] of cases) {
-    it(`clusterImages ${name} → ${code ?? cls}, no image decoded`, async () => {
+  for (const [name, opts, option, code] of cases) {
+    it(`clusterImages ${name} → OptionError ${option} ${code}, no image decoded`, async () => {
       let decoded = 0;
       const e = await ac.clusterImages(path.join(dir, 'imgs'), { k: 2, ...opts, onProgress: (p) => { if (p.stage === 'features' && p.done > 0) decoded++; }, features: { ...(opts as { features?: object }).features, cacheDir: false } }).catch((x: unknown) => x);
-      expect((e as Error).constructor.name, String(e)).toBe(cls === 'KernelError' ? 'KernelError' : cls);
-      if (code) expect((e as KernelError).code).toBe(code);
+      expect(e, String(e)).toBeInstanceOf(ac.OptionError);
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e).toMatchObject({ name: 'OptionError', option, code });
       expect(decoded).toBe(0);
     }, 60_000);
   }
+  it('an options object of the wrong shape is a TypeError (an unknown or misplaced key names its group)', async () => {
+    const misplaced = await ac.clusterImages(path.join(dir, 'imgs'), { k: 2, tau: 1 } as never).catch((x: unknown) => x);
+    expect(misplaced).toBeInstanceOf(TypeError);
+    expect((misplaced as Error).message).toMatch(/tau: unknown option here; it belongs to the 'weights' group/);
+    expect(await ac.clusterImages(path.join(dir, 'imgs'), { k: 2, weights: 3 } as never).catch((x: unknown) => x)).toBeInstanceOf(TypeError);
+  });
 });
 
 describe('backends agree on the edge cases', () => {
