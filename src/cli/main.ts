@@ -534,7 +534,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const kAutoAsked = v.k !== undefined && v.k.trim().toLowerCase() === 'auto';
     if (v.k !== undefined && !kAutoAsked && !/^[+-]?\d+$/.test(v.k.trim())) throw new CliError(`--k: expected an integer or 'auto', got ${JSON.stringify(v.k)}`);
     let k = v.k !== undefined && !kAutoAsked ? parseIntOpt('k', v.k, Number.MIN_SAFE_INTEGER) : undefined;
-    if (k !== undefined && k < 1) throw new KernelError('ERR_K_OUT_OF_RANGE', `--k: expected an integer ≥ 1 or 'auto', got ${k}`);
+    if (k !== undefined && k < 1) throw new OptionError('k', `--k: expected an integer ≥ 1 or 'auto', got ${k}`, 'ERR_K_OUT_OF_RANGE');
     const kCriterion = oneOf<AutoKCriterion>('k-criterion', v['k-criterion'], AUTO_K_CRITERIA);
     const kMax = parseIntOpt('k-max', v['k-max'], 2);
     if (k !== undefined && (kCriterion !== undefined || kMax !== undefined)) throw new CliError('--k-criterion and --k-max: only with automatic K (no --k, or --k auto)');
