@@ -386,7 +386,7 @@ export function classOf(file: string): string {
 }
 
 function csvField(s: string): string {
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return /[\u0022,\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 /** Version of the `result.json` layout; bumped on any incompatible change. */
