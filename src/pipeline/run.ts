@@ -20,6 +20,7 @@ import { consensusClusters } from './consensus.js';
 import { approximateWard, labelsOf } from './micro.js';
 import { IMAGE_EXTENSIONS, resolveClusterOptions, type ClusterOptions, type EffectiveOptions } from './options.js';
 import { throwIfAborted } from './context.js';
+import { bagStore } from './bank-store.js';
 
 export { IMAGE_EXTENSIONS, type ClusterOptions, type EffectiveOptions } from './options.js';
 
@@ -217,13 +218,13 @@ export async function clusterImages(input: string | ImageInput[], options: Clust
         ...(weighed.referencesMessage ? [weighed.referencesMessage] : []), ...new Set(weighed.runs.flatMap((r) => r.w.approximations)),
         ...approximations, ...pooledApproximation(run, bank),
       ],
-      featureBank: bank.store ? 'disk' : 'memory',
+      featureBank: bagStore(bank).streamed ? 'disk' : 'memory',
       ...(kAuto ? { kAuto } : {}),
       ...(microClusters ? { microClusters } : {}),
       options: run.options,
     };
   } finally {
-    banks.bank.store?.close();
+    bagStore(banks.bank).close();
   }
 }
 
@@ -313,7 +314,7 @@ export async function extractBanks(run: RunPlan): Promise<Banks> {
     }
     return { bank, normals, timings, skipped };
   } catch (e) {
-    bank.store?.close();
+    bagStore(bank).close();
     throw e;
   }
 }
@@ -337,7 +338,7 @@ export async function weighMembers(run: RunPlan, banks: Banks): Promise<Weighed>
   let references = typeof o.references === 'number' ? o.references : undefined;
   let referencesMessage = '';
   if (uses(run, 'unsupervised')) {
-    ({ references, message: referencesMessage } = planReferences({ ...bank, streamed: bank.store !== undefined }, o.references, o.exactWorkLimit));
+    ({ references, message: referencesMessage } = planReferences({ ...bank, streamed: bagStore(bank).streamed }, o.references, o.exactWorkLimit));
     if (referencesMessage) onProgress?.({ stage: 'weights', done: 0, total: bank.n * bank.m, message: referencesMessage });
   }
   const groupKey = (m: MethodConfig) => JSON.stringify(m.weighting === 'uniform' || m.weighting === 'max' ? [m.weighting] : [m.weighting, m.tau, m.whiten]);

@@ -27,7 +27,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { KernelError } from '../errors.js';
-import { DiskBags } from './bank-store.js';
+import { bagStore, DiskBags } from './bank-store.js';
 import { decodeNpy, FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
 import { DEFAULT_LAYER_NORM, extractFeatures, fitProjectionBasis, resolveBackbone } from './features.js';
 import { cacheRoot } from '../models/index.js';
@@ -165,7 +165,7 @@ export async function extractShard(inputs: ImageInput[], options: ShardOptions):
     // streamAbove 0: every bag goes to its cache entry as soon as it is computed; pooled: also the unprojected pooled
     // vectors, so that the cluster step can pool uniform / max like one process does.
     bank = await extractFeatures(mine, { ...featureOptions, cacheDir, streamAbove: 0, pooled: true, ...(basis ? { projection: basis } : {}) });
-    bank.store?.close();
+    bagStore(bank).close();
   }
   const cache = bank?.cache;
   // Cache writes are best-effort in extractFeatures: here every entry must be there.

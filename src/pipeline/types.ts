@@ -150,8 +150,8 @@ export interface PooledFeatures {
 }
 
 /**
- * Read access to the bags of a {@link FeatureBank}: {@link MemoryBags} over `data`, or `DiskBags` (bank-store.ts)
- * for a bank streamed from disk (`FeatureBank.store`).
+ * Read access to the bags of a {@link FeatureBank}: what a bank streamed from disk holds in `FeatureBank.store`
+ * (`DiskBags`, bank-store.ts). The stages use the fuller {@link BankStore}.
  */
 export interface BagStore {
   /** Bags per image: `m` patches × `d` dims. */
@@ -166,6 +166,64 @@ export interface BagStore {
   read(i0: number, i1: number, out?: Float32Array): Float32Array;
   /** Releases the store (a disk store deletes its spill file, if any). The store cannot be read afterwards. Idempotent. */
   close(): void;
+}
+
+/** Options of {@link BankStore.mapChunks}. */
+export interface MapChunksOptions {
+  /** In memory: overwrite the bags instead of writing a new array (no effect on a streamed store). @default false */
+  inPlace?: boolean;
+  /** Streamed: the folder of the new spill file (default the OS temp dir; no effect in memory). */
+  spillDir?: string;
+  /** Called before each chunk is read, e.g. an abort check (what it throws ends the map). */
+  beforeChunk?: () => void;
+}
+
+/**
+ * The bags of a {@link FeatureBank} as the stages read and map them, whether held in memory or streamed from disk:
+ * `MemoryBags` over `data` or a streamed store such as `DiskBags` (bank-store.ts). `bagStore(bank)` gives the
+ * store of any bank, `withBags(bank, store)` a bank of a store's bags.
+ */
+export interface BankStore extends BagStore {
+  /** Whether the bags are read on demand (from disk, chunk by chunk) rather than held in memory as one array. */
+  readonly streamed: boolean;
+  /**
+   * Bags `[i0, i1)`: copied into `out` when it is given (and returned); else a view without copying (in memory) or
+   * a new array (streamed).
+   * @throws {KernelError} `ERR_IO` if a file can no longer be read
+   */
+  view(i0: number, i1: number, out?: Float32Array): Float32Array;
+  /** All bags as the one array that holds them (no copy) when they are in memory; `undefined` when streamed. */
+  resident(): Float32Array | undefined;
+  /**
+   * The most images a stage may take per chunk when it wants `want`: `want` in memory, at most about
+   * `STREAM_CHUNK_BYTES` of bags when streamed; and a buffer of that many bags (at most `n`) to read them into with
+   * {@link BankStore.view} (streamed), or none (in memory: views).
+   */
+  chunk(want: number): { images: number; buffer: Float32Array | undefined };
+  /**
+   * `f(bagsOfChunk, i0, i1)` over all bags: in memory in one call over the whole array, streamed in chunks of about
+   * `STREAM_CHUNK_BYTES` read into one reused buffer (valid only during the call).
+   * @throws {KernelError} `ERR_IO` from a streamed read
+   */
+  forChunks(f: (rows: Float32Array, i0: number, i1: number) => void): void;
+  /**
+   * A store of the same kind with the bags mapped chunk by chunk (`streamChunk` images at a time in both kinds):
+   * `f(bagsOfChunk, i0, i1)` returns the mapped `(i1−i0)·m·d` floats. In memory a new array, or the store's own one
+   * overwritten with `inPlace`; streamed a new spill file in `spillDir` (the caller closes the new store; the
+   * original files are never written). `beforeChunk` runs before each chunk is read (e.g. an abort check).
+   * @throws {KernelError} `ERR_IO` from streamed reads or spill writes; whatever `f` or `beforeChunk` throws
+   */
+  mapChunks(
+    f: (rows: Float32Array, i0: number, i1: number) => Promise<Float32Array>,
+    opts?: MapChunksOptions,
+  ): Promise<BankStore>;
+  /** The `data` and `store` fields of a bank of these bags: `{data, store: undefined}` in memory, `{data: empty, store}` streamed. */
+  bankFields(): Pick<FeatureBank, 'data' | 'store'>;
+  /**
+   * Why these bags are not `n` bags of `m × d` (`'data: …'` or `'store: …'`, after the bank's name in an error), or
+   * `undefined` when they are.
+   */
+  mismatch(n: number, m: number, d: number): string | undefined;
 }
 
 /** Patch embeddings of N images: one bag of M patches × D dims each, stored contiguously. */

@@ -29,11 +29,11 @@ import type { BackendName, KernelBackend } from '../../bindings/backend.js';
 import { resolveBackend, throwIfAborted } from './context.js';
 import { KernelError } from '../errors.js';
 import { BANK_PRECISIONS, coresetSize, f16ToF32, f32ToF16, F16_CHUNK_VALUES, gatherRows, kCenterGreedyAsync, type BankPrecision } from './approx.js';
-import type { FeatureBank, PooledFeatures, Progress } from './types.js';
+import type { BankStore, FeatureBank, PooledFeatures, Progress } from './types.js';
 import { mulberry32 } from '../random.js';
 import { argmaxShare } from './aggregate.js';
 import { checkWhiten, DEFAULT_WHITEN, fitWhitening, whitenBank } from './whiten.js';
-import { bags, chunkOf, forChunks } from './bank-store.js';
+import { bagStore } from './bank-store.js';
 
 
 /** How patches are weighted into an image embedding. */
@@ -181,15 +181,9 @@ export function checkBank(name: string, bank: FeatureBank): void {
   if (bank.gridH * bank.gridW !== bank.m) {
     throw new KernelError('ERR_SHAPE_MISMATCH', `${name}: expected m = gridH×gridW = ${bank.gridH * bank.gridW}, got m=${bank.m}`);
   }
-  if (bank.store) {
-    if (typeof bank.store.read !== 'function' || bank.store.n !== bank.n || bank.store.m !== bank.m || bank.store.d !== bank.d) {
-      throw new KernelError('ERR_SHAPE_MISMATCH', `${name}.store: expected a bag store of n=${bank.n} bags of m=${bank.m} × d=${bank.d}`);
-    }
-    return;
-  }
-  if (bank.data.length !== bank.n * bank.m * bank.d) {
-    throw new KernelError('ERR_SHAPE_MISMATCH', `${name}.data: expected length n*m*d = ${bank.n * bank.m * bank.d}, got ${bank.data.length}`);
-  }
+  // the bags: `data` of n·m·d floats in memory, or a `store` of n bags of m × d
+  const mismatch = bagStore(bank).mismatch(bank.n, bank.m, bank.d);
+  if (mismatch) throw new KernelError('ERR_SHAPE_MISMATCH', `${name}.${mismatch}`);
 }
 
 
@@ -288,6 +282,7 @@ export async function scorePatches(
   const be = resolveBackend(options.backend);
   const { n, m, d } = bank;
   const total = n * m;
+  const store = bagStore(bank);
   let base: Float32Array;
   let groupOffsets: Uint32Array;
   let groupedMode: 'mean-excluding-own' | 'min';
@@ -297,7 +292,8 @@ export async function scorePatches(
       approximations.push(`unsupervised scores against ${references} reference images per image (of ${n - 1}, evenly spaced)`);
       return { scores: await subsetScores(bank, references, be, onProgress, signal), approximations };
     }
-    if (bank.store) {
+    const all = store.resident();
+    if (!all) {
       // R ≥ n−1 on a streamed bank: every other image as a reference, read per image (exact up to summation order).
       if (references !== undefined) return { scores: await subsetScores(bank, n - 1, be, onProgress, signal), approximations };
       throw new KernelError(
@@ -307,7 +303,7 @@ export async function scorePatches(
           `(R reference images per image) or a larger memory limit`,
       );
     }
-    base = bank.data;
+    base = all;
     groupOffsets = bagOffsets(n, m);
     groupedMode = 'mean-excluding-own';
     if (n * n * m * m * d <= selfJoinWork) {
@@ -330,7 +326,7 @@ export async function scorePatches(
     if (normals.d !== d) {
       throw new KernelError('ERR_SHAPE_MISMATCH', `normals: expected patches of d=${d} dims (as the clustered images), got d=${normals.d}`);
     }
-    base = bags(normals, 0, normals.n); // the normal bank is searched whole
+    base = bagStore(normals).view(0, normals.n); // the normal bank is searched whole
     let rows = normals.n * normals.m;
     if (coreset !== undefined && coresetSize(coreset, rows) < rows) {
       const k = coresetSize(coreset, rows);
@@ -354,14 +350,14 @@ export async function scorePatches(
     groupedMode = 'min';
   }
   const nb = base.length / d;
-  const { images: imagesPerChunk, buffer: qbuf } = chunkOf(bank, Math.max(1, Math.floor(chunkWork / Math.max(1, m * nb * d))));
+  const { images: imagesPerChunk, buffer: qbuf } = store.chunk(Math.max(1, Math.floor(chunkWork / Math.max(1, m * nb * d))));
   const out = new Float32Array(total);
   onProgress?.({ stage: 'weights', done: 0, total, message: `${mode} patch scores` });
   for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
     throwIfAborted(signal, 'weights');
     const i1 = Math.min(n, i0 + imagesPerChunk);
     const nq = (i1 - i0) * m;
-    const queries = bags(bank, i0, i1, qbuf?.subarray(0, nq * d));
+    const queries = store.view(i0, i1, qbuf?.subarray(0, nq * d));
     let queryGroups: Int32Array | undefined;
     if (groupedMode === 'mean-excluding-own') {
       queryGroups = new Int32Array(nq);
@@ -385,6 +381,7 @@ async function minScoresF16(
 ): Promise<Float32Array> {
   const { n, m, d } = bank;
   const total = n * m;
+  const store = bagStore(bank);
   const rowsPerChunk = Math.max(1, Math.min(rows, Math.floor(F16_CHUNK_VALUES / d)));
   const nChunks = Math.ceil(rows / rowsPerChunk);
   const buf = new Float32Array(rowsPerChunk * d);
@@ -397,11 +394,11 @@ async function minScoresF16(
     const base = buf.subarray(0, (r1 - r0) * d);
     f16ToF32(base16.subarray(r0 * d, r1 * d), base);
     const groupOffsets = new Uint32Array([0, r1 - r0]);
-    const { images: imagesPerChunk } = chunkOf(bank, Math.max(1, Math.floor(chunkWork / Math.max(1, m * (r1 - r0) * d))));
+    const { images: imagesPerChunk } = store.chunk(Math.max(1, Math.floor(chunkWork / Math.max(1, m * (r1 - r0) * d))));
     for (let i0 = 0; i0 < n; i0 += imagesPerChunk) {
       throwIfAborted(signal, 'weights');
       const i1 = Math.min(n, i0 + imagesPerChunk);
-      const s = await be.groupedNNAsync({ queries: bags(bank, i0, i1), nq: (i1 - i0) * m, base, groupOffsets, d, mode: 'min' });
+      const s = await be.groupedNNAsync({ queries: store.view(i0, i1), nq: (i1 - i0) * m, base, groupOffsets, d, mode: 'min' });
       for (let q = 0, o = i0 * m; q < s.length; q++, o++) if (s[q]! < out[o]!) out[o] = s[q]!;
       onProgress?.({ stage: 'weights', done: Math.round(((c + i1 / n) / nChunks) * total), total, message });
     }
@@ -427,9 +424,10 @@ async function subsetScores(
 ): Promise<Float32Array> {
   const { n, m, d } = bank;
   const total = n * m;
+  const store = bagStore(bank);
   const out = new Float32Array(total);
   const base = new Float32Array(r * m * d);
-  const { buffer: query } = chunkOf(bank, 1);
+  const { buffer: query } = store.chunk(1);
   const groupOffsets = bagOffsets(r, m);
   const queryGroups = new Int32Array(m).fill(-1); // the image itself is never among its references
   const others = new Int32Array(n - 1);
@@ -437,9 +435,9 @@ async function subsetScores(
   for (let i = 0; i < n; i++) {
     throwIfAborted(signal, 'weights');
     referenceImages(n, i, r, others);
-    for (let t = 0; t < r; t++) bags(bank, others[t]!, others[t]! + 1, base.subarray(t * m * d, (t + 1) * m * d));
+    for (let t = 0; t < r; t++) store.view(others[t]!, others[t]! + 1, base.subarray(t * m * d, (t + 1) * m * d));
     const s = await be.groupedNNAsync({
-      queries: bags(bank, i, i + 1, query), nq: m, base, groupOffsets, d, mode: 'mean-excluding-own', queryGroups,
+      queries: store.view(i, i + 1, query), nq: m, base, groupOffsets, d, mode: 'mean-excluding-own', queryGroups,
     });
     out.set(s, i * m);
     onProgress?.({ stage: 'weights', done: (i + 1) * m, total, message: `unsupervised patch scores (${r} references per image)` });
@@ -497,8 +495,8 @@ export async function whitenPatches(
   bank: FeatureBank, normals: FeatureBank | undefined, weighting: 'unsupervised' | 'semi-supervised', whiten: number | false, be: KernelBackend,
   opts: { inPlace: boolean; signal?: AbortSignal; onProgress?: (p: Progress) => void },
 ): Promise<{ bank: FeatureBank; normals: FeatureBank | undefined; whitened: WeightingResult['whitened']; release: () => void }> {
-  const owned: FeatureBank[] = [];
-  const release = () => { for (const b of owned) b.store?.close(); };
+  const owned: BankStore[] = [];
+  const release = () => { for (const s of owned) s.close(); };
   const { n, m, d } = bank;
   let wb = bank;
   let whitened: WeightingResult['whitened'] = false;
@@ -509,12 +507,12 @@ export async function whitenPatches(
       if (wh) {
         const opt = { inPlace: opts.inPlace, signal: opts.signal };
         wb = await whitenBank(bank, wh, be, opt);
-        if (wb.store) owned.push(wb);
+        owned.push(bagStore(wb));
         if (normals) {
           checkBank('normals', normals);
           if (normals.d !== d) throw new KernelError('ERR_SHAPE_MISMATCH', `normals: expected d=${d} like the bank, got ${normals.d}`);
           normals = await whitenBank(normals, wh, be, opt);
-          if (normals.store) owned.push(normals);
+          owned.push(bagStore(normals));
         }
         whitened = { shrinkage: wh.shrinkage, sampled: wh.sampled };
       }
@@ -569,7 +567,7 @@ export function poolPatches(
   }
   const embeddings = new Float32Array(n * d);
   const weights = new Float32Array(n * m);
-  forChunks(bank, (rows, i0, i1) => {
+  bagStore(bank).forChunks((rows, i0, i1) => {
     const mx = be.maxPool(rows, bagOffsets(i1 - i0, m), d);
     embeddings.set(mx, i0 * d);
     weights.set(argmaxShare(rows, i1 - i0, m, d, mx), i0 * m);
@@ -589,7 +587,7 @@ function checkPooled(p: PooledFeatures, n: number, m: number): void {
 function pool(bank: FeatureBank, be: KernelBackend, weights: Float32Array): Float32Array {
   const { n, m, d } = bank;
   const out = new Float32Array(n * d);
-  forChunks(bank, (rows, i0, i1) => {
+  bagStore(bank).forChunks((rows, i0, i1) => {
     out.set(be.weightedMean(rows, bagOffsets(i1 - i0, m), d, weights.subarray(i0 * m, i1 * m)), i0 * d);
   });
   return out;

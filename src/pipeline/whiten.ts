@@ -16,7 +16,7 @@
  */
 import type { KernelBackend } from '../../bindings/backend.js';
 import { KernelError } from '../errors.js';
-import { bags, DiskBags, forChunks, streamChunk } from './bank-store.js';
+import { bagStore, withBags } from './bank-store.js';
 import type { FeatureBank } from './types.js';
 import { throwIfAborted } from './context.js';
 
@@ -65,7 +65,7 @@ export async function fitWhitening(bank: FeatureBank, shrinkage: number, be: Ker
   const xt = new Float32Array(d * s);
   const mean = new Float64Array(d);
   let col = 0;
-  forChunks(bank, (rows, i0, i1) => {
+  bagStore(bank).forChunks((rows, i0, i1) => {
     // global row r = i0·m + local; sampled rows are multiples of step
     const first = Math.ceil((i0 * m) / step) * step;
     for (let r = first; r < i1 * m && col < s; r += step, col++) {
@@ -122,29 +122,15 @@ export async function fitWhitening(bank: FeatureBank, shrinkage: number, be: Ker
  * `bank` with every patch mapped by `w`. An in-memory bank gets a new data array, or its own overwritten when
  * `inPlace` (the caller then must not use the raw patches again); a streamed bank gets a new spill file on disk
  * (its `store` must be closed by the caller; the original's files, e.g. feature-cache entries, are never touched).
- * `pooled` and the other fields are kept as they are.
+ * `pooled` and the other fields are kept as they are (`BankStore.mapChunks`, one chunk of `streamChunk` images at a time).
  * @throws {KernelError} `ERR_SHAPE_MISMATCH` when `w.d !== bank.d`; `ERR_ABORTED`; `ERR_IO` from streamed reads/writes
  */
 export async function whitenBank(bank: FeatureBank, w: Whitening, be: KernelBackend,
   opts: { inPlace?: boolean; signal?: AbortSignal; spillDir?: string } = {}): Promise<FeatureBank> {
-  const { n, m, d } = bank;
+  const { m, d } = bank;
   if (w.d !== d) throw new KernelError('ERR_SHAPE_MISMATCH', `whitening of d=${w.d} for a bank of d=${d}`);
-  const per = streamChunk(bank);
-  const store = bank.store ? new DiskBags(n, m, d, opts.spillDir) : undefined;
-  const data = store ? new Float32Array(0) : opts.inPlace ? bank.data : new Float32Array(bank.data.length);
-  const buf = bank.store ? new Float32Array(Math.min(per, n) * m * d) : undefined;
-  try {
-    for (let i0 = 0; i0 < n; i0 += per) {
-      throwIfAborted(opts.signal, 'weights (whitening)');
-      const i1 = Math.min(n, i0 + per);
-      const rows = bags(bank, i0, i1, buf).subarray(0, (i1 - i0) * m * d);
-      const out = await be.linearMapAsync(rows, (i1 - i0) * m, d, w.matrix, d);
-      if (store) for (let i = i0; i < i1; i++) store.addRows(i, out.subarray((i - i0) * m * d, (i - i0 + 1) * m * d));
-      else data.set(out, i0 * m * d);
-    }
-  } catch (e) {
-    store?.close();
-    throw e;
-  }
-  return { ...bank, data, ...(store ? { store } : { store: undefined }) };
+  const store = await bagStore(bank).mapChunks((rows, i0, i1) => be.linearMapAsync(rows, (i1 - i0) * m, d, w.matrix, d), {
+    inPlace: opts.inPlace, spillDir: opts.spillDir, beforeChunk: () => throwIfAborted(opts.signal, 'weights (whitening)'),
+  });
+  return withBags(bank, store);
 }

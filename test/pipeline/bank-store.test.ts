@@ -8,12 +8,12 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KernelError } from '../../src/errors.js';
-import { DiskBags } from '../../src/pipeline/bank-store.js';
+import { bagStore, DiskBags, MemoryBags, STREAM_CHUNK_BYTES, streamChunk, withBags } from '../../src/pipeline/bank-store.js';
 import { extractFeatures } from '../../src/pipeline/features.js';
 import { clusterImages } from '../../src/pipeline/run.js';
-import type { FeatureBank } from '../../src/pipeline/types.js';
+import type { BagStore, FeatureBank } from '../../src/pipeline/types.js';
 import { computeWeights, type Weighting } from '../../src/pipeline/weighting.js';
 import { generateSample, type Sample } from '../../src/sample/index.js';
 import { arr, randomRows } from '../helpers.js';
@@ -63,6 +63,154 @@ describe('DiskBags', () => {
     const s = new DiskBags(1, 1, 1, path.join(tmp, 'no', 'such', 'dir'));
     expect(() => s.addRows(0, new Float32Array(1))).toThrow(expect.objectContaining({ code: 'ERR_IO' }));
     s.close();
+  });
+});
+
+describe('BankStore: one interface over in-memory and streamed banks', () => {
+  const [n, m, d] = [5, 2, 3];
+  const rows = randomRows(n * m, d, 2);
+  const len = m * d;
+  const memBank = (): FeatureBank => ({ n, m, d, gridH: 1, gridW: m, data: rows.slice(), files: [], skipped: [], timings: {} });
+  const diskBank = (dir: string): FeatureBank => {
+    const store = new DiskBags(n, m, d, dir);
+    for (let i = 0; i < n; i++) store.addRows(i, rows.subarray(i * len, (i + 1) * len));
+    return { ...memBank(), data: new Float32Array(0), store };
+  };
+  const spills = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.f32')).length;
+
+  it('bagStore: MemoryBags in memory, the DiskBags itself when streamed, any other store read as streamed', () => {
+    const dir = mkdtempSync(path.join(tmp, 'iface-'));
+    const mb = memBank();
+    const ms = bagStore(mb);
+    expect(ms).toBeInstanceOf(MemoryBags);
+    expect([ms.streamed, ms.n, ms.m, ms.d]).toEqual([false, n, m, d]);
+    expect(ms.resident()).toBe(mb.data);
+    const db = diskBank(dir);
+    const ds = bagStore(db);
+    expect(ds).toBe(db.store);
+    expect([ds.streamed, ds.n, ds.m, ds.d]).toEqual([true, n, m, d]);
+    expect(ds.resident()).toBeUndefined();
+    // a caller's own store (only read and close): streamed, read through it, closed through it
+    const own = new MemoryBags(rows, n, m, d);
+    const foreign: BagStore = { n, m, d, read: (i0, i1, out) => own.read(i0, i1, out), close: vi.fn() };
+    const fb: FeatureBank = { ...mb, data: new Float32Array(0), store: foreign };
+    const fs = bagStore(fb);
+    expect([fs.streamed, fs.n, fs.m, fs.d]).toEqual([true, n, m, d]);
+    expect(arr(fs.view(1, 3))).toEqual(arr(rows.subarray(len, 3 * len)));
+    expect(withBags(fb, fs).store).toBe(foreign);
+    fs.close();
+    expect(foreign.close).toHaveBeenCalledTimes(1);
+    // a MemoryBags set as a bank's store is a store like any other: read as streamed
+    expect(bagStore({ ...mb, data: new Float32Array(0), store: own }).streamed).toBe(true);
+    ds.close();
+    expect(spills(dir)).toBe(0);
+  });
+
+  it('view: a view of data in memory (no copy), a copy into out, a new array streamed', () => {
+    const dir = mkdtempSync(path.join(tmp, 'iface-'));
+    const mb = memBank();
+    const ms = bagStore(mb);
+    const ds = bagStore(diskBank(dir));
+    const want = arr(rows.subarray(len, 3 * len));
+    const v = ms.view(1, 3);
+    expect(v.buffer).toBe(mb.data.buffer);
+    expect(arr(v)).toEqual(want);
+    const out = new Float32Array(2 * len + 4);
+    expect(ms.view(1, 3, out)).toBe(out);
+    expect(arr(out.subarray(0, 2 * len))).toEqual(want);
+    const r = ds.view(1, 3);
+    expect(arr(r)).toEqual(want);
+    const out2 = new Float32Array(2 * len);
+    expect(ds.view(1, 3, out2)).toBe(out2);
+    expect(arr(out2)).toEqual(want);
+    ds.close();
+  });
+
+  it('chunk and forChunks: one call over data in memory; streamed at most STREAM_CHUNK_BYTES through one buffer', () => {
+    const dir = mkdtempSync(path.join(tmp, 'iface-'));
+    const mb = memBank();
+    const ms = bagStore(mb);
+    const ds = bagStore(diskBank(dir));
+    expect(ms.chunk(7)).toEqual({ images: 7, buffer: undefined });
+    const c = ds.chunk(7);
+    expect(c.images).toBe(7);
+    expect(c.buffer!.length).toBe(n * len); // at most n bags
+    expect(ds.chunk(2).buffer!.length).toBe(2 * len);
+    const seen: [Float32Array, number, number][] = [];
+    ms.forChunks((r, i0, i1) => seen.push([r, i0, i1]));
+    expect(seen).toHaveLength(1);
+    expect(seen[0]![0]).toBe(mb.data);
+    expect(seen[0]!.slice(1)).toEqual([0, n]);
+    const got: number[] = [];
+    ds.forChunks((r, i0, i1) => { expect([i0, i1]).toEqual([0, n]); got.push(...r); });
+    expect(got).toEqual(arr(rows));
+    ds.close();
+    // bags of 32 MiB: two per chunk, read into one reused buffer (a store that only counts its reads)
+    const big = { n: 3, m: 1, d: 2 ** 23 };
+    expect(streamChunk(big)).toBe(Math.floor(STREAM_CHUNK_BYTES / (big.d * 4)));
+    const reads: number[][] = [];
+    const lazy: BagStore = { ...big, read: (i0, i1, out) => { reads.push([i0, i1]); return out ?? new Float32Array((i1 - i0) * big.d); }, close: () => {} };
+    const ls = bagStore({ ...memBank(), ...big, gridW: 1, data: new Float32Array(0), store: lazy });
+    expect(ls.chunk(5).images).toBe(2);
+    const calls: [number, number, number, ArrayBufferLike][] = [];
+    ls.forChunks((r, i0, i1) => calls.push([r.length, i0, i1, r.buffer]));
+    expect(reads).toEqual([[0, 2], [2, 3]]);
+    expect(calls.map((x) => x.slice(0, 3))).toEqual([[2 * big.d, 0, 2], [big.d, 2, 3]]);
+    expect(calls[0]![3]).toBe(calls[1]![3]);
+  });
+
+  it('mapChunks: a store of the same kind (in memory: a new array or in place; streamed: a new spill file)', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'iface-'));
+    const double = async (r: Float32Array) => r.map((v) => 2 * v);
+    const twice = arr(rows.map((v) => 2 * v));
+    const mb = memBank();
+    const ms = bagStore(mb);
+    let chunks = 0;
+    const mm = await ms.mapChunks(double, { beforeChunk: () => chunks++ });
+    expect(chunks).toBe(1);
+    expect(mm).toBeInstanceOf(MemoryBags);
+    expect(mm.resident()).not.toBe(mb.data);
+    expect(arr(mm.resident()!)).toEqual(twice);
+    expect(arr(mb.data)).toEqual(arr(rows)); // untouched
+    const inPlace = await ms.mapChunks(double, { inPlace: true });
+    expect(inPlace.resident()).toBe(mb.data);
+    expect(arr(mb.data)).toEqual(twice);
+    expect(withBags(mb, mm)).toEqual({ ...mb, data: mm.resident(), store: undefined });
+
+    const db = diskBank(dir);
+    const ds = bagStore(db);
+    const md = await ds.mapChunks(double, { inPlace: true, spillDir: dir });
+    expect(md).toBeInstanceOf(DiskBags);
+    expect(md).not.toBe(ds);
+    expect(md.streamed).toBe(true);
+    expect(arr(md.read(0, n))).toEqual(twice);
+    expect(arr(ds.read(0, n))).toEqual(arr(rows)); // the original bags are not written, even with inPlace
+    expect(spills(dir)).toBe(2);
+    const wb = withBags(db, md);
+    expect(wb.store).toBe(md);
+    expect(wb.data.length).toBe(0);
+    md.close();
+    expect(spills(dir)).toBe(1);
+    // what beforeChunk throws ends the map, and the new spill file is gone
+    const stop = new Error('stop');
+    await expect(ds.mapChunks(double, { spillDir: dir, beforeChunk: () => { throw stop; } })).rejects.toBe(stop);
+    await expect(ds.mapChunks(async () => { throw stop; }, { spillDir: dir })).rejects.toBe(stop);
+    expect(spills(dir)).toBe(1);
+    ds.close();
+    expect(spills(dir)).toBe(0);
+  });
+
+  it('mismatch: names data (in memory) or store (streamed) when the bags are not n × m × d', () => {
+    const dir = mkdtempSync(path.join(tmp, 'iface-'));
+    const ms = bagStore(memBank());
+    expect(ms.mismatch(n, m, d)).toBeUndefined();
+    expect(ms.mismatch(n + 1, m, d)).toBe(`data: expected length n*m*d = ${(n + 1) * m * d}, got ${n * m * d}`);
+    const ds = bagStore(diskBank(dir));
+    expect(ds.mismatch(n, m, d)).toBeUndefined();
+    expect(ds.mismatch(n, m, d + 1)).toBe(`store: expected a bag store of n=${n} bags of m=${m} × d=${d + 1}`);
+    const unreadable = bagStore({ ...memBank(), store: { n, m, d } as unknown as BagStore });
+    expect(unreadable.mismatch(n, m, d)).toBe(`store: expected a bag store of n=${n} bags of m=${m} × d=${d}`);
+    ds.close();
   });
 });
 
