@@ -9,7 +9,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { BackendName, Isa, KernelBackend, LinkageMethod } from '../../bindings/backend.js';
 import { getBackend } from '../../bindings/select.js';
-import { InputError, KernelError, type InputProblem } from '../errors.js';
+import { InputError, KernelError, OptionError, type InputProblem } from '../errors.js';
 import type { FeatureBank, FeatureOptions, ImageInput, Stage } from './types.js';
 import { computeWeights, type Weighting, type WeightingResult } from './weighting.js';
 import { gib, planMemory, planReferences, type ClusteringPlan, type MemoryPlan } from './memory.js';
@@ -174,7 +174,7 @@ function resolveInputs(input: string | ImageInput[], extensions: readonly string
 
 function checkK(k: number, n: number): void {
   if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1 || k > n) {
-    throw new KernelError('ERR_K_OUT_OF_RANGE', `k: expected an integer in 1..${n} (the number of images), got ${k}`);
+    throw new OptionError('k', `k: expected an integer in 1..${n} (the number of images), got ${k}`, 'ERR_K_OUT_OF_RANGE');
   }
 }
 
@@ -184,7 +184,7 @@ function checkK(k: number, n: number): void {
  * @param options see {@link ClusterOptions}, all optional (`clusterImages(dir)` works); without `k` (or with `k: 'auto'`) K is chosen automatically (`result.kAuto`)
  * @returns see {@link ClusterResult}
  * @throws {InputError} missing folder, no images, normals missing or empty
- * @throws {KernelError} `ERR_K_OUT_OF_RANGE` (k ∉ 1..n), `ERR_IMAGE` (a bad image without `skipBad`), `ERR_MODEL`,
+ * @throws {OptionError} `ERR_K_OUT_OF_RANGE` (k ∉ 1..n) and every option value not accepted; {KernelError} `ERR_IMAGE` (a bad image without `skipBad`), `ERR_MODEL`,
  *   `ERR_BACKEND_UNAVAILABLE`, `ERR_ABORTED`, `ERR_INVALID_METHOD`, `ERR_MEMORY_LIMIT` (a non-Ward
  *   linkage whose condensed matrix exceeds `resources.memoryLimit`, thrown before any work)
  * @throws {TypeError} / {RangeError} for malformed options (see `pipeline/options.ts`)
@@ -419,7 +419,7 @@ export async function buildTree(run: RunPlan, emb: Embedded): Promise<Tree> {
 /**
  * Stage 6: K, as given or chosen from the tree by `autoK.criterion` (autok.ts; on the micro-cluster centroids
  * when Ward is approximated; the condensed matrix, when computed, reused by the silhouette criterion).
- * @throws {KernelError} `ERR_K_OUT_OF_RANGE` when k exceeds the micro-clusters of approximate Ward
+ * @throws {OptionError} `ERR_K_OUT_OF_RANGE` when k exceeds the micro-clusters of approximate Ward
  */
 export async function resolveK(run: RunPlan, emb: Embedded, tree: Tree): Promise<{ k: number; kAuto?: AutoK }> {
   const o = run.options;
@@ -433,7 +433,7 @@ export async function resolveK(run: RunPlan, emb: Embedded, tree: Tree): Promise
       return { k: kAuto.chosen, kAuto };
     }
     if (o.k > aw.m) {
-      throw new KernelError('ERR_K_OUT_OF_RANGE', `k: ${o.k} clusters asked for, but approximate ward has only ${aw.m} micro-clusters; use a larger microClusters or clustering: 'exact'`);
+      throw new OptionError('k', `k: ${o.k} clusters asked for, but approximate ward has only ${aw.m} micro-clusters; use a larger microClusters or clustering: 'exact'`, 'ERR_K_OUT_OF_RANGE');
     }
     return { k: o.k };
   }

@@ -8,6 +8,7 @@
  *    folders, corrupt / truncated / zero-byte / huge-dimension (PNG header claiming 100000×100000) / non-image
  *    files, mixed sizes and modes (grey, grey+alpha, RGBA, 16-bit, JPEG, WebP, TIFF, GIF, 1×1, 3×300), k = 0,
  *    k > N, τ < 0, a normals folder with no images, an ONNX file that is not a model, missing layers.
+ *    An option value not accepted is an `OptionError` naming the option, with its code.
  *    Each case must give its documented typed error / exit code, or a correct result — within a time bound
  *    (no hang), in-process (no crash or abort).
  * @module test/reliability/hostile-inputs
@@ -17,7 +18,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import * as ac from '../../src/index.js';
-import { KernelError, type ErrorCode } from '../../src/errors.js';
+import { KernelError, OptionError, type ErrorCode } from '../../src/errors.js';
 import type { ClusterOptions, ClusterResult } from '../../src/pipeline/run.js';
 import { InputError } from '../../src/errors.js';
 import { EXIT, main } from '../../src/cli/main.js';
@@ -31,6 +32,7 @@ const BACKENDS = backendsUnderTest();
 // Expectations
 
 type Expect =
+  | { option: string; code: ErrorCode }
   | { code: ErrorCode; problem?: string }
   | { type: 'TypeError' | 'RangeError' }
   | { ok: (v: never) => void };
@@ -44,7 +46,12 @@ function check(outcome: { value?: unknown; error?: unknown }, want: Expect, what
   const e = outcome.error;
   expect(e, `${what}: expected an error, got a result`).toBeDefined();
   expect(e, `${what}: thrown value must be an Error`).toBeInstanceOf(Error);
-  if ('code' in want) {
+  if ('option' in want) {
+    // An option value not accepted: an OptionError (a RangeError) naming the option, with a stable code.
+    expect(e, `${what}: ${String(e)}`).toBeInstanceOf(OptionError);
+    expect(e, `${what}: ${String(e)}`).toBeInstanceOf(RangeError);
+    expect(e, `${what}: ${(e as Error).message}`).toMatchObject({ option: want.option, code: want.code });
+  } else if ('code' in want) {
     expect(e, `${what}: ${String(e)}`).toBeInstanceOf(KernelError);
     expect((e as KernelError).code, `${what}: ${(e as Error).message}`).toBe(want.code);
     if (want.problem) expect((e as InputError).problem).toBe(want.problem);
@@ -340,15 +347,15 @@ const pipelineCases: PCase[] = [
   { name: 'a file instead of a folder', dir: () => notModel, api: { code: 'ERR_INVALID_ARGUMENT', problem: 'not-found' }, exit: EXIT.NOT_FOUND },
   { name: 'one image, k = 1', dir: () => dirs.one!, options: () => ({ k: 1 }), argv: () => ['--k', '1'], api: { ok: correct(1, 1) }, exit: EXIT.OK },
   { name: 'one image, k = 1, unsupervised', dir: () => dirs.one!, options: () => ({ k: 1, weighting: 'unsupervised' }), argv: () => ['--k', '1', '--weighting', 'unsupervised'], api: { ok: correct(1, 1) }, exit: EXIT.OK },
-  { name: 'one image, k = 2', dir: () => dirs.one!, options: () => ({ k: 2 }), argv: () => ['--k', '2'], api: { code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.K_RANGE },
-  { name: 'k = 0', dir: () => dirs.two!, options: () => ({ k: 0 }), argv: () => ['--k', '0'], api: { code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.K_RANGE },
-  { name: 'k < 0', dir: () => dirs.two!, options: () => ({ k: -3 }), argv: () => ['--k=-3'], api: { code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.K_RANGE },
-  { name: 'k > N', dir: () => dirs.two!, options: () => ({ k: 3 }), argv: () => ['--k', '3'], api: { code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.K_RANGE },
-  { name: 'k not an integer', dir: () => dirs.two!, options: () => ({ k: 1.5 }), argv: () => ['--k', '1.5'], api: { code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.USAGE },
-  { name: 'k NaN', dir: () => dirs.two!, options: () => ({ k: NaN }), argv: () => ['--k', 'NaN'], api: { code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.USAGE },
-  { name: 'τ < 0', dir: () => dirs.two!, options: () => ({ weights: { tau: -1 } }), argv: () => ['--tau=-1'], api: { type: 'RangeError' }, exit: EXIT.USAGE },
-  { name: 'relative τ < 0', dir: () => dirs.two!, options: () => ({ weights: { tau: { relative: -2 } } }), argv: () => ['--tau', 'rel:-2'], api: { type: 'RangeError' }, exit: EXIT.USAGE },
-  { name: 'τ NaN', dir: () => dirs.two!, options: () => ({ weights: { tau: NaN } }), argv: () => ['--tau', 'NaN'], api: { type: 'RangeError' }, exit: EXIT.USAGE },
+  { name: 'one image, k = 2', dir: () => dirs.one!, options: () => ({ k: 2 }), argv: () => ['--k', '2'], api: { option: 'k', code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.K_RANGE },
+  { name: 'k = 0', dir: () => dirs.two!, options: () => ({ k: 0 }), argv: () => ['--k', '0'], api: { option: 'k', code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.K_RANGE },
+  { name: 'k < 0', dir: () => dirs.two!, options: () => ({ k: -3 }), argv: () => ['--k=-3'], api: { option: 'k', code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.K_RANGE },
+  { name: 'k > N', dir: () => dirs.two!, options: () => ({ k: 3 }), argv: () => ['--k', '3'], api: { option: 'k', code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.K_RANGE },
+  { name: 'k not an integer', dir: () => dirs.two!, options: () => ({ k: 1.5 }), argv: () => ['--k', '1.5'], api: { option: 'k', code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.USAGE },
+  { name: 'k NaN', dir: () => dirs.two!, options: () => ({ k: NaN }), argv: () => ['--k', 'NaN'], api: { option: 'k', code: 'ERR_K_OUT_OF_RANGE' }, exit: EXIT.USAGE },
+  { name: 'τ < 0', dir: () => dirs.two!, options: () => ({ weights: { tau: -1 } }), argv: () => ['--tau=-1'], api: { option: 'weights.tau', code: 'ERR_INVALID_ARGUMENT' }, exit: EXIT.USAGE },
+  { name: 'relative τ < 0', dir: () => dirs.two!, options: () => ({ weights: { tau: { relative: -2 } } }), argv: () => ['--tau', 'rel:-2'], api: { option: 'weights.tau', code: 'ERR_INVALID_ARGUMENT' }, exit: EXIT.USAGE },
+  { name: 'τ NaN', dir: () => dirs.two!, options: () => ({ weights: { tau: NaN } }), argv: () => ['--tau', 'NaN'], api: { option: 'weights.tau', code: 'ERR_INVALID_ARGUMENT' }, exit: EXIT.USAGE },
   { name: 'τ = 0 (arg-max) is valid', dir: () => dirs.two!, options: () => ({ k: 2, weights: { tau: 0 }, weighting: 'unsupervised' }), argv: () => ['--k', '2', '--tau', '0', '--weighting', 'unsupervised'], api: { ok: correct(2, 2) }, exit: EXIT.OK, skip: ['js'] },
   { name: 'corrupt image (random bytes)', dir: () => dirs.corrupt!, api: { code: 'ERR_IMAGE' }, exit: EXIT.IMAGE },
   { name: 'corrupt image, skipBad', dir: () => dirs.corrupt!, options: () => ({ features: { skipBad: true } }), argv: () => ['--skip-bad'], api: { ok: correct(2, 2, 1) }, exit: EXIT.OK },
@@ -396,10 +403,10 @@ describe.each(BACKENDS)('hostile pipeline inputs on %s', (backend) => {
       ['options null', () => ac.clusterImages(dirs.two!, null as never), { type: 'TypeError' }],
       ['data is a string', () => ac.clusterImages([{ name: 'x.png', data: 'abc' as never }], base), { code: 'ERR_IMAGE' }],
       ['data is empty', () => ac.clusterImages([{ name: 'x.png', data: new Uint8Array(0) }], base), { code: 'ERR_IMAGE' }],
-      ['unknown weighting', () => ac.clusterImages(dirs.two!, { ...base, weighting: 'magic' as never }), { type: 'RangeError' }],
-      ['unknown linkage', () => ac.clusterImages(dirs.two!, { ...base, linkage: 'nearest' as never }), { code: 'ERR_INVALID_METHOD' }],
-      ['batchSize 0', () => ac.clusterImages(dirs.two!, { ...base, features: { ...base.features, batchSize: 0 } }), { type: 'RangeError' }],
-      ['threads -1', () => ac.clusterImages(dirs.two!, { ...base, features: { ...base.features, threads: -1 } }), { type: 'RangeError' }],
+      ['unknown weighting', () => ac.clusterImages(dirs.two!, { ...base, weighting: 'magic' as never }), { option: 'weighting', code: 'ERR_INVALID_ARGUMENT' }],
+      ['unknown linkage', () => ac.clusterImages(dirs.two!, { ...base, linkage: 'nearest' as never }), { option: 'linkage', code: 'ERR_INVALID_METHOD' }],
+      ['batchSize 0', () => ac.clusterImages(dirs.two!, { ...base, features: { ...base.features, batchSize: 0 } }), { option: 'features.batchSize', code: 'ERR_INVALID_ARGUMENT' }],
+      ['threads -1', () => ac.clusterImages(dirs.two!, { ...base, features: { ...base.features, threads: -1 } }), { option: 'features.threads', code: 'ERR_INVALID_ARGUMENT' }],
       ['same bytes twice under two names', async () => {
         const png = await texturedPng(50, 50, 9);
         return ac.clusterImages([{ name: 'a.png', data: png }, { name: 'b.png', data: png }], { ...base, k: 2 });
