@@ -21,7 +21,6 @@
  * @module kernels
  */
 import type { BackendName, GroupedMode, KernelBackend, LinkageMethod } from '../bindings/backend.js';
-import { GROUPED_MODES, LINKAGE_METHODS } from '../bindings/backend.js';
 import { getBackend } from '../bindings/select.js';
 import { KernelError } from './errors.js';
 import { maxclustThreshold, numObs, scipyNumbering } from '../bindings/reference/index.js';

@@ -618,7 +618,6 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const rel = (f: string) => path.relative(folder, f).split(path.sep).join('/');
     const Z: [number, number, number, number][] = [];
     for (let r = 0; r + 4 <= result.Z.length; r += 4) Z.push([result.Z[r]!, result.Z[r + 1]!, result.Z[r + 2]!, result.Z[r + 3]!]);
-    const emb = embeddedBackbone(backbone?.model);
     const json: ResultJson = {
       schemaVersion: RESULT_SCHEMA_VERSION,
       tool: pkg,

@@ -56,11 +56,7 @@ export class MemoryBags implements BankStore {
 
   /** Copies bags `[i0, i1)` into `out` (allocated if omitted) and returns it (see {@link BagStore.read}). */
   read(i0: number, i1: number, out?: Float32Array): Float32Array {
-    const len = this.m * this.d;
-    const view = this.data.subarray(i0 * len, i1 * len);
-    const dst = out ?? new Float32Array(view.length);
-    dst.set(view);
-    return dst;
+    return this.view(i0, i1, out ?? new Float32Array((i1 - i0) * this.m * this.d));
   }
 
   /** Bags `[i0, i1)`: copied into `out` when it is given (and returned), else a view of `data` (no copy). */
@@ -93,14 +89,8 @@ export class MemoryBags implements BankStore {
    */
   async mapChunks(f: (rows: Float32Array, i0: number, i1: number) => Promise<Float32Array>, opts: MapChunksOptions = {}): Promise<MemoryBags> {
     const { n, m, d } = this;
-    const per = streamChunk(this);
     const data = opts.inPlace ? this.data : new Float32Array(this.data.length);
-    for (let i0 = 0; i0 < n; i0 += per) {
-      opts.beforeChunk?.();
-      const i1 = Math.min(n, i0 + per);
-      const out = await f(this.view(i0, i1).subarray(0, (i1 - i0) * m * d), i0, i1);
-      data.set(out, i0 * m * d);
-    }
+    await mapEachChunk(this, opts, (i0, i1) => this.view(i0, i1), f, (out, i0) => data.set(out, i0 * m * d));
     return new MemoryBags(data, n, m, d);
   }
 
@@ -117,6 +107,25 @@ export class MemoryBags implements BankStore {
 
   /** Nothing to release. */
   close(): void {}
+}
+
+/**
+ * The loop of both `mapChunks`: {@link streamChunk} images at a time, `beforeChunk`, then `read` the chunk, map it
+ * with `f` and `write` the result.
+ */
+async function mapEachChunk(
+  bags: { n: number; m: number; d: number },
+  opts: MapChunksOptions,
+  read: (i0: number, i1: number) => Float32Array,
+  f: (rows: Float32Array, i0: number, i1: number) => Promise<Float32Array>,
+  write: (out: Float32Array, i0: number, i1: number) => void,
+): Promise<void> {
+  const per = streamChunk(bags);
+  for (let i0 = 0; i0 < bags.n; i0 += per) {
+    opts.beforeChunk?.();
+    const i1 = Math.min(bags.n, i0 + per);
+    write(await f(read(i0, i1), i0, i1), i0, i1);
+  }
 }
 
 /**
@@ -169,16 +178,13 @@ export abstract class StreamedBags implements BankStore {
    */
   async mapChunks(f: (rows: Float32Array, i0: number, i1: number) => Promise<Float32Array>, opts: MapChunksOptions = {}): Promise<DiskBags> {
     const { n, m, d } = this;
-    const per = streamChunk(this);
     const store = new DiskBags(n, m, d, opts.spillDir);
-    const buf = new Float32Array(Math.min(per, n) * m * d);
+    const buf = new Float32Array(Math.min(streamChunk(this), n) * m * d);
+    const bag = m * d;
     try {
-      for (let i0 = 0; i0 < n; i0 += per) {
-        opts.beforeChunk?.();
-        const i1 = Math.min(n, i0 + per);
-        const out = await f(this.read(i0, i1, buf).subarray(0, (i1 - i0) * m * d), i0, i1);
-        for (let i = i0; i < i1; i++) store.addRows(i, out.subarray((i - i0) * m * d, (i - i0 + 1) * m * d));
-      }
+      await mapEachChunk(this, opts, (i0, i1) => this.read(i0, i1, buf).subarray(0, (i1 - i0) * bag), f, (out, i0, i1) => {
+        for (let i = i0; i < i1; i++) store.addRows(i, out.subarray((i - i0) * bag, (i - i0 + 1) * bag));
+      });
     } catch (e) {
       store.close();
       throw e;
@@ -193,9 +199,7 @@ export abstract class StreamedBags implements BankStore {
 
   /** `'store: …'` unless the store can read and holds `n` bags of `m × d`. */
   mismatch(n: number, m: number, d: number): string | undefined {
-    if (typeof this.read !== 'function' || this.n !== n || this.m !== m || this.d !== d) {
-      return `store: expected a bag store of n=${n} bags of m=${m} × d=${d}`;
-    }
+    if (this.n !== n || this.m !== m || this.d !== d) return `store: expected a bag store of n=${n} bags of m=${m} × d=${d}`;
     return undefined;
   }
 }

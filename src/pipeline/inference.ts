@@ -23,7 +23,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { KernelError } from '../errors.js';
 import { batchFeatures, fetchesFor } from './batch-features.js';
 import type { PatchSpec } from './patch-spec.js';
 import { abortError, throwIfAborted } from './context.js';

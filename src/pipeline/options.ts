@@ -214,17 +214,18 @@ function group<T extends object>(o: unknown, name: keyof typeof GROUP_KEYS): T {
   return o as T;
 }
 
-function checkInteger(name: string, v: unknown, min: number): void {
-  if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)) throw new RangeError(`${name}: expected an integer ≥ ${min}, got ${String(v)}`);
+/** An {@link OptionError} unless `v` is absent or an integer ≥ `min`. */
+function checkInteger(path: string, name: string, v: unknown, min: number): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)) refuse(path, `${name}: expected an integer ≥ ${min}, got ${String(v)}`);
 }
 
 /**
  * Runs the check of one option and turns what it throws (a `RangeError`, a `TypeError` or a coded `KernelError`,
  * as the stage's own check says it) into an {@link OptionError} with the same message, keeping the code.
  */
-function option(path: string | ((message: string) => string), check: () => void): void {
+function option<T>(path: string | ((message: string) => string), check: () => T): T {
   try {
-    check();
+    return check();
   } catch (e) {
     if (e instanceof OptionError) throw e;
     if (!(e instanceof KernelError || e instanceof RangeError || e instanceof TypeError)) throw e;
@@ -258,10 +259,8 @@ export function resolveClusterOptions(options: ClusterOptions): EffectiveOptions
   const resources = group<ResourcesGroup>(options.resources, 'resources');
   const D = CLUSTER_DEFAULTS;
   const { k = D.k, linkage = D.linkage } = options;
-  let method!: ResolvedMethod;
-  option(methodOption, () => {
-    method = resolveMethod({ preset: options.preset, weighting: options.weighting, tau: weights.tau, whiten: weights.whiten, embeddingNorm: options.embeddingNorm });
-  });
+  const method = option(methodOption, () =>
+    resolveMethod({ preset: options.preset, weighting: options.weighting, tau: weights.tau, whiten: weights.whiten, embeddingNorm: options.embeddingNorm }));
   if (k !== 'auto' && (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1)) {
     refuse('k', `k: expected an integer ≥ 1 or 'auto', got ${typeof k === 'string' ? JSON.stringify(k) : k}`, 'ERR_K_OUT_OF_RANGE');
   }
@@ -281,8 +280,8 @@ export function resolveClusterOptions(options: ClusterOptions): EffectiveOptions
   if (options.embeddingNorm !== undefined) option('embeddingNorm', () => checkEmbeddingNorm(options.embeddingNorm!));
   option('resources.memoryLimit', () => checkMemoryLimit(resources.memoryLimit));
   if (features.maxImageBytes !== undefined) option('features.maxImageBytes', () => checkMaxImageBytes(features.maxImageBytes!));
-  option('features.batchSize', () => checkInteger('batchSize', features.batchSize, 1));
-  option('features.threads', () => checkInteger('threads', features.threads, 1));
+  checkInteger('features.batchSize', 'batchSize', features.batchSize, 1);
+  checkInteger('features.threads', 'threads', features.threads, 1);
   const { clustering = D.resources.clustering, approxAbove = D.resources.approxAbove, microClusters = D.resources.microClusters } = resources;
   if (resources.clustering !== undefined) option('resources.clustering', () => checkClusteringMode(resources.clustering!));
   if (clustering === 'approximate' && linkage !== 'ward') {

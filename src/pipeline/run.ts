@@ -9,7 +9,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { BackendName, Isa, KernelBackend, LinkageMethod } from '../../bindings/backend.js';
 import { getBackend } from '../../bindings/select.js';
-import { InputError, KernelError, OptionError, type InputProblem } from '../errors.js';
+import { InputError, OptionError, type InputProblem } from '../errors.js';
 import type { FeatureBank, FeatureOptions, ImageInput, Stage } from './types.js';
 import { computeWeights, type Weighting, type WeightingResult } from './weighting.js';
 import { gib, planMemory, planReferences, type ClusteringPlan, type MemoryPlan } from './memory.js';

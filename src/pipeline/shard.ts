@@ -28,7 +28,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import path from 'node:path';
 import { KernelError } from '../errors.js';
 import { bagStore, DiskBags } from './bank-store.js';
-import { decodeNpy, FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
+import { FeatureCache, sha256Hex, type FeatureConfig } from './cache.js';
 import { DEFAULT_LAYER_NORM, extractFeatures, fitProjectionBasis, resolveBackbone } from './features.js';
 import { cacheRoot } from '../models/index.js';
 import type { ProjectionBasis } from './pca.js';

@@ -30,7 +30,6 @@ import { resolveBackend, throwIfAborted } from './context.js';
 import { KernelError } from '../errors.js';
 import { BANK_PRECISIONS, coresetSize, f16ToF32, f32ToF16, F16_CHUNK_VALUES, gatherRows, kCenterGreedyAsync, type BankPrecision } from './approx.js';
 import type { BankStore, FeatureBank, PooledFeatures, Progress } from './types.js';
-import { mulberry32 } from '../random.js';
 import { argmaxShare } from './aggregate.js';
 import { checkWhiten, DEFAULT_WHITEN, fitWhitening, whitenBank } from './whiten.js';
 import { bagStore } from './bank-store.js';
